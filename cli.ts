@@ -1,0 +1,40 @@
+/**
+ * Command-line entry point: `deno run -A cli.ts <command> [flags]`.
+ *
+ * Each command lives in `src/cli/<command>.ts` and exports
+ * `main(args: string[]): Promise<number>` returning the exit code.
+ * Errors meant for the user are `UsageError`s: printed without a stack trace.
+ *
+ * @module
+ */
+import { UsageError } from "./src/cli/usage_error.ts";
+
+const COMMANDS: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
+  data: () => import("./src/cli/data.ts"),
+  macer: () => import("./src/cli/macer.ts"),
+  devices: () => import("./src/cli/devices.ts"),
+};
+
+async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const load = name === undefined ? undefined : COMMANDS[name];
+  if (load === undefined) {
+    console.error(
+      `Usage: cli.ts <command> [flags]\nCommands: ${Object.keys(COMMANDS).join(", ")}`,
+    );
+    return 2;
+  }
+  try {
+    return await (await load()).main(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`error: ${err.message}`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await run(Deno.args));
+}

@@ -1,0 +1,90 @@
+/**
+ * The one `Deno.dlopen` site: the C ABI of the Rust library in `compute/src/ffi.rs`.
+ *
+ * Written by hand rather than with deno_bindgen: its 0.8 CLI calls `Deno.run`,
+ * which Deno 2 removed, and its 0.9 alpha needs a nightly macro crate. A typed
+ * table is short, and every symbol uses fast-call types (numbers and buffers).
+ *
+ * Set `MACER_COMPUTE_LIB` to load the library from another path.
+ *
+ * @module
+ */
+
+const symbols = {
+  /** (buf: *mut u8, cap: usize) -> usize: last error message length */
+  cm_last_error: { parameters: ["buffer", "usize"], result: "usize" },
+  /** (dtype: u32, data: *const u8, nbytes: usize, shape: *const u32, ndim: u32) -> handle or 0 */
+  cm_upload: { parameters: ["u32", "buffer", "usize", "buffer", "u32"], result: "u32" },
+  /** (handle: u32, out: *mut u8, nbytes: usize) -> 0 or -1 */
+  cm_download: { parameters: ["u32", "buffer", "usize"], result: "i32" },
+  /** (handle: u32, out: *mut u32 [dtype, ndim, dims...], cap: u32) -> ndim or -1 */
+  cm_info: { parameters: ["u32", "buffer", "u32"], result: "i32" },
+  /** (handle: u32) -> 0 or -1 */
+  cm_free: { parameters: ["u32"], result: "i32" },
+  /**
+   * (name: *const u8, name_len: usize, inputs: *const u32, n_in: u32,
+   *  params: *const f64, n_params: u32, outputs: *mut u32, max_out: u32) -> n_out or -1
+   */
+  cm_run: {
+    parameters: ["buffer", "usize", "buffer", "u32", "buffer", "u32", "buffer", "u32"],
+    result: "i32",
+  },
+  /** (threads: u32; 0 = one per core) -> 0 */
+  cm_set_threads: { parameters: ["u32"], result: "i32" },
+  /** () -> worker thread count */
+  cm_threads: { parameters: [], result: "u32" },
+  /** () -> live tensor count */
+  cm_live_tensors: { parameters: [], result: "u32" },
+  /** () -> bytes held by live tensors */
+  cm_live_bytes: { parameters: [], result: "f64" },
+  /** (buf: *mut u8, cap: usize) -> length of the SIMD level name */
+  cm_simd_level: { parameters: ["buffer", "usize"], result: "usize" },
+} as const;
+
+function libraryPath(): string {
+  const override = Deno.env.get("MACER_COMPUTE_LIB");
+  if (override) return override;
+  const file = Deno.build.os === "windows"
+    ? "macer_compute.dll"
+    : Deno.build.os === "darwin"
+    ? "libmacer_compute.dylib"
+    : "libmacer_compute.so";
+  return new URL(`./target/release/${file}`, import.meta.url).pathname;
+}
+
+function open(): Deno.DynamicLibrary<typeof symbols> {
+  const path = libraryPath();
+  try {
+    return Deno.dlopen(path, symbols);
+  } catch (err) {
+    throw new Error(
+      `Cannot load the compute library at ${path}: build it with \`deno task build\` ` +
+        `(or set MACER_COMPUTE_LIB). Cause: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** The loaded library's symbols. */
+export const lib: Deno.DynamicLibrary<typeof symbols>["symbols"] = open().symbols;
+
+/** An error reported by the compute library (bad shape, dtype, handle, parameter). */
+export class ComputeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ComputeError";
+  }
+}
+
+const errorBuffer = new Uint8Array(4096);
+
+/** The library's message for the last failed call. */
+export function lastError(): string {
+  const n = Number(lib.cm_last_error(errorBuffer, BigInt(errorBuffer.length)));
+  return new TextDecoder().decode(errorBuffer.subarray(0, Math.min(n, errorBuffer.length)));
+}
+
+/** Throws a {@linkcode ComputeError} when a status says the call failed. */
+export function check(status: number, what?: string): number {
+  if (status < 0) throw new ComputeError(what ? `${what}: ${lastError()}` : lastError());
+  return status;
+}

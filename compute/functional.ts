@@ -1,0 +1,180 @@
+/**
+ * Differentiable ops on {@linkcode Var}s: each forward calls one library op
+ * and records its explicit backward kernel.
+ *
+ * @module
+ */
+import { record, Var } from "./autograd.ts";
+import * as ops from "./ops.ts";
+import type { Tensor } from "./tensor.ts";
+
+export function add(a: Var, b: Var): Var {
+  return record(ops.add(a.value, b.value), [a, b], (dy) => [dy, dy]);
+}
+
+export function sub(a: Var, b: Var): Var {
+  return record(ops.sub(a.value, b.value), [a, b], (dy) => [dy, ops.affine(dy, -1)]);
+}
+
+/** `scale * x + shift` */
+export function affine(x: Var, scale: number, shift = 0): Var {
+  return record(ops.affine(x.value, scale, shift), [x], (dy) => [ops.affine(dy, scale)]);
+}
+
+export function relu(x: Var): Var {
+  const y = ops.relu(x.value);
+  return record(y, [x], (dy) => [ops.reluBackward(y, dy)]);
+}
+
+export function log(x: Var): Var {
+  return record(ops.log(x.value), [x], (dy) => [ops.logBackward(x.value, dy)]);
+}
+
+/** The standard normal quantile Phi^-1 with d/dp = 1 / phi(Phi^-1(p)). */
+export function ndtri(p: Var): Var {
+  const y = ops.ndtri(p.value);
+  return record(y, [p], (dy) => [ops.ndtriBackward(y, dy)]);
+}
+
+export function reshape(x: Var, shape: readonly number[]): Var {
+  return record(ops.reshape(x.value, shape), [x], (dy) => [ops.reshape(dy, x.shape)]);
+}
+
+/** Flattens all dims after the first. */
+export function flatten(x: Var): Var {
+  return reshape(x, [x.shape[0], -1]);
+}
+
+export function sum(x: Var): Var {
+  return record(ops.sumAll(x.value), [x], (dy) => [ops.full(x.shape, dy.item())]);
+}
+
+/** `scale * x.sum(dim)` */
+export function sumDim(x: Var, dim: number, scale = 1): Var {
+  return record(
+    ops.sumDim(x.value, dim, scale),
+    [x],
+    (dy) => [ops.expandDim(dy, dim, x.shape[dim], scale)],
+  );
+}
+
+export function meanDim(x: Var, dim: number): Var {
+  return sumDim(x, dim, 1 / x.shape[dim]);
+}
+
+/** `softmax(scale * x)` along `dim`. */
+export function softmax(x: Var, dim: number, scale = 1): Var {
+  const y = ops.softmax(x.value, dim, scale);
+  return record(y, [x], (dy) => [ops.softmaxBackward(y, dy, dim, scale)]);
+}
+
+export function logSoftmax(x: Var, dim: number, scale = 1): Var {
+  const y = ops.logSoftmax(x.value, dim, scale);
+  return record(y, [x], (dy) => [ops.logSoftmaxBackward(y, dy, dim, scale)]);
+}
+
+/** `out[r, j] = x[r, idx[r, j]]` for x [n, C] and constant i32 idx [n, k]. */
+export function gatherRows(x: Var, idx: Tensor): Var {
+  return record(
+    ops.gatherRows(x.value, idx),
+    [x],
+    (dy) => [ops.scatterRows(dy, idx, x.shape[1])],
+  );
+}
+
+/** Rows `idx` (i32 [m]) of x along dim 0: masked selection by kept row numbers. */
+export function indexSelect(x: Var, idx: Tensor): Var {
+  return record(ops.indexSelect(x.value, idx), [x], (dy) => [ops.indexAdd(dy, idx, x.shape[0])]);
+}
+
+/** The two largest values of each row (differentiable) and their columns. */
+export function topk2(x: Var): { values: Var; indices: Tensor } {
+  const [values, indices] = ops.topk2(x.value);
+  return {
+    values: record(values, [x], (dy) => [ops.scatterRows(dy, indices, x.shape[1])]),
+    indices,
+  };
+}
+
+/** Mean negative log-likelihood of log-probabilities [n, C] at i32 labels [n, 1]. */
+export function nllLoss(logp: Var, labels: Tensor, reduction: "mean" | "sum" = "mean"): Var {
+  const picked = sum(gatherRows(logp, labels));
+  return affine(picked, reduction === "mean" ? -1 / logp.shape[0] : -1);
+}
+
+/** Cross-entropy of logits [n, C] with i32 labels [n, 1], averaged over n. */
+export function crossEntropy(logits: Var, labels: Tensor): Var {
+  return nllLoss(logSoftmax(logits, 1), labels);
+}
+
+export function linear(x: Var, w: Var, b?: Var): Var {
+  const y = ops.linear(x.value, w.value, b?.value);
+  return record(y, b ? [x, w, b] : [x, w], (dy) => {
+    const [dx, dw, db] = ops.linearBackward(x.value, w.value, dy);
+    return b ? [dx, dw, db] : [dx, dw];
+  });
+}
+
+export function conv2d(x: Var, w: Var, b: Var | undefined, o: ops.Conv2dOptions): Var {
+  const y = ops.conv2d(x.value, w.value, b?.value, o);
+  return record(y, b ? [x, w, b] : [x, w], (dy) => {
+    const g = ops.conv2dBackward(x.value, w.value, dy, {
+      ...o,
+      withBias: b !== undefined,
+      needDx: x.requiresGrad,
+    });
+    return b ? [g.dx ?? null, g.dw, g.db!] : [g.dx ?? null, g.dw];
+  });
+}
+
+export function maxPool2d(x: Var, kernel: number, stride = kernel): Var {
+  const [y, idx] = ops.maxPool2d(x.value, kernel, stride);
+  const [h, w] = x.shape.slice(2);
+  return record(y, [x], (dy) => [ops.maxPool2dBackward(dy, idx, kernel, stride, h, w)]);
+}
+
+export function avgPool2d(x: Var, kernel: number, stride = kernel): Var {
+  const y = ops.avgPool2d(x.value, kernel, stride);
+  const [h, w] = x.shape.slice(2);
+  return record(y, [x], (dy) => [ops.avgPool2dBackward(dy, kernel, stride, h, w)]);
+}
+
+/** Batch norm with batch statistics; updates the running statistics in place. */
+export function batchNormTrain(
+  x: Var,
+  gamma: Var,
+  beta: Var,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  momentum: number,
+  eps: number,
+): Var {
+  const [y, mean, invstd] = ops.batchNormTrain(
+    x.value,
+    gamma.value,
+    beta.value,
+    runningMean,
+    runningVar,
+    momentum,
+    eps,
+  );
+  return record(
+    y,
+    [x, gamma, beta],
+    (dy) => ops.batchNormBackward(x.value, dy, gamma.value, mean, invstd),
+  );
+}
+
+/** Batch norm with running statistics (evaluation mode; no gradient kept). */
+export function batchNormEval(
+  x: Var,
+  gamma: Var,
+  beta: Var,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  eps: number,
+): Var {
+  return Var.constant(
+    ops.batchNormEval(x.value, gamma.value, beta.value, runningMean, runningVar, eps),
+  );
+}

@@ -1,0 +1,214 @@
+/**
+ * Typed wrappers over the library's op table (`compute/src/ops/mod.rs`).
+ * No autograd here: these run on any device and return new tensors.
+ *
+ * @module
+ */
+import { check, lib } from "./ffi.ts";
+import { adopt, Tensor } from "./tensor.ts";
+
+const names = new Map<string, Uint8Array>();
+const handleBuffer = new Uint32Array(16);
+const outBuffer = new Uint32Array(8);
+
+/** Runs op `name`; returns its outputs. */
+export function run(
+  name: string,
+  inputs: readonly Tensor[],
+  params: readonly number[] = [],
+): Tensor[] {
+  let encoded = names.get(name);
+  if (encoded === undefined) {
+    encoded = new TextEncoder().encode(name);
+    names.set(name, encoded);
+  }
+  for (let i = 0; i < inputs.length; i++) handleBuffer[i] = inputs[i].handle;
+  const n = check(
+    lib.cm_run(
+      encoded,
+      BigInt(encoded.length),
+      handleBuffer,
+      inputs.length,
+      Float64Array.from(params),
+      params.length,
+      outBuffer,
+      outBuffer.length,
+    ),
+  );
+  const out: Tensor[] = [];
+  for (let i = 0; i < n; i++) out.push(adopt(outBuffer[i]));
+  return out;
+}
+
+const one = (name: string, inputs: readonly Tensor[], params: readonly number[] = []): Tensor =>
+  run(name, inputs, params)[0];
+
+export const add = (a: Tensor, b: Tensor): Tensor => one("add", [a, b]);
+export const sub = (a: Tensor, b: Tensor): Tensor => one("sub", [a, b]);
+export const mul = (a: Tensor, b: Tensor): Tensor => one("mul", [a, b]);
+/** `scale * x + shift` */
+export const affine = (x: Tensor, scale: number, shift = 0): Tensor =>
+  one("affine", [x], [scale, shift]);
+export const relu = (x: Tensor): Tensor => one("relu", [x]);
+export const reluBackward = (y: Tensor, dy: Tensor): Tensor => one("relu_backward", [y, dy]);
+export const log = (x: Tensor): Tensor => one("log", [x]);
+export const logBackward = (x: Tensor, dy: Tensor): Tensor => one("log_backward", [x, dy]);
+/** The standard normal quantile Phi^-1, elementwise. */
+export const ndtri = (p: Tensor): Tensor => one("ndtri", [p]);
+export const ndtriBackward = (y: Tensor, dy: Tensor): Tensor => one("ndtri_backward", [y, dy]);
+/** New shape with the same elements; one dim may be -1. */
+export const reshape = (x: Tensor, shape: readonly number[]): Tensor => one("reshape", [x], shape);
+export const full = (shape: readonly number[], value: number): Tensor =>
+  one("full", [], [value, ...shape]);
+export const zeros = (shape: readonly number[]): Tensor => full(shape, 0);
+/** In place: `dst = src` (same shape and dtype). */
+export const copyInto = (dst: Tensor, src: Tensor): void => void run("copy_", [dst, src]);
+/** In place: `acc += x`. */
+export const addInPlace = (acc: Tensor, x: Tensor): void => void run("add_", [acc, x]);
+
+export const sumDim = (x: Tensor, dim: number, scale = 1): Tensor =>
+  one("sum_dim", [x], [dim, scale]);
+export const expandDim = (x: Tensor, dim: number, size: number, scale = 1): Tensor =>
+  one("expand_dim", [x], [dim, size, scale]);
+export const sumAll = (x: Tensor): Tensor => one("sum_all", [x]);
+
+/** `softmax(scale * x)` along `dim`. */
+export const softmax = (x: Tensor, dim: number, scale = 1): Tensor =>
+  one("softmax", [x], [dim, scale]);
+export const softmaxBackward = (y: Tensor, dy: Tensor, dim: number, scale = 1): Tensor =>
+  one("softmax_backward", [y, dy], [dim, scale]);
+export const logSoftmax = (x: Tensor, dim: number, scale = 1): Tensor =>
+  one("log_softmax", [x], [dim, scale]);
+export const logSoftmaxBackward = (y: Tensor, dy: Tensor, dim: number, scale = 1): Tensor =>
+  one("log_softmax_backward", [y, dy], [dim, scale]);
+
+/** `out[r, j] = x[r, idx[r, j]]` */
+export const gatherRows = (x: Tensor, idx: Tensor): Tensor => one("gather_rows", [x, idx]);
+export const scatterRows = (d: Tensor, idx: Tensor, columns: number): Tensor =>
+  one("scatter_rows", [d, idx], [columns]);
+/** Two largest values per row and their (i32) columns. */
+export const topk2 = (x: Tensor): [Tensor, Tensor] => run("topk2", [x]) as [Tensor, Tensor];
+export const indexSelect = (x: Tensor, idx: Tensor): Tensor => one("index_select", [x, idx]);
+export const indexAdd = (d: Tensor, idx: Tensor, rows: number): Tensor =>
+  one("index_add", [d, idx], [rows]);
+
+export const linear = (x: Tensor, w: Tensor, b?: Tensor): Tensor =>
+  one("linear", b ? [x, w, b] : [x, w]);
+/** Returns [dx, dw, db]. */
+export const linearBackward = (x: Tensor, w: Tensor, dy: Tensor): [Tensor, Tensor, Tensor] =>
+  run("linear_backward", [x, w, dy]) as [Tensor, Tensor, Tensor];
+
+export interface Conv2dOptions {
+  stride: number;
+  padding: number;
+}
+export const conv2d = (x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Tensor =>
+  one("conv2d", b ? [x, w, b] : [x, w], [o.stride, o.padding]);
+/** Returns dx (if needDx), dw and db (if withBias). */
+export function conv2dBackward(
+  x: Tensor,
+  w: Tensor,
+  dy: Tensor,
+  o: Conv2dOptions & { withBias: boolean; needDx: boolean },
+): { dx?: Tensor; dw: Tensor; db?: Tensor } {
+  const out = run("conv2d_backward", [x, w, dy], [
+    o.stride,
+    o.padding,
+    o.withBias ? 1 : 0,
+    o.needDx ? 1 : 0,
+  ]);
+  const dx = o.needDx ? out.shift() : undefined;
+  return { dx, dw: out[0], db: o.withBias ? out[1] : undefined };
+}
+
+/** Returns [y, argmax indices]. */
+export const maxPool2d = (x: Tensor, kernel: number, stride: number): [Tensor, Tensor] =>
+  run("max_pool2d", [x], [kernel, stride]) as [Tensor, Tensor];
+export const maxPool2dBackward = (
+  dy: Tensor,
+  idx: Tensor,
+  kernel: number,
+  stride: number,
+  h: number,
+  w: number,
+): Tensor => one("max_pool2d_backward", [dy, idx], [kernel, stride, h, w]);
+export const avgPool2d = (x: Tensor, kernel: number, stride: number): Tensor =>
+  one("avg_pool2d", [x], [kernel, stride]);
+export const avgPool2dBackward = (
+  dy: Tensor,
+  kernel: number,
+  stride: number,
+  h: number,
+  w: number,
+): Tensor => one("avg_pool2d_backward", [dy], [kernel, stride, h, w]);
+
+/** Updates running statistics in place; returns [y, batch mean, batch inverse std]. */
+export const batchNormTrain = (
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  momentum: number,
+  eps: number,
+): [Tensor, Tensor, Tensor] =>
+  run("batch_norm_train", [runningMean, runningVar, x, gamma, beta], [momentum, eps]) as [
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
+export const batchNormEval = (
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  eps: number,
+): Tensor => one("batch_norm_eval", [x, gamma, beta, runningMean, runningVar], [eps]);
+/** Returns [dx, dgamma, dbeta]. */
+export const batchNormBackward = (
+  x: Tensor,
+  dy: Tensor,
+  gamma: Tensor,
+  mean: Tensor,
+  invstd: Tensor,
+): [Tensor, Tensor, Tensor] =>
+  run("batch_norm_backward", [x, dy, gamma, mean, invstd]) as [Tensor, Tensor, Tensor];
+
+/** Standard normals at positions offset.. of Philox stream `seed` (offset % 4 == 0). */
+export const randn = (shape: readonly number[], seed: number, offset: number): Tensor =>
+  one("randn", [], [seed, offset, ...shape]);
+/** Each row of x repeated k times plus sigma * N(0, 1) noise. */
+export const tileNoise = (x: Tensor, k: number, sigma: number, seed: number, offset: number) =>
+  one("tile_noise", [x], [k, sigma, seed, offset]);
+
+/** Per-class argmax counts of logits [m, C]. */
+export const argmaxCounts = (logits: Tensor): Tensor => one("argmax_counts", [logits]);
+/** [2, C]: sums and sums of squares of softmax(beta * logits). */
+export const softmaxStats = (logits: Tensor, beta: number): Tensor =>
+  one("softmax_stats", [logits], [beta]);
+
+export interface SgdOptions {
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  dampening: number;
+  nesterov: boolean;
+}
+/** In place on param and buf. */
+export function sgdStep(
+  param: Tensor,
+  buf: Tensor,
+  grad: Tensor,
+  o: SgdOptions,
+  firstStep: boolean,
+): void {
+  run("sgd_step", [param, buf, grad], [
+    o.lr,
+    o.momentum,
+    o.weightDecay,
+    o.dampening,
+    o.nesterov ? 1 : 0,
+    firstStep ? 1 : 0,
+  ]);
+}

@@ -1,0 +1,246 @@
+//! 2-D convolution as im2col + GEMM, one image per task.
+//!
+//! Forward: `y[n] = W[O, K] * col(x[n])[K, P]` with `K = C*kh*kw`, `P = Ho*Wo`.
+//! Backward data: `dx[n] = col2im(W^T * dy[n])`. Backward weight:
+//! `dW = sum_n dy[n] * col(x[n])^T`, summed per fixed image group and then
+//! across groups in order, so the result never depends on the thread count.
+
+use rayon::prelude::*;
+
+use super::gemm::{matmul, Mat};
+
+/// Geometry of one convolution.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl ConvGeom {
+    pub fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    pub fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+    fn in_size(&self) -> usize {
+        self.c * self.h * self.w
+    }
+    /// A 1x1, stride-1, unpadded convolution reads the input as its own col.
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
+    }
+}
+
+/// Unfolds one image `x [C, H, W]` into `col [K, P]`.
+fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    let (s, pad) = (g.stride as isize, g.pad as isize);
+    let p = g.p();
+    for c in 0..g.c {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = &mut col[((c * g.kh + i) * g.kw + j) * p..][..p];
+                for oy in 0..g.ho {
+                    let iy = oy as isize * s - pad + i as isize;
+                    let out = &mut row[oy * g.wo..(oy + 1) * g.wo];
+                    if iy < 0 || iy >= g.h as isize {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    if s == 1 {
+                        // Contiguous run with zero margins where the window leaves the image.
+                        let start = j as isize - pad;
+                        let lo = (-start).clamp(0, g.wo as isize) as usize;
+                        let hi = ((g.w as isize - start).clamp(0, g.wo as isize)) as usize;
+                        out[..lo].fill(0.0);
+                        if hi > lo {
+                            let from = (lo as isize + start) as usize;
+                            out[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+                        }
+                        out[hi.max(lo)..].fill(0.0);
+                    } else {
+                        for (ox, v) in out.iter_mut().enumerate() {
+                            let ix = ox as isize * s - pad + j as isize;
+                            *v = if ix >= 0 && ix < g.w as isize {
+                                src[ix as usize]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Folds `col [K, P]` back into `dx [C, H, W]`, adding overlapping windows.
+fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+    dx.fill(0.0);
+    let (s, pad) = (g.stride as isize, g.pad as isize);
+    let p = g.p();
+    for c in 0..g.c {
+        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = &col[((c * g.kh + i) * g.kw + j) * p..][..p];
+                for oy in 0..g.ho {
+                    let iy = oy as isize * s - pad + i as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    let src = &row[oy * g.wo..(oy + 1) * g.wo];
+                    if s == 1 {
+                        let start = j as isize - pad;
+                        let lo = (-start).clamp(0, g.wo as isize) as usize;
+                        let hi = ((g.w as isize - start).clamp(0, g.wo as isize)) as usize;
+                        for ox in lo..hi {
+                            dst[(ox as isize + start) as usize] += src[ox];
+                        }
+                    } else {
+                        for (ox, v) in src.iter().enumerate() {
+                            let ix = ox as isize * s - pad + j as isize;
+                            if ix >= 0 && ix < g.w as isize {
+                                dst[ix as usize] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y = conv(x, w) + b`.
+pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    let (k, p) = (g.k(), g.p());
+    let out_size = g.o * p;
+    let wm = Mat::rm(w, g.o, k);
+    // With few images, let the GEMM itself use the threads instead.
+    let gemm_parallel = g.n < rayon::current_num_threads();
+    y.par_chunks_mut(out_size).enumerate().for_each_init(
+        || {
+            if g.is_pointwise() {
+                Vec::new()
+            } else {
+                vec![0f32; k * p]
+            }
+        },
+        |col, (n, y_n)| {
+            let x_n = &x[n * g.in_size()..(n + 1) * g.in_size()];
+            let cm = if g.is_pointwise() {
+                Mat::rm(x_n, k, p)
+            } else {
+                im2col(g, x_n, col);
+                Mat::rm(col, k, p)
+            };
+            matmul(wm, cm, y_n, false, gemm_parallel);
+            if let Some(b) = b {
+                for (o, row) in y_n.chunks_mut(p).enumerate() {
+                    row.iter_mut().for_each(|v| *v += b[o]);
+                }
+            }
+        },
+    );
+}
+
+/// Images per group in the weight-gradient reduction: a function of the
+/// batch size only, so the summation order is fixed.
+fn group_size(n: usize) -> usize {
+    n.div_ceil(16).max(1)
+}
+
+/// Gradients of the convolution. Returns `(dw, db)`; writes `dx` if given.
+pub fn conv2d_backward(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    with_bias: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    let (k, p) = (g.k(), g.p());
+    let out_size = g.o * p;
+    let gs = group_size(g.n);
+    let groups = g.n.div_ceil(gs);
+    let wt = Mat::tr(w, k, g.o);
+    let gemm_parallel = groups < rayon::current_num_threads();
+
+    // Each group: its dW partial, plus dx for its images.
+    let mut dx_chunks: Vec<Option<&mut [f32]>> = match dx {
+        Some(dx) => dx.chunks_mut(gs * g.in_size()).map(Some).collect(),
+        None => (0..groups).map(|_| None).collect(),
+    };
+    let partials: Vec<Vec<f32>> = dx_chunks
+        .par_iter_mut()
+        .enumerate()
+        .map(|(gi, dx_group)| {
+            let mut dw = vec![0f32; g.o * k];
+            let mut col = vec![0f32; if g.is_pointwise() { 0 } else { k * p }];
+            let mut dcol = vec![
+                0f32;
+                if dx_group.is_some() && !g.is_pointwise() {
+                    k * p
+                } else {
+                    0
+                }
+            ];
+            let first = gi * gs;
+            for n in first..(first + gs).min(g.n) {
+                let x_n = &x[n * g.in_size()..(n + 1) * g.in_size()];
+                let dy_n = &dy[n * out_size..(n + 1) * out_size];
+                let cm: &[f32] = if g.is_pointwise() {
+                    x_n
+                } else {
+                    im2col(g, x_n, &mut col);
+                    &col
+                };
+                // dW += dy_n [O, P] * col^T [P, K]
+                matmul(
+                    Mat::rm(dy_n, g.o, p),
+                    Mat::tr(cm, p, k),
+                    &mut dw,
+                    n > first,
+                    gemm_parallel,
+                );
+                if let Some(dx_group) = dx_group.as_deref_mut() {
+                    let local = n - first;
+                    let dx_n = &mut dx_group[local * g.in_size()..(local + 1) * g.in_size()];
+                    if g.is_pointwise() {
+                        matmul(wt, Mat::rm(dy_n, g.o, p), dx_n, false, gemm_parallel);
+                    } else {
+                        matmul(wt, Mat::rm(dy_n, g.o, p), &mut dcol, false, gemm_parallel);
+                        col2im(g, &dcol, dx_n);
+                    }
+                }
+            }
+            dw
+        })
+        .collect();
+    let mut dw = vec![0f32; g.o * k];
+    for part in &partials {
+        dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    }
+    let db = with_bias.then(|| {
+        let mut db = vec![0f32; g.o];
+        for dy_n in dy.chunks(out_size) {
+            for (o, row) in dy_n.chunks(p).enumerate() {
+                db[o] += row.iter().sum::<f32>();
+            }
+        }
+        db
+    });
+    (dw, db)
+}

@@ -1,0 +1,36 @@
+//! The CPU device: kernels on host slices, run on the pool from [`crate::pool`].
+//!
+//! Every kernel splits work the same way for a given shape, whatever the
+//! thread count, and reduces partial sums in a fixed order, so results are
+//! bit-identical from run to run.
+
+pub mod conv;
+pub mod gemm;
+pub mod norm;
+pub mod pool2d;
+
+/// The SIMD level the GEMM kernels dispatch to on this CPU.
+pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return "avx512";
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return "avx2+fma";
+        }
+        "sse2"
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "neon"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "portable"
+    }
+}
+
+/// Work items per parallel task for elementwise loops: big enough that task
+/// overhead is noise, fixed so the split never depends on the thread count.
+pub const CHUNK: usize = 1 << 14;

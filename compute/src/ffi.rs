@@ -1,0 +1,303 @@
+//! The C ABI that Deno's `Deno.dlopen` table in `compute/ffi.ts` mirrors.
+//!
+//! Conventions: handles are `u32` (0 is never a tensor); calls return a
+//! negative number or 0 on failure, and `cm_last_error` then gives the message.
+//! Panics are caught here and reported as errors, so a bug never aborts Deno.
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::{Error, Result};
+use crate::ops::{self, Args};
+use crate::pool;
+use crate::registry::with_registry;
+use crate::tensor::{DType, Tensor};
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn set_error(e: &Error) {
+    LAST_ERROR.with(|s| *s.borrow_mut() = e.to_string());
+}
+
+/// Runs `f`, turning errors and panics into `fail` plus a stored message.
+fn guard<T>(fail: T, f: impl FnOnce() -> Result<T>) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            set_error(&e);
+            fail
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            set_error(&Error::Panic(msg));
+            fail
+        }
+    }
+}
+
+/// # Safety
+/// `ptr` must be valid for `len` elements (or `len` is 0).
+unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
+    if len == 0 || ptr.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(ptr, len)
+    }
+}
+
+/// Copies the last error message into `buf`; returns its full length in bytes.
+///
+/// # Safety
+/// `buf` must be writable for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cm_last_error(buf: *mut u8, cap: usize) -> usize {
+    LAST_ERROR.with(|s| {
+        let s = s.borrow();
+        let n = s.len().min(cap);
+        if n > 0 && !buf.is_null() {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), buf, n);
+        }
+        s.len()
+    })
+}
+
+/// Creates a tensor from host bytes. Returns its handle, or 0.
+///
+/// # Safety
+/// `data` must be readable for `nbytes`, `shape` for `ndim` u32s.
+#[no_mangle]
+pub unsafe extern "C" fn cm_upload(
+    dtype: u32,
+    data: *const u8,
+    nbytes: usize,
+    shape: *const u32,
+    ndim: u32,
+) -> u32 {
+    guard(0, || {
+        let dims: Vec<usize> = slice(shape, ndim as usize)
+            .iter()
+            .map(|&d| d as usize)
+            .collect();
+        let numel: usize = dims.iter().product();
+        let dtype = DType::from_code(dtype).ok_or(Error::Param {
+            op: "upload",
+            msg: format!("unknown dtype code {dtype}"),
+        })?;
+        if numel * 4 != nbytes {
+            return Err(Error::Shape {
+                op: "upload",
+                msg: format!("shape {dims:?} needs {} bytes, got {nbytes}", numel * 4),
+            });
+        }
+        let bytes = slice(data, nbytes);
+        let t = match dtype {
+            DType::F32 => Tensor::from_f32(
+                dims,
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
+            DType::I32 => Tensor::from_i32(
+                dims,
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
+        };
+        Ok(with_registry(|r| r.insert(t)))
+    })
+}
+
+/// Copies a tensor's elements to `out`. Returns 0, or -1.
+///
+/// # Safety
+/// `out` must be writable for `nbytes`.
+#[no_mangle]
+pub unsafe extern "C" fn cm_download(handle: u32, out: *mut u8, nbytes: usize) -> i32 {
+    guard(-1, || {
+        with_registry(|r| {
+            let t = r.get(handle)?;
+            if t.nbytes() != nbytes {
+                return Err(Error::Shape {
+                    op: "download",
+                    msg: format!("tensor has {} bytes, buffer has {nbytes}", t.nbytes()),
+                });
+            }
+            let src = match &t.data {
+                crate::tensor::Data::F32(v) => v.as_ptr() as *const u8,
+                crate::tensor::Data::I32(v) => v.as_ptr() as *const u8,
+            };
+            if nbytes > 0 {
+                std::ptr::copy_nonoverlapping(src, out, nbytes);
+            }
+            Ok(0)
+        })
+    })
+}
+
+/// Writes `[dtype, ndim, dims...]` to `out` (capacity `cap` u32s). Returns ndim, or -1.
+///
+/// # Safety
+/// `out` must be writable for `cap` u32s.
+#[no_mangle]
+pub unsafe extern "C" fn cm_info(handle: u32, out: *mut u32, cap: u32) -> i32 {
+    guard(-1, || {
+        with_registry(|r| {
+            let t = r.get(handle)?;
+            let mut info = vec![t.dtype() as u32, t.shape.len() as u32];
+            info.extend(t.shape.iter().map(|&d| d as u32));
+            if info.len() > cap as usize {
+                return Err(Error::Param {
+                    op: "info",
+                    msg: format!("rank {} too large", t.shape.len()),
+                });
+            }
+            std::ptr::copy_nonoverlapping(info.as_ptr(), out, info.len());
+            Ok(t.shape.len() as i32)
+        })
+    })
+}
+
+/// Frees a tensor. Returns 0, or -1 for a handle that is not live.
+#[no_mangle]
+pub extern "C" fn cm_free(handle: u32) -> i32 {
+    guard(-1, || with_registry(|r| r.free(handle)).map(|_| 0))
+}
+
+/// Runs op `name` on `inputs` with numeric `params`; writes the output handles
+/// to `outputs` (capacity `max_out`). Returns the number of outputs, or -1.
+///
+/// # Safety
+/// Pointers must be valid for their stated lengths.
+#[no_mangle]
+pub unsafe extern "C" fn cm_run(
+    name: *const u8,
+    name_len: usize,
+    inputs: *const u32,
+    n_inputs: u32,
+    params: *const f64,
+    n_params: u32,
+    outputs: *mut u32,
+    max_out: u32,
+) -> i32 {
+    guard(-1, || {
+        let name = std::str::from_utf8(slice(name, name_len))
+            .map_err(|_| Error::UnknownOp("<not utf-8>".into()))?;
+        let handles = slice(inputs, n_inputs as usize);
+        let params = slice(params, n_params as usize);
+        let outs = run_op(name, handles, params)?;
+        if outs.len() > max_out as usize {
+            with_registry(|r| outs.iter().for_each(|&h| drop(r.free(h))));
+            return Err(Error::Param {
+                op: "run",
+                msg: format!("{name} returns {} outputs", outs.len()),
+            });
+        }
+        std::ptr::copy_nonoverlapping(outs.as_ptr(), outputs, outs.len());
+        Ok(outs.len() as i32)
+    })
+}
+
+/// Looks up the op, checks arity and aliasing, runs it on the thread pool and
+/// registers its outputs.
+pub fn run_op(name: &str, handles: &[u32], params: &[f64]) -> Result<Vec<u32>> {
+    let def = ops::find(name)?;
+    if handles.len() < def.min_in || handles.len() > def.max_in {
+        let expected = if def.min_in == def.max_in {
+            def.min_in.to_string()
+        } else {
+            format!("{} to {}", def.min_in, def.max_in)
+        };
+        return Err(Error::Arity {
+            op: def.name,
+            expected,
+            got: handles.len(),
+        });
+    }
+    let (mut_handles, in_handles) = handles.split_at(def.n_mut);
+    for (i, h) in mut_handles.iter().enumerate() {
+        if handles.iter().enumerate().any(|(j, o)| j != i && o == h) {
+            return Err(Error::Param {
+                op: def.name,
+                msg: format!("input {i} is updated in place and must not be passed twice"),
+            });
+        }
+    }
+    with_registry(|reg| {
+        let mut muts = Vec::with_capacity(def.n_mut);
+        for &h in mut_handles {
+            match reg.take(h) {
+                Ok(t) => muts.push(t),
+                Err(e) => {
+                    for (h, t) in mut_handles.iter().zip(muts) {
+                        reg.put_back(*h, t);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let result = {
+            let ins: Result<Vec<&Tensor>> = in_handles.iter().map(|&h| reg.get(h)).collect();
+            ins.and_then(|ins| {
+                let mut args = Args {
+                    op: def.name,
+                    muts: &mut muts,
+                    ins: &ins,
+                    params,
+                };
+                pool::install(|| (def.run)(&mut args))
+            })
+        };
+        for (h, t) in mut_handles.iter().zip(muts) {
+            reg.put_back(*h, t);
+        }
+        result.map(|outs| outs.into_iter().map(|t| reg.insert(t)).collect())
+    })
+}
+
+/// Sets the worker thread count (0: one per core). Returns 0.
+#[no_mangle]
+pub extern "C" fn cm_set_threads(threads: u32) -> i32 {
+    guard(-1, || {
+        pool::set_threads(threads as usize);
+        Ok(0)
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn cm_threads() -> u32 {
+    guard(0, || Ok(pool::threads() as u32))
+}
+
+/// Number of live tensors (the allocation counter tests read).
+#[no_mangle]
+pub extern "C" fn cm_live_tensors() -> u32 {
+    with_registry(|r| r.live_count() as u32)
+}
+
+/// Bytes held by live tensors.
+#[no_mangle]
+pub extern "C" fn cm_live_bytes() -> f64 {
+    with_registry(|r| r.live_bytes() as f64)
+}
+
+/// The CPU's SIMD level as text ("avx512", "avx2+fma", "sse2", "portable");
+/// returns its length.
+///
+/// # Safety
+/// `buf` must be writable for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cm_simd_level(buf: *mut u8, cap: usize) -> usize {
+    let level = crate::cpu::simd_level();
+    let n = level.len().min(cap);
+    std::ptr::copy_nonoverlapping(level.as_ptr(), buf, n);
+    level.len()
+}

@@ -1,0 +1,170 @@
+//! Elementwise ops on same-shape tensors.
+
+use rayon::prelude::*;
+
+use super::Args;
+use crate::cpu::CHUNK;
+use crate::error::{shape_err, Result};
+use crate::tensor::Tensor;
+
+fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, x)| {
+            o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
+        });
+    out
+}
+
+fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; a.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(o, (a, b))| {
+            o.iter_mut()
+                .zip(a.iter().zip(b))
+                .for_each(|(o, (&a, &b))| *o = f(a, b));
+        });
+    out
+}
+
+fn unary(a: &Args, f: impl Fn(f32) -> f32 + Sync) -> Result<Vec<Tensor>> {
+    Ok(vec![Tensor::from_f32(
+        a.input(0).shape.clone(),
+        map1(a.f32(0)?, f),
+    )])
+}
+
+fn binary(a: &Args, f: impl Fn(f32, f32) -> f32 + Sync) -> Result<Vec<Tensor>> {
+    a.same_shape(0, 1)?;
+    Ok(vec![Tensor::from_f32(
+        a.input(0).shape.clone(),
+        map2(a.f32(0)?, a.f32(1)?, f),
+    )])
+}
+
+pub fn add(a: &mut Args) -> Result<Vec<Tensor>> {
+    binary(a, |x, y| x + y)
+}
+
+pub fn sub(a: &mut Args) -> Result<Vec<Tensor>> {
+    binary(a, |x, y| x - y)
+}
+
+pub fn mul(a: &mut Args) -> Result<Vec<Tensor>> {
+    binary(a, |x, y| x * y)
+}
+
+/// `scale * x + shift`. Params: scale, shift.
+pub fn affine(a: &mut Args) -> Result<Vec<Tensor>> {
+    let (s, t) = (
+        a.param(0, "scale")? as f32,
+        a.param_or(1, "shift", 0.0)? as f32,
+    );
+    unary(a, move |x| s * x + t)
+}
+
+pub fn relu(a: &mut Args) -> Result<Vec<Tensor>> {
+    unary(a, |x| x.max(0.0))
+}
+
+/// Inputs: relu output y, upstream gradient dy.
+pub fn relu_backward(a: &mut Args) -> Result<Vec<Tensor>> {
+    binary(a, |y, d| if y > 0.0 { d } else { 0.0 })
+}
+
+pub fn log(a: &mut Args) -> Result<Vec<Tensor>> {
+    unary(a, f32::ln)
+}
+
+/// Inputs: x, dy.
+pub fn log_backward(a: &mut Args) -> Result<Vec<Tensor>> {
+    binary(a, |x, d| d / x)
+}
+
+/// The standard normal quantile, computed in f64.
+pub fn ndtri(a: &mut Args) -> Result<Vec<Tensor>> {
+    unary(a, |p| crate::cpu_math::ndtri(p as f64) as f32)
+}
+
+/// Inputs: y = ndtri(p), dy. d ndtri / dp = sqrt(2 pi) exp(y^2 / 2).
+pub fn ndtri_backward(a: &mut Args) -> Result<Vec<Tensor>> {
+    binary(a, |y, d| {
+        let y = y as f64;
+        (d as f64 * (2.0 * std::f64::consts::PI).sqrt() * (0.5 * y * y).exp()) as f32
+    })
+}
+
+/// Params: the new dims; one of them may be -1 (inferred).
+pub fn reshape(a: &mut Args) -> Result<Vec<Tensor>> {
+    let numel = a.input(0).numel();
+    let mut dims = Vec::with_capacity(a.params.len());
+    let mut infer = None;
+    for (i, &d) in a.params.iter().enumerate() {
+        if d == -1.0 && infer.is_none() {
+            infer = Some(i);
+            dims.push(1);
+        } else {
+            dims.push(a.usize(i, "dim")?);
+        }
+    }
+    let known: usize = dims.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || !numel.is_multiple_of(known) {
+            return shape_err(
+                a.op,
+                format!("cannot infer a dim: {numel} elements into {:?}", a.params),
+            );
+        }
+        dims[i] = numel / known;
+    }
+    if dims.iter().product::<usize>() != numel {
+        return shape_err(
+            a.op,
+            format!("{:?} ({numel} elements) into {dims:?}", a.input(0).shape),
+        );
+    }
+    let mut t = a.input(0).clone();
+    t.shape = dims;
+    Ok(vec![t])
+}
+
+/// Params: value, dims...
+pub fn full(a: &mut Args) -> Result<Vec<Tensor>> {
+    let v = a.param(0, "value")? as f32;
+    let dims = (1..a.params.len())
+        .map(|i| a.usize(i, "dim"))
+        .collect::<Result<Vec<_>>>()?;
+    let n = dims.iter().product();
+    Ok(vec![Tensor::from_f32(dims, vec![v; n])])
+}
+
+/// In place: `acc += x` (gradient accumulation without a new tensor).
+pub fn add_inplace(a: &mut Args) -> Result<Vec<Tensor>> {
+    if a.muts[0].shape != a.input(0).shape {
+        return shape_err(
+            a.op,
+            format!("{:?} += {:?}", a.muts[0].shape, a.input(0).shape),
+        );
+    }
+    let ins = a.ins;
+    let x = ins[0].f32s(a.op, 0)?;
+    let acc = a.muts[0].f32s_mut(a.op, 0)?;
+    acc.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, x)| {
+            o.iter_mut().zip(x).for_each(|(o, &x)| *o += x);
+        });
+    Ok(vec![])
+}
+
+/// In place: `dst = src` (same shape and dtype), so handles stay valid.
+pub fn copy_inplace(a: &mut Args) -> Result<Vec<Tensor>> {
+    let src = a.ins[0];
+    if a.muts[0].shape != src.shape || a.muts[0].dtype() != src.dtype() {
+        return shape_err(a.op, format!("{:?} = {:?}", a.muts[0].shape, src.shape));
+    }
+    a.muts[0].data.clone_from(&src.data);
+    Ok(vec![])
+}

@@ -1,0 +1,210 @@
+//! The op table: every op Deno can run, by name.
+//!
+//! An op validates shapes, dtypes and parameters, then calls a device kernel.
+//! Inputs are borrowed; ops listed with `n_mut > 0` update their first
+//! `n_mut` inputs in place (running statistics, optimizer state).
+
+use crate::error::{param_err, Error, Result};
+use crate::tensor::Tensor;
+
+mod certify;
+mod conv;
+mod elementwise;
+mod index;
+mod linear;
+mod norm;
+mod optim;
+mod pool;
+mod random;
+mod reduce;
+mod softmax;
+
+/// What an op receives.
+pub struct Args<'a> {
+    pub op: &'static str,
+    /// Inputs updated in place (the first `n_mut` handles).
+    pub muts: &'a mut [Tensor],
+    /// The other inputs.
+    pub ins: &'a [&'a Tensor],
+    pub params: &'a [f64],
+}
+
+impl Args<'_> {
+    pub fn input(&self, i: usize) -> &Tensor {
+        self.ins[i]
+    }
+
+    pub fn f32(&self, i: usize) -> Result<&[f32]> {
+        self.ins[i].f32s(self.op, i)
+    }
+
+    pub fn i32(&self, i: usize) -> Result<&[i32]> {
+        self.ins[i].i32s(self.op, i)
+    }
+
+    pub fn param(&self, i: usize, name: &str) -> Result<f64> {
+        match self.params.get(i) {
+            Some(v) if v.is_finite() => Ok(*v),
+            Some(v) => param_err(self.op, format!("parameter {name} must be finite, got {v}")),
+            None => param_err(self.op, format!("missing parameter {name} (position {i})")),
+        }
+    }
+
+    /// A non-negative whole number parameter.
+    pub fn usize(&self, i: usize, name: &str) -> Result<usize> {
+        let v = self.param(i, name)?;
+        if v < 0.0 || v.fract() != 0.0 || v > 1e12 {
+            return param_err(
+                self.op,
+                format!("parameter {name} must be a whole number >= 0, got {v}"),
+            );
+        }
+        Ok(v as usize)
+    }
+
+    /// A whole number parameter >= 1.
+    pub fn positive(&self, i: usize, name: &str) -> Result<usize> {
+        match self.usize(i, name)? {
+            0 => param_err(self.op, format!("parameter {name} must be >= 1")),
+            v => Ok(v),
+        }
+    }
+
+    pub fn flag(&self, i: usize, name: &str) -> Result<bool> {
+        Ok(self.param(i, name)? != 0.0)
+    }
+
+    /// Optional parameter with a default when absent.
+    pub fn param_or(&self, i: usize, name: &str, default: f64) -> Result<f64> {
+        if i < self.params.len() {
+            self.param(i, name)
+        } else {
+            Ok(default)
+        }
+    }
+
+    /// Fails unless input `i` has exactly `rank` dimensions.
+    pub fn rank(&self, i: usize, rank: usize) -> Result<&[usize]> {
+        let shape = &self.ins[i].shape;
+        if shape.len() != rank {
+            return Err(Error::Shape {
+                op: self.op,
+                msg: format!("input {i} must have {rank} dimensions, got shape {shape:?}"),
+            });
+        }
+        Ok(shape)
+    }
+
+    /// Fails unless inputs `a` and `b` have the same shape.
+    pub fn same_shape(&self, a: usize, b: usize) -> Result<()> {
+        if self.ins[a].shape != self.ins[b].shape {
+            return Err(Error::Shape {
+                op: self.op,
+                msg: format!(
+                    "inputs {a} and {b} differ: {:?} vs {:?}",
+                    self.ins[a].shape, self.ins[b].shape
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub type OpFn = fn(&mut Args) -> Result<Vec<Tensor>>;
+
+/// One entry of the table.
+pub struct OpDef {
+    pub name: &'static str,
+    /// How many leading inputs are updated in place.
+    pub n_mut: usize,
+    /// Inclusive bounds on the total number of inputs.
+    pub min_in: usize,
+    pub max_in: usize,
+    pub run: OpFn,
+}
+
+const fn op(name: &'static str, min_in: usize, max_in: usize, run: OpFn) -> OpDef {
+    OpDef {
+        name,
+        n_mut: 0,
+        min_in,
+        max_in,
+        run,
+    }
+}
+
+const fn op_mut(
+    name: &'static str,
+    n_mut: usize,
+    min_in: usize,
+    max_in: usize,
+    run: OpFn,
+) -> OpDef {
+    OpDef {
+        name,
+        n_mut,
+        min_in,
+        max_in,
+        run,
+    }
+}
+
+/// Every op. Inputs are listed as (in-place..., others...).
+pub static OPS: &[OpDef] = &[
+    // elementwise
+    op("add", 2, 2, elementwise::add),
+    op("sub", 2, 2, elementwise::sub),
+    op("mul", 2, 2, elementwise::mul),
+    op("affine", 1, 1, elementwise::affine),
+    op("relu", 1, 1, elementwise::relu),
+    op("relu_backward", 2, 2, elementwise::relu_backward),
+    op("log", 1, 1, elementwise::log),
+    op("log_backward", 2, 2, elementwise::log_backward),
+    op("ndtri", 1, 1, elementwise::ndtri),
+    op("ndtri_backward", 2, 2, elementwise::ndtri_backward),
+    op("reshape", 1, 1, elementwise::reshape),
+    op("full", 0, 0, elementwise::full),
+    op_mut("add_", 1, 2, 2, elementwise::add_inplace),
+    op_mut("copy_", 1, 2, 2, elementwise::copy_inplace),
+    // reductions
+    op("sum_dim", 1, 1, reduce::sum_dim),
+    op("expand_dim", 1, 1, reduce::expand_dim),
+    op("sum_all", 1, 1, reduce::sum_all),
+    // softmax family
+    op("softmax", 1, 1, softmax::softmax),
+    op("softmax_backward", 2, 2, softmax::softmax_backward),
+    op("log_softmax", 1, 1, softmax::log_softmax),
+    op("log_softmax_backward", 2, 2, softmax::log_softmax_backward),
+    // indexing
+    op("gather_rows", 2, 2, index::gather_rows),
+    op("scatter_rows", 2, 2, index::scatter_rows),
+    op("topk2", 1, 1, index::topk2),
+    op("index_select", 2, 2, index::index_select),
+    op("index_add", 2, 2, index::index_add),
+    // layers
+    op("linear", 2, 3, linear::linear),
+    op("linear_backward", 3, 3, linear::linear_backward),
+    op("conv2d", 2, 3, conv::conv2d),
+    op("conv2d_backward", 3, 3, conv::conv2d_backward),
+    op("max_pool2d", 1, 1, pool::max_pool2d),
+    op("max_pool2d_backward", 2, 2, pool::max_pool2d_backward),
+    op("avg_pool2d", 1, 1, pool::avg_pool2d),
+    op("avg_pool2d_backward", 1, 1, pool::avg_pool2d_backward),
+    op_mut("batch_norm_train", 2, 5, 5, norm::batch_norm_train),
+    op("batch_norm_eval", 5, 5, norm::batch_norm_eval),
+    op("batch_norm_backward", 5, 5, norm::batch_norm_backward),
+    // randomness
+    op("randn", 0, 0, random::randn),
+    op("tile_noise", 1, 1, random::tile_noise),
+    // certification
+    op("argmax_counts", 1, 1, certify::argmax_counts),
+    op("softmax_stats", 1, 1, certify::softmax_stats),
+    // optimizer
+    op_mut("sgd_step", 2, 3, 3, optim::sgd_step),
+];
+
+pub fn find(name: &str) -> Result<&'static OpDef> {
+    OPS.iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| Error::UnknownOp(name.to_string()))
+}

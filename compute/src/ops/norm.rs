@@ -1,0 +1,96 @@
+//! BatchNorm2d in training and evaluation mode (PyTorch semantics).
+
+use super::Args;
+use crate::cpu::norm::{backward, channel_stats, scale_shift, BnGeom};
+use crate::error::{shape_err, Result};
+use crate::tensor::Tensor;
+
+/// Checks x [N, C, H, W] and that inputs `vecs` are [C].
+fn geometry(a: &Args, vecs: &[usize]) -> Result<BnGeom> {
+    let s = a.rank(0, 4)?.to_vec();
+    for &i in vecs {
+        if a.input(i).shape != [s[1]] {
+            return shape_err(
+                a.op,
+                format!(
+                    "input {i} is {:?}, expected [{}] for x {s:?}",
+                    a.input(i).shape,
+                    s[1]
+                ),
+            );
+        }
+    }
+    Ok(BnGeom {
+        n: s[0],
+        c: s[1],
+        hw: s[2] * s[3],
+    })
+}
+
+/// In place: running_mean, running_var. Inputs: x, gamma, beta.
+/// Params: momentum, eps. Outputs: y, batch mean, batch inverse std.
+pub fn batch_norm_train(a: &mut Args) -> Result<Vec<Tensor>> {
+    let g = geometry(a, &[1, 2])?;
+    for m in a.muts.iter() {
+        if m.shape != [g.c] {
+            return shape_err(
+                a.op,
+                format!("running statistics {:?}, expected [{}]", m.shape, g.c),
+            );
+        }
+    }
+    let momentum = a.param(0, "momentum")? as f32;
+    let eps = a.param(1, "eps")? as f32;
+    let (x, gamma, beta) = (a.f32(0)?, a.f32(1)?, a.f32(2)?);
+    let (mean, var) = channel_stats(g, x);
+    let invstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let scale: Vec<f32> = (0..g.c).map(|c| gamma[c] * invstd[c]).collect();
+    let shift: Vec<f32> = (0..g.c).map(|c| beta[c] - mean[c] * scale[c]).collect();
+    let mut y = vec![0f32; x.len()];
+    scale_shift(g, x, &scale, &shift, &mut y);
+    // Running variance uses the unbiased estimate, as PyTorch does.
+    let count = (g.n * g.hw) as f32;
+    let unbias = if count > 1.0 {
+        count / (count - 1.0)
+    } else {
+        1.0
+    };
+    let op = a.op;
+    let (rm, rv) = a.muts.split_at_mut(1);
+    let rm = rm[0].f32s_mut(op, 0)?;
+    let rv = rv[0].f32s_mut(op, 1)?;
+    for c in 0..g.c {
+        rm[c] = (1.0 - momentum) * rm[c] + momentum * mean[c];
+        rv[c] = (1.0 - momentum) * rv[c] + momentum * var[c] * unbias;
+    }
+    Ok(vec![
+        Tensor::from_f32(a.input(0).shape.clone(), y),
+        Tensor::from_f32(vec![g.c], mean),
+        Tensor::from_f32(vec![g.c], invstd),
+    ])
+}
+
+/// Inputs: x, gamma, beta, running_mean, running_var. Params: eps.
+pub fn batch_norm_eval(a: &mut Args) -> Result<Vec<Tensor>> {
+    let g = geometry(a, &[1, 2, 3, 4])?;
+    let eps = a.param(0, "eps")? as f32;
+    let (x, gamma, beta, rm, rv) = (a.f32(0)?, a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
+    let scale: Vec<f32> = (0..g.c).map(|c| gamma[c] / (rv[c] + eps).sqrt()).collect();
+    let shift: Vec<f32> = (0..g.c).map(|c| beta[c] - rm[c] * scale[c]).collect();
+    let mut y = vec![0f32; x.len()];
+    scale_shift(g, x, &scale, &shift, &mut y);
+    Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), y)])
+}
+
+/// Inputs: x, dy, gamma, batch mean, batch inverse std.
+/// Outputs: dx, dgamma, dbeta.
+pub fn batch_norm_backward(a: &mut Args) -> Result<Vec<Tensor>> {
+    let g = geometry(a, &[2, 3, 4])?;
+    a.same_shape(0, 1)?;
+    let (dx, dgamma, dbeta) = backward(g, a.f32(0)?, a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
+    Ok(vec![
+        Tensor::from_f32(a.input(0).shape.clone(), dx),
+        Tensor::from_f32(vec![g.c], dgamma),
+        Tensor::from_f32(vec![g.c], dbeta),
+    ])
+}

@@ -1,0 +1,143 @@
+/**
+ * Conv2d, BatchNorm2d and Linear with PyTorch's parameter layout, names and
+ * default initialisation.
+ *
+ * @module
+ */
+import type { Var } from "../../compute/autograd.ts";
+import * as F from "../../compute/functional.ts";
+import { full } from "../../compute/ops.ts";
+import { Tensor } from "../../compute/tensor.ts";
+import { defaultBound, type InitRng } from "./init.ts";
+import { bufferEntry, Module, Parameter, parameterEntry, type StateEntry } from "./module.ts";
+
+export interface Conv2dOptions {
+  stride?: number;
+  padding?: number;
+  bias?: boolean;
+  /** Standard deviation of a normal init for the weight; PyTorch's uniform default if absent. */
+  weightStd?: number;
+}
+
+export class Conv2d extends Module {
+  readonly weight: Parameter;
+  readonly bias?: Parameter;
+  readonly stride: number;
+  readonly padding: number;
+
+  constructor(rng: InitRng, cin: number, cout: number, kernel: number, o: Conv2dOptions = {}) {
+    super();
+    this.stride = o.stride ?? 1;
+    this.padding = o.padding ?? 0;
+    const fanIn = cin * kernel * kernel;
+    const n = cout * fanIn;
+    const w = o.weightStd === undefined
+      ? rng.uniform(n, defaultBound(fanIn))
+      : rng.normal(n, o.weightStd);
+    this.weight = new Parameter(Tensor.fromF32(w, [cout, cin, kernel, kernel]));
+    if (o.bias ?? true) {
+      this.bias = new Parameter(Tensor.fromF32(rng.uniform(cout, defaultBound(fanIn)), [cout]));
+    }
+  }
+
+  forward(x: Var): Var {
+    return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+
+  protected override ownParameters(): [string, Parameter][] {
+    return this.bias ? [["weight", this.weight], ["bias", this.bias]] : [["weight", this.weight]];
+  }
+
+  protected override ownState(): StateEntry[] {
+    return this.ownParameters().map(([n, p]) => parameterEntry(n, p));
+  }
+}
+
+export class Linear extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+
+  constructor(rng: InitRng, fin: number, fout: number) {
+    super();
+    const bound = defaultBound(fin);
+    this.weight = new Parameter(Tensor.fromF32(rng.uniform(fin * fout, bound), [fout, fin]));
+    this.bias = new Parameter(Tensor.fromF32(rng.uniform(fout, bound), [fout]));
+  }
+
+  forward(x: Var): Var {
+    return F.linear(x, this.weight, this.bias);
+  }
+
+  protected override ownParameters(): [string, Parameter][] {
+    return [["weight", this.weight], ["bias", this.bias]];
+  }
+
+  protected override ownState(): StateEntry[] {
+    return this.ownParameters().map(([n, p]) => parameterEntry(n, p));
+  }
+}
+
+/** BatchNorm2d: momentum 0.1, eps 1e-5, weight 1, bias 0, running mean 0, var 1. */
+export class BatchNorm2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  numBatchesTracked = 0;
+  readonly momentum = 0.1;
+  readonly eps = 1e-5;
+
+  constructor(channels: number) {
+    super();
+    this.weight = new Parameter(full([channels], 1));
+    this.bias = new Parameter(full([channels], 0));
+    this.runningMean = full([channels], 0).keep();
+    this.runningVar = full([channels], 1).keep();
+  }
+
+  forward(x: Var): Var {
+    if (!this.training) {
+      return F.batchNormEval(
+        x,
+        this.weight,
+        this.bias,
+        this.runningMean,
+        this.runningVar,
+        this.eps,
+      );
+    }
+    this.numBatchesTracked++;
+    return F.batchNormTrain(
+      x,
+      this.weight,
+      this.bias,
+      this.runningMean,
+      this.runningVar,
+      this.momentum,
+      this.eps,
+    );
+  }
+
+  protected override ownParameters(): [string, Parameter][] {
+    return [["weight", this.weight], ["bias", this.bias]];
+  }
+
+  protected override ownState(): StateEntry[] {
+    return [
+      parameterEntry("weight", this.weight),
+      parameterEntry("bias", this.bias),
+      bufferEntry("running_mean", this.runningMean),
+      bufferEntry("running_var", this.runningVar),
+      {
+        name: "num_batches_tracked",
+        kind: "buffer",
+        dtype: "i64",
+        shape: [],
+        read: () => BigInt64Array.of(BigInt(this.numBatchesTracked)),
+        write: (d) => {
+          this.numBatchesTracked = Number((d as BigInt64Array)[0]);
+        },
+      },
+    ];
+  }
+}
