@@ -11,12 +11,37 @@ const names = new Map<string, Uint8Array>();
 const handleBuffer = new Uint32Array(16);
 const outBuffer = new Uint32Array(8);
 
+/** Per-op call counts and milliseconds, collected when MACER_PROFILE=1. */
+const profile = Deno.env.get("MACER_PROFILE") === "1" ? new Map<string, [number, number]>() : null;
+if (profile) globalThis.addEventListener("unload", () => printProfile(profile));
+
+function printProfile(table: Map<string, [number, number]>): void {
+  const rows = [...table].sort((a, b) => b[1][1] - a[1][1]);
+  const total = rows.reduce((s, [, [, ms]]) => s + ms, 0);
+  console.error(`op profile: ${total.toFixed(0)} ms in ops`);
+  for (const [op, [calls, ms]] of rows) {
+    const share = ((100 * ms) / total).toFixed(1).padStart(5);
+    console.error(`  ${op.padEnd(22)} ${String(calls).padStart(7)} calls ${ms.toFixed(1).padStart(10)} ms ${share}%`);
+  }
+}
+
 /** Runs op `name`; returns its outputs. */
 export function run(
   name: string,
   inputs: readonly Tensor[],
   params: readonly number[] = [],
 ): Tensor[] {
+  if (profile === null) return runOp(name, inputs, params);
+  const t0 = performance.now();
+  const out = runOp(name, inputs, params);
+  const entry = profile.get(name) ?? [0, 0];
+  entry[0]++;
+  entry[1] += performance.now() - t0;
+  profile.set(name, entry);
+  return out;
+}
+
+function runOp(name: string, inputs: readonly Tensor[], params: readonly number[]): Tensor[] {
   let encoded = names.get(name);
   if (encoded === undefined) {
     encoded = new TextEncoder().encode(name);

@@ -155,6 +155,8 @@ function collect(value: unknown, into: Set<Tensor>): void {
  * Runs `fn` and disposes every tensor it created, except those it returns
  * (directly, or inside arrays and plain objects) and those marked with
  * {@linkcode Tensor.keep}. Returned tensors move to the enclosing scope.
+ * Tensors that a backward function saved are not "returned" by returning
+ * its Var: run `backward` inside the same `tidy` as the forward.
  *
  * @example
  * ```ts ignore
