@@ -156,14 +156,18 @@ Deno.test("elementwise ops match finite differences", () => {
 Deno.test("reductions, reshape, gather, top-2 and index select match finite differences", () => {
   gradcheck(
     [input([2, 3, 4], 1)],
-    ([x]) => Float64Array.from({ length: 8 }, (_, i) => {
-      const [o, k] = [Math.floor(i / 4), i % 4];
-      return (x[o * 12 + k] + x[o * 12 + 4 + k] + x[o * 12 + 8 + k]) / 3;
-    }),
+    ([x]) =>
+      Float64Array.from({ length: 8 }, (_, i) => {
+        const [o, k] = [Math.floor(i / 4), i % 4];
+        return (x[o * 12 + k] + x[o * 12 + 4 + k] + x[o * 12 + 8 + k]) / 3;
+      }),
     ([x]) => F.meanDim(x, 1),
   );
-  gradcheck([input([2, 6], 2)], ([x]) => Float64Array.of(x.reduce((a, b) => a + b)), ([x]) =>
-    F.sum(F.reshape(x, [3, 4])));
+  gradcheck(
+    [input([2, 6], 2)],
+    ([x]) => Float64Array.of(x.reduce((a, b) => a + b)),
+    ([x]) => F.sum(F.reshape(x, [3, 4])),
+  );
   const idx = Tensor.fromI32([2, 0, 1, 1, 3, 2], [3, 2]).keep();
   gradcheck(
     [input([3, 4], 3)],

