@@ -169,9 +169,12 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (err) {
     scopes.pop();
+    for (const t of scope) t.dispose();
+    throw err;
   }
+  scopes.pop();
   const returned = new Set<Tensor>();
   collect(result, returned);
   for (const t of scope) {

@@ -133,3 +133,13 @@ Deno.test("argmaxCounts() and softmaxStats() summarise a batch of logits per cla
     }
   });
 });
+
+Deno.test("tidy() frees what it created when its function throws", () => {
+  const before = liveAllocations().tensors;
+  assert.throws(() =>
+    tidy(() => {
+      Tensor.fromF32([1, 2, 3], [3]);
+      throw new Error("boom");
+    }), /boom/);
+  assert.equal(liveAllocations().tensors, before);
+});

