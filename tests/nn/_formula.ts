@@ -53,3 +53,19 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return num / den;
 }
+
+/** Per-parameter gradient statistics as the fixture generator writes them. */
+export interface GradStat {
+  name: string;
+  sum: number;
+  abs_sum: number;
+  shape: number[];
+  first?: number[];
+}
+
+/** A JSON fixture of tests/fixtures/models. */
+export function modelFixture(name: string) {
+  return JSON.parse(
+    Deno.readTextFileSync(new URL(`../fixtures/models/${name}.json`, import.meta.url)),
+  );
+}

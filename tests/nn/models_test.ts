@@ -10,18 +10,14 @@ import { Tensor, tidy } from "../../compute/tensor.ts";
 import { LeNet } from "../../src/nn/lenet.ts";
 import type { Module } from "../../src/nn/module.ts";
 import { ResNet110 } from "../../src/nn/resnet.ts";
-import { formulaInput, formulaLabels, loadFormulaWeights, maxRelDiff } from "./_formula.ts";
-
-interface GradStat {
-  name: string;
-  sum: number;
-  abs_sum: number;
-  shape: number[];
-  first?: number[];
-}
-
-const fixture = (name: string) =>
-  JSON.parse(Deno.readTextFileSync(new URL(`../fixtures/models/${name}.json`, import.meta.url)));
+import {
+  formulaInput,
+  formulaLabels,
+  type GradStat,
+  loadFormulaWeights,
+  maxRelDiff,
+  modelFixture,
+} from "./_formula.ts";
 
 /** Forward + cross-entropy backward; returns logits, loss and grads by name. */
 function runModel(model: Module, shape: number[]) {
@@ -61,7 +57,7 @@ function checkGrads(grads: Map<string, Float32Array>, expected: GradStat[], tol:
 
 Deno.test("LeNet has 431,080 parameters and PyTorch's state-dict names", () => {
   const model = new LeNet(0);
-  const fx = fixture("lenet");
+  const fx = modelFixture("lenet");
   assert.equal(model.parameterCount(), 431080);
   assert.deepEqual(
     model.stateEntries().map((e) => [e.name, [...e.shape]]),
@@ -70,7 +66,7 @@ Deno.test("LeNet has 431,080 parameters and PyTorch's state-dict names", () => {
 });
 
 Deno.test("LeNet forward and backward match PyTorch", () => {
-  const fx = fixture("lenet");
+  const fx = modelFixture("lenet");
   const model = new LeNet(0);
   loadFormulaWeights(model);
   const out = runModel(model, fx.input_shape);
@@ -80,7 +76,7 @@ Deno.test("LeNet forward and backward match PyTorch", () => {
 });
 
 Deno.test("ResNet-110 has 1,730,714 parameters and 668 state-dict entries named as PyTorch's", () => {
-  const fx = fixture("resnet110");
+  const fx = modelFixture("resnet110");
   const model = new ResNet110(0);
   assert.equal(model.parameterCount(), 1730714);
   const entries = model.stateEntries();
@@ -92,7 +88,7 @@ Deno.test("ResNet-110 has 1,730,714 parameters and 668 state-dict entries named 
 });
 
 Deno.test("ResNet-110 train and eval forward and backward match PyTorch", () => {
-  const fx = fixture("resnet110");
+  const fx = modelFixture("resnet110");
   const model = new ResNet110(0);
   loadFormulaWeights(model);
   const evalLogits = tidy(() => {

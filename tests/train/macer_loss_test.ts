@@ -10,19 +10,9 @@ import { Tensor, tidy } from "../../compute/tensor.ts";
 import { LeNet } from "../../src/nn/lenet.ts";
 import { macerLossFromLogits, noisyCopies } from "../../src/train/macer_loss.ts";
 import { gaussianLoss } from "../../src/train/gaussian_loss.ts";
-import { formulaInput, loadFormulaWeights } from "../nn/_formula.ts";
+import { formulaInput, type GradStat, loadFormulaWeights, modelFixture } from "../nn/_formula.ts";
 
-interface GradStat {
-  name: string;
-  sum: number;
-  abs_sum: number;
-  shape: number[];
-  first?: number[];
-}
-
-const fixture = JSON.parse(
-  Deno.readTextFileSync(new URL("../fixtures/models/macer_loss.json", import.meta.url)),
-);
+const fixture = modelFixture("macer_loss");
 
 function relClose(a: number, b: number, tol: number): boolean {
   return Math.abs(a - b) <= tol * Math.max(Math.abs(b), 1e-12);
