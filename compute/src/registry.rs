@@ -20,6 +20,7 @@ impl Registry {
     pub fn insert(&mut self, t: Tensor) -> u32 {
         self.next = self.next.checked_add(1).expect("tensor handles exhausted");
         self.live_bytes += t.nbytes();
+        crate::buffers::note_live_bytes(self.live_bytes);
         self.tensors.insert(self.next, t);
         self.next
     }

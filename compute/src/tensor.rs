@@ -33,6 +33,16 @@ pub enum Data {
     I32(Vec<i32>),
 }
 
+impl Drop for Data {
+    /// Large buffers go back to [`crate::buffers`] for the next output.
+    fn drop(&mut self) {
+        match self {
+            Data::F32(v) => crate::buffers::recycle_f32(std::mem::take(v)),
+            Data::I32(v) => crate::buffers::recycle_i32(std::mem::take(v)),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Tensor {
     pub shape: Vec<usize>,
@@ -58,7 +68,7 @@ impl Tensor {
 
     pub fn zeros(shape: Vec<usize>) -> Tensor {
         let n = shape.iter().product();
-        Tensor::from_f32(shape, vec![0.0; n])
+        Tensor::from_f32(shape, crate::buffers::zeros_f32(n))
     }
 
     pub fn numel(&self) -> usize {

@@ -1,13 +1,18 @@
 //! 2-D convolution as im2col + GEMM, one image per task.
 //!
-//! Forward: `y[n] = W[O, K] * col(x[n])[K, P]` with `K = C*kh*kw`, `P = Ho*Wo`.
-//! Backward data: `dx[n] = col2im(W^T * dy[n])`. Backward weight:
-//! `dW = sum_n dy[n] * col(x[n])^T`, summed per fixed image group and then
-//! across groups in order, so the result never depends on the thread count.
+//! Forward: `y[n] = W[O, K] * col(x[n])[K, P]` with `K = C*kh*kw`, `P = Ho*Wo`
+//! (the AVX-512 kernel in [`super::gemm512`] where available).
+//! Backward data: for stride 1, a forward convolution of `dy` with the
+//! flipped, transposed weights; otherwise `dx[n] = col2im(W^T * dy[n])`.
+//! Backward weight: `dW^T = sum_n col(x[n]) * dy[n]^T`, summed per fixed image
+//! group and then across groups in order, so the result never depends on the
+//! thread count.
 
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat};
+use super::gemm512::matmul_nn;
+use crate::buffers::Scratch;
 
 /// Geometry of one convolution.
 #[derive(Clone, Copy, Debug)]
@@ -131,13 +136,7 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: 
     // With few images, let the GEMM itself use the threads instead.
     let gemm_parallel = g.n < rayon::current_num_threads();
     y.par_chunks_mut(out_size).enumerate().for_each_init(
-        || {
-            if g.is_pointwise() {
-                Vec::new()
-            } else {
-                vec![0f32; k * p]
-            }
-        },
+        || Scratch::uninit(if g.is_pointwise() { 0 } else { k * p }),
         |col, (n, y_n)| {
             let x_n = &x[n * g.in_size()..(n + 1) * g.in_size()];
             let cm = if g.is_pointwise() {
@@ -146,7 +145,9 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: 
                 im2col(g, x_n, col);
                 Mat::rm(col, k, p)
             };
-            matmul(wm, cm, y_n, false, gemm_parallel);
+            if gemm_parallel || !matmul_nn(g.o, p, k, w, cm.data, y_n) {
+                matmul(wm, cm, y_n, false, gemm_parallel);
+            }
             if let Some(b) = b {
                 for (o, row) in y_n.chunks_mut(p).enumerate() {
                     row.iter_mut().for_each(|v| *v += b[o]);
@@ -171,6 +172,64 @@ pub fn conv2d_backward(
     dx: Option<&mut [f32]>,
     with_bias: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
+    match (dx, transposed_geom(g)) {
+        (Some(dx), Some(tg)) => {
+            let wf = flipped_weights(g, w);
+            // The data gradient is itself a convolution.
+            conv2d_forward(&tg, dy, &wf, None, dx);
+            weight_grads(g, x, w, dy, None, with_bias)
+        }
+        (dx, _) => weight_grads(g, x, w, dy, dx, with_bias),
+    }
+}
+
+/// For a stride-1 convolution with `pad < kernel`, the data gradient is a
+/// convolution of `dy` with the flipped, transposed weights and padding
+/// `kernel - 1 - pad`; this is its geometry. Used only where the input is
+/// not much larger than the output, as the padded borders cost work.
+fn transposed_geom(g: &ConvGeom) -> Option<ConvGeom> {
+    let cheap = 4 * g.h * g.w <= 5 * g.ho * g.wo;
+    (g.stride == 1 && g.kh == g.kw && g.pad < g.kh && g.n > 0 && cheap).then_some(ConvGeom {
+        n: g.n,
+        c: g.o,
+        h: g.ho,
+        w: g.wo,
+        o: g.c,
+        kh: g.kh,
+        kw: g.kw,
+        stride: 1,
+        pad: g.kh - 1 - g.pad,
+        ho: g.h,
+        wo: g.w,
+    })
+}
+
+/// `wf[c, o, i, j] = w[o, c, kh-1-i, kw-1-j]`.
+fn flipped_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+    let kk = g.kh * g.kw;
+    let mut wf = vec![0f32; w.len()];
+    for o in 0..g.o {
+        for c in 0..g.c {
+            let src = &w[(o * g.c + c) * kk..][..kk];
+            let dst = &mut wf[(c * g.o + o) * kk..][..kk];
+            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = *s;
+            }
+        }
+    }
+    wf
+}
+
+/// Weight (and bias) gradients; also the data gradient through col2im when
+/// `dx` is given.
+fn weight_grads(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    with_bias: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let (k, p) = (g.k(), g.p());
     let out_size = g.o * p;
     let gs = group_size(g.n);
@@ -187,16 +246,13 @@ pub fn conv2d_backward(
         .par_iter_mut()
         .enumerate()
         .map(|(gi, dx_group)| {
-            let mut dw = vec![0f32; g.o * k];
-            let mut col = vec![0f32; if g.is_pointwise() { 0 } else { k * p }];
-            let mut dcol = vec![
-                0f32;
-                if dx_group.is_some() && !g.is_pointwise() {
-                    k * p
-                } else {
-                    0
-                }
-            ];
+            let mut dw = crate::buffers::uninit_f32(g.o * k);
+            let mut col = Scratch::uninit(if g.is_pointwise() { 0 } else { k * p });
+            let mut dcol = Scratch::uninit(if dx_group.is_some() && !g.is_pointwise() {
+                k * p
+            } else {
+                0
+            });
             let first = gi * gs;
             for n in first..(first + gs).min(g.n) {
                 let x_n = &x[n * g.in_size()..(n + 1) * g.in_size()];
@@ -207,10 +263,11 @@ pub fn conv2d_backward(
                     im2col(g, x_n, &mut col);
                     &col
                 };
-                // dW += dy_n [O, P] * col^T [P, K]
+                // dW^T += col [K, P] * dy_n^T [P, O] (faster than dW = dy_n col^T
+                // when O is small).
                 matmul(
-                    Mat::rm(dy_n, g.o, p),
-                    Mat::tr(cm, p, k),
+                    Mat::rm(cm, k, p),
+                    Mat::tr(dy_n, p, g.o),
                     &mut dw,
                     n > first,
                     gemm_parallel,
@@ -229,10 +286,30 @@ pub fn conv2d_backward(
             dw
         })
         .collect();
+    finish_grads(g, dy, partials, with_bias)
+}
+
+/// Sums the `[K, O]` weight-gradient partials in group order into `[O, K]`
+/// and adds the bias gradient.
+fn finish_grads(
+    g: &ConvGeom,
+    dy: &[f32],
+    partials: Vec<Vec<f32>>,
+    with_bias: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    let (k, p) = (g.k(), g.p());
+    let out_size = g.o * p;
     let mut dw = vec![0f32; g.o * k];
-    for part in &partials {
-        dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    for (o, row) in dw.chunks_mut(k).enumerate() {
+        for (kk, v) in row.iter_mut().enumerate() {
+            let mut acc = 0f32;
+            for part in &partials {
+                acc += part[kk * g.o + o];
+            }
+            *v = acc;
+        }
     }
+    partials.into_iter().for_each(crate::buffers::recycle_f32);
     let db = with_bias.then(|| {
         let mut db = vec![0f32; g.o];
         for dy_n in dy.chunks(out_size) {
@@ -243,4 +320,51 @@ pub fn conv2d_backward(
         db
     });
     (dw, db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0) - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn transposed_data_gradient_matches_col2im() {
+        for (kh, pad) in [(3, 1), (3, 2), (1, 0), (5, 2)] {
+            let (n, c, h, w, o) = (3, 4, 7, 6, 5);
+            let (ho, wo) = (h + 2 * pad - kh + 1, w + 2 * pad - kh + 1);
+            let g = ConvGeom {
+                n,
+                c,
+                h,
+                w,
+                o,
+                kh,
+                kw: kh,
+                stride: 1,
+                pad,
+                ho,
+                wo,
+            };
+            assert!(transposed_geom(&g).is_some());
+            let (x, wt, dy) = (
+                data(n * c * h * w, 1),
+                data(o * c * kh * kh, 2),
+                data(n * o * ho * wo, 3),
+            );
+            let mut dx_a = vec![0f32; x.len()];
+            let mut dx_b = vec![0f32; x.len()];
+            let (dw_a, db_a) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut dx_a), true);
+            let (dw_b, db_b) = weight_grads(&g, &x, &wt, &dy, Some(&mut dx_b), true);
+            for (a, b) in dx_a.iter().zip(&dx_b) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b} (k {kh} pad {pad})");
+            }
+            assert_eq!(dw_a, dw_b);
+            assert_eq!(db_a, db_b);
+        }
+    }
 }

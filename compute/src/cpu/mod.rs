@@ -6,8 +6,10 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod gemm512;
 pub mod norm;
 pub mod pool2d;
+pub mod simd;
 
 /// The SIMD level the GEMM kernels dispatch to on this CPU.
 pub fn simd_level() -> &'static str {

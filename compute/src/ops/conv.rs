@@ -59,7 +59,7 @@ pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
     } else {
         None
     };
-    let mut y = vec![0f32; g.n * g.o * g.p()];
+    let mut y = crate::buffers::uninit_f32(g.n * g.o * g.p());
     cpu_forward(&g, a.f32(0)?, a.f32(1)?, bias, &mut y);
     Ok(vec![Tensor::from_f32(vec![g.n, g.o, g.ho, g.wo], y)])
 }
@@ -80,7 +80,7 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
             ),
         );
     }
-    let mut dx = need_dx.then(|| vec![0f32; g.n * g.c * g.h * g.w]);
+    let mut dx = need_dx.then(|| crate::buffers::uninit_f32(g.n * g.c * g.h * g.w));
     let (dw, db) = cpu_backward(
         &g,
         a.f32(0)?,

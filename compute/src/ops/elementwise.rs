@@ -3,12 +3,12 @@
 use rayon::prelude::*;
 
 use super::Args;
-use crate::cpu::CHUNK;
+use crate::cpu::{simd, CHUNK};
 use crate::error::{shape_err, Result};
 use crate::tensor::Tensor;
 
 fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
+    let mut out = crate::buffers::uninit_f32(x.len());
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(o, x)| {
@@ -18,7 +18,7 @@ fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
 }
 
 fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0f32; a.len()];
+    let mut out = crate::buffers::uninit_f32(a.len());
     out.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
         .for_each(|(o, (a, b))| {
@@ -27,6 +27,23 @@ fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
                 .for_each(|(o, (&a, &b))| *o = f(a, b));
         });
     out
+}
+
+/// Runs a two-input slice kernel over fixed chunks into a new buffer.
+fn zip2(a: &[f32], b: &[f32], k: fn(&mut [f32], &[f32], &[f32])) -> Vec<f32> {
+    let mut out = crate::buffers::uninit_f32(a.len());
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(o, (a, b))| k(o, a, b));
+    out
+}
+
+fn binary_kernel(a: &Args, k: fn(&mut [f32], &[f32], &[f32])) -> Result<Vec<Tensor>> {
+    a.same_shape(0, 1)?;
+    Ok(vec![Tensor::from_f32(
+        a.input(0).shape.clone(),
+        zip2(a.f32(0)?, a.f32(1)?, k),
+    )])
 }
 
 fn unary(a: &Args, f: impl Fn(f32) -> f32 + Sync) -> Result<Vec<Tensor>> {
@@ -45,15 +62,15 @@ fn binary(a: &Args, f: impl Fn(f32, f32) -> f32 + Sync) -> Result<Vec<Tensor>> {
 }
 
 pub fn add(a: &mut Args) -> Result<Vec<Tensor>> {
-    binary(a, |x, y| x + y)
+    binary_kernel(a, simd::add)
 }
 
 pub fn sub(a: &mut Args) -> Result<Vec<Tensor>> {
-    binary(a, |x, y| x - y)
+    binary_kernel(a, simd::sub)
 }
 
 pub fn mul(a: &mut Args) -> Result<Vec<Tensor>> {
-    binary(a, |x, y| x * y)
+    binary_kernel(a, simd::mul)
 }
 
 /// `scale * x + shift`. Params: scale, shift.
@@ -66,12 +83,17 @@ pub fn affine(a: &mut Args) -> Result<Vec<Tensor>> {
 }
 
 pub fn relu(a: &mut Args) -> Result<Vec<Tensor>> {
-    unary(a, |x| x.max(0.0))
+    let x = a.f32(0)?;
+    let mut out = crate::buffers::uninit_f32(x.len());
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, x)| simd::relu(o, x));
+    Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), out)])
 }
 
 /// Inputs: relu output y, upstream gradient dy.
 pub fn relu_backward(a: &mut Args) -> Result<Vec<Tensor>> {
-    binary(a, |y, d| if y > 0.0 { d } else { 0.0 })
+    binary_kernel(a, simd::relu_backward)
 }
 
 pub fn log(a: &mut Args) -> Result<Vec<Tensor>> {
@@ -137,7 +159,9 @@ pub fn full(a: &mut Args) -> Result<Vec<Tensor>> {
         .map(|i| a.usize(i, "dim"))
         .collect::<Result<Vec<_>>>()?;
     let n = dims.iter().product();
-    Ok(vec![Tensor::from_f32(dims, vec![v; n])])
+    let mut out = crate::buffers::uninit_f32(n);
+    crate::buffers::fill_par(&mut out, v);
+    Ok(vec![Tensor::from_f32(dims, out)])
 }
 
 /// In place: `acc += x` (gradient accumulation without a new tensor).
@@ -154,7 +178,7 @@ pub fn add_inplace(a: &mut Args) -> Result<Vec<Tensor>> {
     acc.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(o, x)| {
-            o.iter_mut().zip(x).for_each(|(o, &x)| *o += x);
+            simd::add_assign(o, x);
         });
     Ok(vec![])
 }

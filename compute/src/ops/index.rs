@@ -44,7 +44,7 @@ pub fn scatter_rows(a: &mut Args) -> Result<Vec<Tensor>> {
     }
     let cols = a.positive(0, "columns")?;
     let (d, idx) = (a.f32(0)?, a.i32(1)?);
-    let mut out = vec![0f32; ds[0] * cols];
+    let mut out = crate::buffers::zeros_f32(ds[0] * cols);
     for r in 0..ds[0] {
         for j in 0..ds[1] {
             let c = check_index(a, idx[r * ds[1] + j], cols)?;
@@ -113,7 +113,7 @@ pub fn index_add(a: &mut Args) -> Result<Vec<Tensor>> {
     let n = a.usize(0, "rows")?;
     let row: usize = ds[1..].iter().product();
     let (d, idx) = (a.f32(0)?, a.i32(1)?);
-    let mut out = vec![0f32; n * row];
+    let mut out = crate::buffers::zeros_f32(n * row);
     for (j, &i) in idx.iter().enumerate() {
         let r = check_index(a, i, n)?;
         out[r * row..(r + 1) * row]

@@ -23,7 +23,7 @@ fn dims(a: &Args) -> Result<(usize, usize, usize)> {
 /// Inputs: x [n, in], w [out, in], optional b [out].
 pub fn linear(a: &mut Args) -> Result<Vec<Tensor>> {
     let (n, fin, fout) = dims(a)?;
-    let mut y = vec![0f32; n * fout];
+    let mut y = crate::buffers::uninit_f32(n * fout);
     matmul(
         Mat::rm(a.f32(0)?, n, fin),
         Mat::tr(a.f32(1)?, fin, fout),
@@ -55,7 +55,7 @@ pub fn linear_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         );
     }
     let (x, w, dy) = (a.f32(0)?, a.f32(1)?, a.f32(2)?);
-    let mut dx = vec![0f32; n * fin];
+    let mut dx = crate::buffers::uninit_f32(n * fin);
     matmul(
         Mat::rm(dy, n, fout),
         Mat::rm(w, fout, fin),
@@ -63,7 +63,7 @@ pub fn linear_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         false,
         true,
     );
-    let mut dw = vec![0f32; fout * fin];
+    let mut dw = crate::buffers::uninit_f32(fout * fin);
     matmul(
         Mat::tr(dy, fout, n),
         Mat::rm(x, n, fin),

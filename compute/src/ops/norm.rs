@@ -46,7 +46,7 @@ pub fn batch_norm_train(a: &mut Args) -> Result<Vec<Tensor>> {
     let invstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
     let scale: Vec<f32> = (0..g.c).map(|c| gamma[c] * invstd[c]).collect();
     let shift: Vec<f32> = (0..g.c).map(|c| beta[c] - mean[c] * scale[c]).collect();
-    let mut y = vec![0f32; x.len()];
+    let mut y = crate::buffers::uninit_f32(x.len());
     scale_shift(g, x, &scale, &shift, &mut y);
     // Running variance uses the unbiased estimate, as PyTorch does.
     let count = (g.n * g.hw) as f32;
@@ -77,7 +77,7 @@ pub fn batch_norm_eval(a: &mut Args) -> Result<Vec<Tensor>> {
     let (x, gamma, beta, rm, rv) = (a.f32(0)?, a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
     let scale: Vec<f32> = (0..g.c).map(|c| gamma[c] / (rv[c] + eps).sqrt()).collect();
     let shift: Vec<f32> = (0..g.c).map(|c| beta[c] - rm[c] * scale[c]).collect();
-    let mut y = vec![0f32; x.len()];
+    let mut y = crate::buffers::uninit_f32(x.len());
     scale_shift(g, x, &scale, &shift, &mut y);
     Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), y)])
 }

@@ -32,7 +32,7 @@ pub fn max_pool2d(a: &mut Args) -> Result<Vec<Tensor>> {
     let s = a.rank(0, 4)?.to_vec();
     let g = geometry(a, &s, s[2], s[3])?;
     let n = g.planes * g.ho * g.wo;
-    let (mut y, mut idx) = (vec![0f32; n], vec![0i32; n]);
+    let (mut y, mut idx) = (crate::buffers::uninit_f32(n), crate::buffers::uninit_i32(n));
     max_forward(g, a.f32(0)?, &mut y, &mut idx);
     Ok(vec![
         Tensor::from_f32(out_shape(&s, &g), y),
@@ -55,7 +55,7 @@ pub fn max_pool2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     if idx.iter().any(|&i| i < 0 || i as usize >= h * w) {
         return param_err(a.op, "index outside the input plane");
     }
-    let mut dx = vec![0f32; g.planes * h * w];
+    let mut dx = crate::buffers::uninit_f32(g.planes * h * w);
     max_backward(g, a.f32(0)?, idx, &mut dx);
     Ok(vec![Tensor::from_f32(vec![s[0], s[1], h, w], dx)])
 }
@@ -64,7 +64,7 @@ pub fn max_pool2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
 pub fn avg_pool2d(a: &mut Args) -> Result<Vec<Tensor>> {
     let s = a.rank(0, 4)?.to_vec();
     let g = geometry(a, &s, s[2], s[3])?;
-    let mut y = vec![0f32; g.planes * g.ho * g.wo];
+    let mut y = crate::buffers::uninit_f32(g.planes * g.ho * g.wo);
     avg_forward(g, a.f32(0)?, &mut y);
     Ok(vec![Tensor::from_f32(out_shape(&s, &g), y)])
 }
@@ -77,7 +77,7 @@ pub fn avg_pool2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     if (g.ho, g.wo) != (s[2], s[3]) {
         return shape_err(a.op, format!("dy {s:?} does not pool from {h}x{w}"));
     }
-    let mut dx = vec![0f32; g.planes * h * w];
+    let mut dx = crate::buffers::uninit_f32(g.planes * h * w);
     avg_backward(g, a.f32(0)?, &mut dx);
     Ok(vec![Tensor::from_f32(vec![s[0], s[1], h, w], dx)])
 }

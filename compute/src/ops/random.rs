@@ -29,7 +29,7 @@ fn stream(a: &Args, at: usize) -> Result<(u64, u64)> {
 }
 
 fn noise(len: usize, seed: u64, offset: u64) -> Vec<f32> {
-    let mut z = vec![0f32; len];
+    let mut z = crate::buffers::uninit_f32(len);
     z.par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(i, c)| fill_normals(c, seed, offset + (i * CHUNK) as u64));

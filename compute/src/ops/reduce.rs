@@ -28,7 +28,7 @@ pub fn sum_dim(a: &mut Args) -> Result<Vec<Tensor>> {
     let scale = a.param_or(1, "scale", 1.0)? as f32;
     let (outer, size, inner) = split(&shape, dim);
     let x = a.f32(0)?;
-    let mut out = vec![0f32; outer * inner];
+    let mut out = crate::buffers::zeros_f32(outer * inner);
     for o in 0..outer {
         let dst = &mut out[o * inner..(o + 1) * inner];
         for s in 0..size {

@@ -26,7 +26,7 @@ fn lanes(a: &Args) -> Result<Lanes> {
 
 /// Applies `f` to each lane (the elements along `dim`), gathered contiguous.
 fn per_lane(l: &Lanes, inputs: &[&[f32]], mut f: impl FnMut(&[Vec<f32>], &mut [f32])) -> Vec<f32> {
-    let mut out = vec![0f32; l.outer * l.size * l.inner];
+    let mut out = crate::buffers::uninit_f32(l.outer * l.size * l.inner);
     let mut bufs: Vec<Vec<f32>> = inputs.iter().map(|_| vec![0f32; l.size]).collect();
     let mut res = vec![0f32; l.size];
     for o in 0..l.outer {

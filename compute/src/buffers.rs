@@ -1,0 +1,248 @@
+//! Recycled tensor buffers.
+//!
+//! Large buffers freed by dropped tensors go into a pool keyed by length;
+//! new outputs of the same length take them back. Training repeats the same
+//! shapes step after step, so after the first step almost no output touches
+//! fresh pages (which the OS would have to fault in and zero).
+//!
+//! The pool holds at most [`cap_bytes`]: the peak bytes of live tensors seen
+//! so far (at least 256 MiB), never more than `MACER_BUFFER_POOL_MB` (default
+//! 8192). Past that, the size classes used least recently are released first.
+//! Pooled buffers are not live tensors and are not counted as such.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Buffers shorter than this (in elements) are left to the allocator.
+const MIN_LEN: usize = 8 * 1024;
+
+struct Class {
+    bufs: Vec<Vec<f32>>,
+    last_use: u64,
+}
+
+#[derive(Default)]
+struct Pool {
+    classes: HashMap<usize, Class>,
+    bytes: usize,
+    tick: u64,
+}
+
+static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+
+fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
+    let mut guard = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    f(guard.get_or_insert_with(Pool::default))
+}
+
+/// The smallest cap, whatever the live peak.
+const MIN_CAP: usize = 256 << 20;
+
+static PEAK_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Records the bytes held by live tensors; the pool may grow to their peak.
+pub fn note_live_bytes(bytes: usize) {
+    PEAK_LIVE.fetch_max(bytes, Ordering::Relaxed);
+}
+
+fn max_cap() -> usize {
+    static CAP: OnceLock<usize> = OnceLock::new();
+    *CAP.get_or_init(|| {
+        std::env::var("MACER_BUFFER_POOL_MB")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(8192)
+            << 20
+    })
+}
+
+/// Upper bound on the bytes held by the pool.
+pub fn cap_bytes() -> usize {
+    PEAK_LIVE
+        .load(Ordering::Relaxed)
+        .max(MIN_CAP)
+        .min(max_cap())
+}
+
+/// Bytes currently held by the pool (not by live tensors).
+pub fn pooled_bytes() -> usize {
+    with_pool(|p| p.bytes)
+}
+
+/// Releases every pooled buffer.
+pub fn clear() {
+    with_pool(|p| {
+        p.classes.clear();
+        p.bytes = 0;
+    });
+}
+
+fn take(n: usize) -> Option<Vec<f32>> {
+    if n < MIN_LEN {
+        return None;
+    }
+    with_pool(|p| {
+        p.tick += 1;
+        let tick = p.tick;
+        let class = p.classes.get_mut(&n)?;
+        class.last_use = tick;
+        let v = class.bufs.pop()?;
+        p.bytes -= n * 4;
+        Some(v)
+    })
+}
+
+fn give(v: Vec<f32>) {
+    let n = v.capacity();
+    if n < MIN_LEN || v.len() != n {
+        return;
+    }
+    let bytes = n * 4;
+    let cap = cap_bytes();
+    if bytes > cap {
+        return;
+    }
+    // Dropped outside the lock.
+    let mut evicted = Vec::new();
+    with_pool(|p| {
+        p.tick += 1;
+        let tick = p.tick;
+        while p.bytes + bytes > cap {
+            let oldest = p
+                .classes
+                .iter()
+                .filter(|(&len, c)| len != n && !c.bufs.is_empty())
+                .min_by_key(|(_, c)| c.last_use)
+                .map(|(&len, _)| len);
+            let Some(len) = oldest else { break };
+            let class = p.classes.get_mut(&len).expect("class");
+            evicted.push(class.bufs.pop().expect("buffer"));
+            p.bytes -= len * 4;
+        }
+        if p.bytes + bytes > cap {
+            evicted.push(v);
+            return;
+        }
+        let class = p.classes.entry(n).or_insert(Class {
+            bufs: Vec::new(),
+            last_use: tick,
+        });
+        class.last_use = tick;
+        class.bufs.push(v);
+        p.bytes += bytes;
+    });
+    drop(evicted);
+}
+
+/// A buffer of `n` f32 whose contents are unspecified (stale values from an
+/// earlier tensor, or zeros). The caller must write every element.
+pub fn uninit_f32(n: usize) -> Vec<f32> {
+    take(n).unwrap_or_else(|| vec![0f32; n])
+}
+
+/// A buffer of `n` zeros.
+pub fn zeros_f32(n: usize) -> Vec<f32> {
+    match take(n) {
+        Some(mut v) => {
+            fill_par(&mut v, 0.0);
+            v
+        }
+        None => vec![0f32; n],
+    }
+}
+
+/// A buffer of `n` i32 whose contents are unspecified; see [`uninit_f32`].
+pub fn uninit_i32(n: usize) -> Vec<i32> {
+    match take(n) {
+        Some(v) => {
+            let mut v = std::mem::ManuallyDrop::new(v);
+            // SAFETY: f32 and i32 have the same size and alignment, so the
+            // allocation's layout is unchanged, and every bit pattern is a
+            // valid i32.
+            unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut i32, v.len(), v.capacity()) }
+        }
+        None => vec![0i32; n],
+    }
+}
+
+/// Returns a buffer to the pool (or frees it).
+pub fn recycle_f32(v: Vec<f32>) {
+    give(v)
+}
+
+/// Returns an i32 buffer to the pool (or frees it).
+pub fn recycle_i32(v: Vec<i32>) {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: as in `uninit_i32`, the layouts are identical and every bit
+    // pattern is a valid f32.
+    give(unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut f32, v.len(), v.capacity()) })
+}
+
+/// A scratch buffer that goes back to the pool when dropped.
+pub struct Scratch(Vec<f32>);
+
+impl Scratch {
+    /// `n` elements with unspecified contents.
+    pub fn uninit(n: usize) -> Scratch {
+        Scratch(uninit_f32(n))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        give(std::mem::take(&mut self.0))
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.0
+    }
+}
+
+/// `v.fill(x)`, split over the thread pool for large buffers.
+pub fn fill_par(v: &mut [f32], x: f32) {
+    use rayon::prelude::*;
+    if v.len() >= 2 * crate::cpu::CHUNK {
+        crate::pool::install(|| v.par_chunks_mut(crate::cpu::CHUNK).for_each(|c| c.fill(x)));
+    } else {
+        v.fill(x);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuses_buffers_of_the_same_length() {
+        let n = MIN_LEN * 3 + 1;
+        let mut v = uninit_f32(n);
+        v.fill(7.0);
+        let ptr = v.as_ptr();
+        recycle_f32(v);
+        let w = uninit_f32(n);
+        assert_eq!(w.len(), n);
+        let same = w.as_ptr() == ptr;
+        let z = zeros_f32(n);
+        assert!(z.iter().all(|&x| x == 0.0));
+        recycle_f32(w);
+        recycle_f32(z);
+        // Another test may have taken it concurrently; only check when it came back.
+        if same {
+            assert!(pooled_bytes() >= n * 4);
+        }
+        let i = uninit_i32(n);
+        assert_eq!(i.len(), n);
+        recycle_i32(i);
+        assert!(pooled_bytes() <= cap_bytes());
+    }
+}

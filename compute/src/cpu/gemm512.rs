@@ -1,0 +1,132 @@
+//! A small AVX-512 kernel for `C = A * B` with row-major `A [M, K]`,
+//! `B [K, N]` and `C [M, N]`: the convolution's `W * col` shape (few rows,
+//! long contiguous columns). Tiles of up to 12 rows by 32 columns accumulate over
+//! the whole of K in registers, summing in K order, so every element of C is
+//! a fixed-order dot product.
+
+/// `c = a * b`; returns false (and does nothing) where AVX-512 is missing.
+pub fn matmul_nn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) -> bool {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if super::simd::level() >= 2 {
+            // SAFETY: AVX-512F is present; the slices hold the extents asserted above.
+            unsafe { x86::gemm_nn(m, n, k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) };
+            return true;
+        }
+    }
+    let _ = (m, n, k, a, b, c);
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    const MR: usize = 12;
+    const NR: usize = 32;
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn gemm_nn(m: usize, n: usize, k: usize, a: *const f32, b: *const f32, c: *mut f32) {
+        let mut j = 0;
+        while j < n {
+            let w = (n - j).min(NR);
+            let m0: __mmask16 = if w >= 16 {
+                0xffff
+            } else {
+                (1u32 << w) as u16 - 1
+            };
+            let m1: __mmask16 = if w >= 32 {
+                0xffff
+            } else if w > 16 {
+                (1u32 << (w - 16)) as u16 - 1
+            } else {
+                0
+            };
+            // Row tiles of near-equal height (16 rows: 8 + 8, not 12 + 4).
+            let mut tiles = m.div_ceil(MR);
+            let mut i = 0;
+            while i < m {
+                let rows = (m - i).div_ceil(tiles);
+                tiles -= 1;
+                let (ap, bp, cp) = (a.add(i * k), b.add(j), c.add(i * n + j));
+                match rows {
+                    12 => tile::<12>(k, ap, bp, n, cp, m0, m1),
+                    11 => tile::<11>(k, ap, bp, n, cp, m0, m1),
+                    10 => tile::<10>(k, ap, bp, n, cp, m0, m1),
+                    9 => tile::<9>(k, ap, bp, n, cp, m0, m1),
+                    8 => tile::<8>(k, ap, bp, n, cp, m0, m1),
+                    7 => tile::<7>(k, ap, bp, n, cp, m0, m1),
+                    6 => tile::<6>(k, ap, bp, n, cp, m0, m1),
+                    5 => tile::<5>(k, ap, bp, n, cp, m0, m1),
+                    4 => tile::<4>(k, ap, bp, n, cp, m0, m1),
+                    3 => tile::<3>(k, ap, bp, n, cp, m0, m1),
+                    2 => tile::<2>(k, ap, bp, n, cp, m0, m1),
+                    1 => tile::<1>(k, ap, bp, n, cp, m0, m1),
+                    _ => unreachable!("row tile of {rows}"),
+                }
+                i += rows;
+            }
+            j += NR;
+        }
+    }
+
+    /// `R` rows of C, 32 columns (masked), over all of K.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile<const R: usize>(
+        k: usize,
+        a: *const f32,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        m0: __mmask16,
+        m1: __mmask16,
+    ) {
+        let mut acc0 = [_mm512_setzero_ps(); R];
+        let mut acc1 = [_mm512_setzero_ps(); R];
+        for kk in 0..k {
+            let row = b.add(kk * ldb);
+            let b0 = _mm512_maskz_loadu_ps(m0, row);
+            let b1 = _mm512_maskz_loadu_ps(m1, row.add(16));
+            for r in 0..R {
+                let av = _mm512_set1_ps(*a.add(r * k + kk));
+                acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+                acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+            }
+        }
+        for r in 0..R {
+            _mm512_mask_storeu_ps(c.add(r * ldb), m0, acc0[r]);
+            _mm512_mask_storeu_ps(c.add(r * ldb + 16), m1, acc1[r]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_reference_on_ragged_shapes() {
+        for (m, n, k) in [
+            (16, 1024, 144),
+            (7, 37, 5),
+            (1, 1, 1),
+            (13, 16, 3),
+            (6, 33, 9),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37) % 17) as f32 - 8.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| ((i * 53) % 13) as f32 - 6.0).collect();
+            let mut c = vec![f32::NAN; m * n];
+            if !matmul_nn(m, n, k, &a, &b, &mut c) {
+                return;
+            }
+            for i in 0..m {
+                for j in 0..n {
+                    let r: f32 = (0..k).map(|t| a[i * k + t] * b[t * n + j]).sum();
+                    assert_eq!(c[i * n + j], r, "{m}x{n}x{k} at {i},{j}");
+                }
+            }
+        }
+    }
+}

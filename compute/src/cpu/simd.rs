@@ -1,0 +1,209 @@
+//! Hot elementwise loops compiled for several instruction sets and picked at
+//! run time (AVX-512, AVX2+FMA, baseline). Every variant runs the same
+//! scalar-order code, only wider, so results do not depend on the variant.
+
+/// Defines a function whose body is compiled once per instruction set; the
+/// widest one this CPU supports runs.
+macro_rules! multiversion {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                unsafe fn wide512($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn wide256($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
+                if $crate::cpu::simd::level() >= 2 {
+                    // SAFETY: the CPU supports these features (checked at run time).
+                    return unsafe { wide512($($arg),*) };
+                }
+                if $crate::cpu::simd::level() == 1 {
+                    // SAFETY: as above.
+                    return unsafe { wide256($($arg),*) };
+                }
+            }
+            imp($($arg),*)
+        }
+    };
+}
+
+/// 2: AVX-512F, 1: AVX2+FMA, 0: baseline. Detected once.
+#[inline]
+pub fn level() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static LEVEL: AtomicU8 = AtomicU8::new(u8::MAX);
+    let l = LEVEL.load(Ordering::Relaxed);
+    if l != u8::MAX {
+        return l;
+    }
+    #[allow(unused_mut)]
+    let mut l = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            l = 1;
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+                l = 2;
+            }
+        }
+    }
+    LEVEL.store(l, Ordering::Relaxed);
+    l
+}
+
+const LANES: usize = 16;
+const BLOCK: usize = 256;
+
+multiversion! {
+    /// `(sum (x - k), sum (x - k)^2)` with 16 f32 lanes per block of 256,
+    /// folded into f64 in order.
+    pub fn shifted_sums(x: &[f32], k: f32) -> [f64; 2] {
+        let mut acc = [0f64; 2];
+        for blk in x.chunks(BLOCK) {
+            let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
+            let mut it = blk.chunks_exact(LANES);
+            for v in &mut it {
+                let v: &[f32; LANES] = v.try_into().unwrap();
+                for l in 0..LANES {
+                    let d = v[l] - k;
+                    s[l] += d;
+                    q[l] += d * d;
+                }
+            }
+            for &v in it.remainder() {
+                let d = v - k;
+                s[0] += d;
+                q[0] += d * d;
+            }
+            acc[0] += s.iter().map(|&v| v as f64).sum::<f64>();
+            acc[1] += q.iter().map(|&v| v as f64).sum::<f64>();
+        }
+        acc
+    }
+}
+
+multiversion! {
+    /// `(sum dy, sum dy * (x - m))`, accumulated like [`shifted_sums`].
+    pub fn grad_sums(dy: &[f32], x: &[f32], m: f32) -> [f64; 2] {
+        let mut acc = [0f64; 2];
+        for (db, xb) in dy.chunks(BLOCK).zip(x.chunks(BLOCK)) {
+            let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
+            let mut di = db.chunks_exact(LANES);
+            let mut xi = xb.chunks_exact(LANES);
+            for (d, v) in (&mut di).zip(&mut xi) {
+                let d: &[f32; LANES] = d.try_into().unwrap();
+                let v: &[f32; LANES] = v.try_into().unwrap();
+                for l in 0..LANES {
+                    s[l] += d[l];
+                    q[l] += d[l] * (v[l] - m);
+                }
+            }
+            for (&d, &v) in di.remainder().iter().zip(xi.remainder()) {
+                s[0] += d;
+                q[0] += d * (v - m);
+            }
+            acc[0] += s.iter().map(|&v| v as f64).sum::<f64>();
+            acc[1] += q.iter().map(|&v| v as f64).sum::<f64>();
+        }
+        acc
+    }
+}
+
+multiversion! {
+    /// `y = x * a + b`.
+    pub fn scale_add(y: &mut [f32], x: &[f32], a: f32, b: f32) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = x * a + b;
+        }
+    }
+}
+
+multiversion! {
+    /// `o = a * d + b * x + c`.
+    pub fn lin2(o: &mut [f32], d: &[f32], x: &[f32], a: f32, b: f32, c: f32) {
+        for ((o, &d), &x) in o.iter_mut().zip(d).zip(x) {
+            *o = a * d + b * x + c;
+        }
+    }
+}
+
+multiversion! {
+    pub fn add(o: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            *o = a + b;
+        }
+    }
+}
+
+multiversion! {
+    pub fn sub(o: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            *o = a - b;
+        }
+    }
+}
+
+multiversion! {
+    pub fn mul(o: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            *o = a * b;
+        }
+    }
+}
+
+multiversion! {
+    /// `o += a`.
+    pub fn add_assign(o: &mut [f32], a: &[f32]) {
+        for (o, &a) in o.iter_mut().zip(a) {
+            *o += a;
+        }
+    }
+}
+
+multiversion! {
+    /// `max(x, 0)`, with NaN mapped to 0 as `f32::max` does.
+    pub fn relu(o: &mut [f32], x: &[f32]) {
+        for (o, &x) in o.iter_mut().zip(x) {
+            *o = x.max(0.0);
+        }
+    }
+}
+
+multiversion! {
+    /// `d` where `y > 0`, else 0.
+    pub fn relu_backward(o: &mut [f32], y: &[f32], d: &[f32]) {
+        for ((o, &y), &d) in o.iter_mut().zip(y).zip(d) {
+            *o = if y > 0.0 { d } else { 0.0 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_match_f64_reference() {
+        let x: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() + 3.0).collect();
+        let [s, q] = shifted_sums(&x, 3.0);
+        let rs: f64 = x.iter().map(|&v| (v - 3.0) as f64).sum();
+        let rq: f64 = x.iter().map(|&v| ((v - 3.0) as f64).powi(2)).sum();
+        assert!(
+            (s - rs).abs() < 1e-4 && (q - rq).abs() < 1e-4,
+            "{s} {rs} {q} {rq}"
+        );
+        let [a, b] = grad_sums(&x, &x, 3.0);
+        let ra: f64 = x.iter().map(|&v| v as f64).sum();
+        let rb: f64 = x.iter().map(|&v| v as f64 * (v - 3.0) as f64).sum();
+        assert!(
+            (a - ra).abs() < 1e-3 && (b - rb).abs() < 1e-3,
+            "{a} {ra} {b} {rb}"
+        );
+        let mut o = vec![0f32; x.len()];
+        relu(&mut o, &[-1.0, 2.0, f32::NAN]);
+        assert_eq!(&o[..3], &[0.0, 2.0, 0.0]);
+    }
+}
