@@ -157,17 +157,24 @@ async function torchTime(name: string, reps: number, nThreads: number): Promise<
 }
 
 async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      json: { type: "boolean", default: false },
-      case: { type: "string", multiple: true },
-      device: { type: "string", default: "cpu" },
-      reps: { type: "string", default: "3" },
-      threads: { type: "string", default: "0" },
-      torch: { type: "boolean", default: false },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        json: { type: "boolean", default: false },
+        case: { type: "string", multiple: true },
+        device: { type: "string", default: "cpu" },
+        reps: { type: "string", default: "3" },
+        threads: { type: "string", default: "0" },
+        torch: { type: "boolean", default: false },
+      },
+    });
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    return 2;
+  }
+  const { values } = parsed;
   if (values.device !== "cpu") {
     console.error(`error: device '${values.device}' is not available; this build has: cpu`);
     return 2;
@@ -200,9 +207,7 @@ async function main(args: string[]): Promise<number> {
     }
     if (values.json) console.log(JSON.stringify(row));
     else {
-      const vs = row.speedup === undefined
-        ? ""
-        : `  PyTorch ${row.torch_ms} ms -> ${row.speedup}x`;
+      const vs = row.speedup === undefined ? "" : `  PyTorch ${row.torch_ms} ms -> ${row.speedup}x`;
       console.log(
         `${name.padEnd(22)} ${row.ms.toFixed(1).padStart(9)} ms ${
           row.items_per_s.toFixed(0).padStart(8)
