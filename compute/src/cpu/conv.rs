@@ -1,7 +1,9 @@
 //! 2-D convolution as im2col + GEMM, one image per task.
 //!
 //! Forward: `y[n] = W[O, K] * col(x[n])[K, P]` with `K = C*kh*kw`, `P = Ho*Wo`
-//! (the AVX-512 kernel in [`super::gemm512`] where available).
+//! (the AVX-512 kernel in [`super::gemm512`] where available); stride-1 3x3
+//! convolutions with enough channels go through Winograd F(2x2, 3x3) in
+//! [`super::winograd`] instead.
 //! Backward data: for stride 1, a forward convolution of `dy` with the
 //! flipped, transposed weights; otherwise `dx[n] = col2im(W^T * dy[n])`.
 //! Backward weight: `dW^T = sum_n col(x[n]) * dy[n]^T`, summed per fixed image
@@ -130,6 +132,14 @@ fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
 
 /// `y = conv(x, w) + b`.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    if super::winograd::applies(g) {
+        return super::winograd::forward(g, x, w, b, y);
+    }
+    im2col_forward(g, x, w, b, y);
+}
+
+/// `y = conv(x, w) + b` through im2col and GEMM.
+pub(crate) fn im2col_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
     let (k, p) = (g.k(), g.p());
     let out_size = g.o * p;
     let wm = Mat::rm(w, g.o, k);

@@ -6,12 +6,30 @@
 
 /// `c = a * b`; returns false (and does nothing) where AVX-512 is missing.
 pub fn matmul_nn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) -> bool {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    matmul_nn_ld(m, n, k, a, b, n, c, n)
+}
+
+/// [`matmul_nn`] with row strides `ldb` for `B` and `ldc` for `C` (`A` contiguous).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_nn_ld(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) -> bool {
+    assert!(ldb >= n && ldc >= n);
+    assert!(a.len() >= m * k);
+    assert!(k == 0 || n == 0 || b.len() >= (k - 1) * ldb + n);
+    assert!(m == 0 || n == 0 || c.len() >= (m - 1) * ldc + n);
     #[cfg(target_arch = "x86_64")]
     {
         if super::simd::level() >= 2 {
             // SAFETY: AVX-512F is present; the slices hold the extents asserted above.
-            unsafe { x86::gemm_nn(m, n, k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) };
+            unsafe { x86::gemm_nn(m, n, k, a.as_ptr(), b.as_ptr(), ldb, c.as_mut_ptr(), ldc) };
             return true;
         }
     }
@@ -27,7 +45,17 @@ mod x86 {
     const NR: usize = 32;
 
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn gemm_nn(m: usize, n: usize, k: usize, a: *const f32, b: *const f32, c: *mut f32) {
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn gemm_nn(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: *const f32,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
         let mut j = 0;
         while j < n {
             let w = (n - j).min(NR);
@@ -49,20 +77,20 @@ mod x86 {
             while i < m {
                 let rows = (m - i).div_ceil(tiles);
                 tiles -= 1;
-                let (ap, bp, cp) = (a.add(i * k), b.add(j), c.add(i * n + j));
+                let (ap, bp, cp) = (a.add(i * k), b.add(j), c.add(i * ldc + j));
                 match rows {
-                    12 => tile::<12>(k, ap, bp, n, cp, m0, m1),
-                    11 => tile::<11>(k, ap, bp, n, cp, m0, m1),
-                    10 => tile::<10>(k, ap, bp, n, cp, m0, m1),
-                    9 => tile::<9>(k, ap, bp, n, cp, m0, m1),
-                    8 => tile::<8>(k, ap, bp, n, cp, m0, m1),
-                    7 => tile::<7>(k, ap, bp, n, cp, m0, m1),
-                    6 => tile::<6>(k, ap, bp, n, cp, m0, m1),
-                    5 => tile::<5>(k, ap, bp, n, cp, m0, m1),
-                    4 => tile::<4>(k, ap, bp, n, cp, m0, m1),
-                    3 => tile::<3>(k, ap, bp, n, cp, m0, m1),
-                    2 => tile::<2>(k, ap, bp, n, cp, m0, m1),
-                    1 => tile::<1>(k, ap, bp, n, cp, m0, m1),
+                    12 => tile::<12>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    11 => tile::<11>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    10 => tile::<10>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    9 => tile::<9>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    8 => tile::<8>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    7 => tile::<7>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    6 => tile::<6>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    5 => tile::<5>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    4 => tile::<4>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    3 => tile::<3>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    2 => tile::<2>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    1 => tile::<1>(k, ap, bp, ldb, cp, ldc, m0, m1),
                     _ => unreachable!("row tile of {rows}"),
                 }
                 i += rows;
@@ -73,6 +101,7 @@ mod x86 {
 
     /// `R` rows of C, 32 columns (masked), over all of K.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     unsafe fn tile<const R: usize>(
         k: usize,
@@ -80,6 +109,7 @@ mod x86 {
         b: *const f32,
         ldb: usize,
         c: *mut f32,
+        ldc: usize,
         m0: __mmask16,
         m1: __mmask16,
     ) {
@@ -96,8 +126,8 @@ mod x86 {
             }
         }
         for r in 0..R {
-            _mm512_mask_storeu_ps(c.add(r * ldb), m0, acc0[r]);
-            _mm512_mask_storeu_ps(c.add(r * ldb + 16), m1, acc1[r]);
+            _mm512_mask_storeu_ps(c.add(r * ldc), m0, acc0[r]);
+            _mm512_mask_storeu_ps(c.add(r * ldc + 16), m1, acc1[r]);
         }
     }
 }
@@ -126,6 +156,23 @@ mod tests {
                     let r: f32 = (0..k).map(|t| a[i * k + t] * b[t * n + j]).sum();
                     assert_eq!(c[i * n + j], r, "{m}x{n}x{k} at {i},{j}");
                 }
+            }
+            // The same product inside wider matrices, the margins untouched.
+            let (ldb, ldc) = (n + 5, n + 19);
+            let bw: Vec<f32> = (0..k * ldb)
+                .map(|i| {
+                    if i % ldb < n {
+                        b[i / ldb * n + i % ldb]
+                    } else {
+                        f32::NAN
+                    }
+                })
+                .collect();
+            let mut cw = vec![-7f32; m * ldc];
+            assert!(matmul_nn_ld(m, n, k, &a, &bw, ldb, &mut cw, ldc));
+            for i in 0..m {
+                assert_eq!(&cw[i * ldc..i * ldc + n], &c[i * n..(i + 1) * n]);
+                assert!(cw[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == -7.0));
             }
         }
     }

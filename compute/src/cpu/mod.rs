@@ -10,6 +10,7 @@ pub mod gemm512;
 pub mod norm;
 pub mod pool2d;
 pub mod simd;
+pub mod winograd;
 
 /// The SIMD level the GEMM kernels dispatch to on this CPU.
 pub fn simd_level() -> &'static str {

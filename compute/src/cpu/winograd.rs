@@ -1,0 +1,394 @@
+//! Winograd F(2x2, 3x3) for stride-1 3x3 convolutions: each 2x2 output tile
+//! comes from a 4x4 input tile through 16 products per channel pair instead
+//! of 36.
+//!
+//! With `V = B^T d B` (input tiles), `U = G g G^T` (weights) and
+//! `M[xi] = U[xi] * V[xi]` (one GEMM `[O, C] x [C, tiles]` per position `xi`
+//! of the 4x4 transformed tile, on the AVX-512 kernel), the output tile is
+//! `A^T M A`. Tiles of several images form one GEMM so that its columns stay
+//! long. Every output element is a fixed sequence of operations on its
+//! inputs: the image grouping and the thread count never change it.
+
+use rayon::prelude::*;
+
+use super::conv::ConvGeom;
+use super::gemm512::matmul_nn_ld;
+use crate::buffers::Scratch;
+
+/// Whether the Winograd path runs for this geometry (it needs the AVX-512
+/// GEMM kernel, and enough channels that the transforms are cheap next to
+/// the products).
+pub fn applies(g: &ConvGeom) -> bool {
+    g.kh == 3
+        && g.kw == 3
+        && g.stride == 1
+        && g.pad <= 2
+        && g.c >= 8
+        && g.o >= 8
+        && g.ho > 0
+        && g.wo > 0
+        && super::simd::level() >= 2
+}
+
+/// Tile grid of a geometry: `(rows, cols)` of 2x2 output tiles.
+fn grid(g: &ConvGeom) -> (usize, usize) {
+    (g.ho.div_ceil(2), g.wo.div_ceil(2))
+}
+
+/// Row stride of the transformed tiles for `t` columns, and the stride of
+/// one position's block of `rows` rows: padded by a cache line each so that
+/// the 16 positions' streams do not fall into the same cache sets.
+fn strides(t: usize, rows: usize) -> (usize, usize) {
+    let ts = t.next_multiple_of(16) + 16;
+    (ts, rows * ts + 16)
+}
+
+/// Images per GEMM: enough tiles for long GEMM rows, few enough that the
+/// transformed tiles stay in the core's cache. A function of the shape only.
+fn images_per_group(g: &ConvGeom) -> usize {
+    let (th, tw) = grid(g);
+    let target: usize = if g.c.max(g.o) <= 32 { 256 } else { 128 };
+    target.div_ceil(th * tw).clamp(1, g.n.max(1))
+}
+
+/// `U[xi][o][c] = (G w[o][c] G^T)[xi]` with `G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]`.
+fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+    let (o_n, c_n) = (g.o, g.c);
+    let mut u = vec![0f32; 16 * o_n * c_n];
+    let gm = |a: f32, b: f32, c: f32| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+    for o in 0..o_n {
+        for c in 0..c_n {
+            let k = &w[(o * c_n + c) * 9..][..9];
+            // Columns of G g (4 rows x 3 columns).
+            let cols: [[f32; 4]; 3] = std::array::from_fn(|j| gm(k[j], k[3 + j], k[6 + j]));
+            for i in 0..4 {
+                let row = gm(cols[0][i], cols[1][i], cols[2][i]);
+                for (j, v) in row.into_iter().enumerate() {
+                    u[((i * 4 + j) * o_n + o) * c_n + c] = v;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// Input tiles of `nb` images into `v[xi][c][t]`, `t` counting tiles image
+/// by image, row by row; `(ts, blk)` are the strides from [`strides`].
+fn input_transform(g: &ConvGeom, x: &[f32], nb: usize, v: &mut [f32], (ts, blk): (usize, usize)) {
+    let (th, tw) = grid(g);
+    assert!(x.len() >= nb * g.c * g.h * g.w && v.len() >= 16 * blk);
+    assert!(ts >= nb * th * tw && blk >= g.c * ts);
+    // SAFETY: AVX-512F is present (checked by `applies`); reads stay within
+    // the planes (masked loads) and writes within `v`, as asserted above.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        x86::input_transform(g, x.as_ptr(), nb, v.as_mut_ptr(), ts, blk)
+    };
+}
+
+/// `y = A^T M A (+ bias)` for `nb` images.
+fn output_transform(
+    g: &ConvGeom,
+    m: &[f32],
+    (ts, blk): (usize, usize),
+    nb: usize,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    let (th, tw) = grid(g);
+    assert!(ts >= nb * th * tw && blk >= g.o * ts && m.len() >= 16 * blk);
+    assert!(y.len() >= nb * g.o * g.p() && bias.is_none_or(|b| b.len() >= g.o));
+    // SAFETY: as in `input_transform`.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        x86::output_transform(g, m.as_ptr(), ts, blk, nb, bias, y.as_mut_ptr())
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{grid, ConvGeom};
+    use std::arch::x86_64::*;
+
+    /// Mask of the lanes `l < n`.
+    #[inline(always)]
+    fn lanes(n: usize) -> __mmask16 {
+        if n >= 16 {
+            0xffff
+        } else {
+            ((1u32 << n) - 1) as u16
+        }
+    }
+
+    /// 16 columns of a row from column `from` on, zero outside `0..w`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load_cols(row: *const f32, w: usize, from: isize) -> __m512 {
+        let lo = (-from).clamp(0, 16) as usize;
+        let hi = (w as isize - from).clamp(0, 16) as usize;
+        let mask = lanes(hi) & !lanes(lo);
+        _mm512_maskz_loadu_ps(mask, row.wrapping_offset(from))
+    }
+
+    /// Row `r` of the padded plane from column `cs` on, as the four columns
+    /// of 16 consecutive tiles: `d[j][tx] = row[cs + 2 tx + j]`, zero outside.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile_cols(g: &ConvGeom, plane: *const f32, r: usize, cs: isize) -> [__m512; 4] {
+        let iy = r as isize - g.pad as isize;
+        if iy < 0 || iy >= g.h as isize {
+            return [_mm512_setzero_ps(); 4];
+        }
+        let row = plane.add(iy as usize * g.w);
+        let l0 = load_cols(row, g.w, cs);
+        let l1 = load_cols(row, g.w, cs + 16);
+        let l2 = load_cols(row, g.w, cs + 32);
+        let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+        let next = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+        let next_odd = _mm512_set_epi32(17, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+        let d0 = _mm512_permutex2var_ps(l0, even, l1);
+        let d1 = _mm512_permutex2var_ps(l0, odd, l1);
+        let d2 = _mm512_permutex2var_ps(d0, next, l2);
+        let d3 = _mm512_permutex2var_ps(d1, next_odd, l2);
+        [d0, d1, d2, d3]
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn input_transform(
+        g: &ConvGeom,
+        x: *const f32,
+        nb: usize,
+        v: *mut f32,
+        ts: usize,
+        blk: usize,
+    ) {
+        let (th, tw) = grid(g);
+        let pad = g.pad as isize;
+        for img in 0..nb {
+            for c in 0..g.c {
+                let plane = x.add((img * g.c + c) * g.h * g.w);
+                let mut tx0 = 0;
+                while tx0 < tw {
+                    let n = (tw - tx0).min(16);
+                    let mask = lanes(n);
+                    let cs = 2 * tx0 as isize - pad;
+                    let (mut r0, mut r1) = (tile_cols(g, plane, 0, cs), tile_cols(g, plane, 1, cs));
+                    for ty in 0..th {
+                        let r2 = tile_cols(g, plane, 2 * ty + 2, cs);
+                        let r3 = tile_cols(g, plane, 2 * ty + 3, cs);
+                        let base = img * th * tw + ty * tw + tx0;
+                        // Rows i of B^T d (wr[i][j], column j of the tile),
+                        // then B along each row.
+                        let mut wr = [[_mm512_setzero_ps(); 4]; 4];
+                        for (j, (((&a, &b), &c2), &d)) in
+                            r0.iter().zip(&r1).zip(&r2).zip(&r3).enumerate()
+                        {
+                            wr[0][j] = _mm512_sub_ps(a, c2);
+                            wr[1][j] = _mm512_add_ps(b, c2);
+                            wr[2][j] = _mm512_sub_ps(c2, b);
+                            wr[3][j] = _mm512_sub_ps(b, d);
+                        }
+                        for (i, &[a0, a1, a2, a3]) in wr.iter().enumerate() {
+                            let out = [
+                                _mm512_sub_ps(a0, a2),
+                                _mm512_add_ps(a1, a2),
+                                _mm512_sub_ps(a2, a1),
+                                _mm512_sub_ps(a1, a3),
+                            ];
+                            for (j, o) in out.into_iter().enumerate() {
+                                let at = (i * 4 + j) * blk + c * ts + base;
+                                _mm512_mask_storeu_ps(v.add(at), mask, o);
+                            }
+                        }
+                        (r0, r1) = (r2, r3);
+                    }
+                    tx0 += 16;
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn output_transform(
+        g: &ConvGeom,
+        m: *const f32,
+        ts: usize,
+        blk: usize,
+        nb: usize,
+        bias: Option<&[f32]>,
+        y: *mut f32,
+    ) {
+        let (th, tw) = grid(g);
+        let p = g.ho * g.wo;
+        let lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+        let hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+        for img in 0..nb {
+            for o in 0..g.o {
+                let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
+                let yp = y.add((img * g.o + o) * p);
+                let mut tx0 = 0;
+                while tx0 < tw {
+                    let n = (tw - tx0).min(16);
+                    let mask = lanes(n);
+                    // Output columns 2 tx0 .. of this block inside the image.
+                    let cols = g.wo - 2 * tx0;
+                    let (mlo, mhi) = (lanes(cols), lanes(cols.saturating_sub(16)));
+                    for ty in 0..th {
+                        let base = img * th * tw + ty * tw + tx0;
+                        let mut mv = [_mm512_setzero_ps(); 16];
+                        for (xi, v) in mv.iter_mut().enumerate() {
+                            *v = _mm512_maskz_loadu_ps(mask, m.add(xi * blk + o * ts + base));
+                        }
+                        let (mut s0, mut s1) = ([_mm512_setzero_ps(); 4], [_mm512_setzero_ps(); 4]);
+                        for j in 0..4 {
+                            s0[j] = _mm512_add_ps(_mm512_add_ps(mv[j], mv[4 + j]), mv[8 + j]);
+                            s1[j] = _mm512_sub_ps(_mm512_sub_ps(mv[4 + j], mv[8 + j]), mv[12 + j]);
+                        }
+                        let rows = [
+                            (
+                                _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b),
+                                _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b),
+                            ),
+                            (
+                                _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b),
+                                _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b),
+                            ),
+                        ];
+                        for (dy, (ya, yb)) in rows.into_iter().enumerate() {
+                            let oy = 2 * ty + dy;
+                            if oy >= g.ho {
+                                break;
+                            }
+                            let dst = yp.add(oy * g.wo + 2 * tx0);
+                            _mm512_mask_storeu_ps(dst, mlo, _mm512_permutex2var_ps(ya, lo_idx, yb));
+                            _mm512_mask_storeu_ps(
+                                dst.add(16),
+                                mhi,
+                                _mm512_permutex2var_ps(ya, hi_idx, yb),
+                            );
+                        }
+                    }
+                    tx0 += 16;
+                }
+            }
+        }
+    }
+}
+
+/// `y = conv(x, w) + b` for a geometry where [`applies`] holds.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    let (th, tw) = grid(g);
+    let tiles = th * tw;
+    let nb = images_per_group(g);
+    let u = weight_transform(g, w);
+    let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
+    y.par_chunks_mut(nb * out_size)
+        .enumerate()
+        .for_each(|(gi, y_grp)| {
+            let imgs = y_grp.len() / out_size;
+            let t_all = imgs * tiles;
+            let x_grp = &x[gi * nb * in_size..][..imgs * in_size];
+            let (sv, sm) = (strides(t_all, g.c), strides(t_all, g.o));
+            let mut v = Scratch::uninit(16 * sv.1);
+            let mut m = Scratch::uninit(16 * sm.1);
+            input_transform(g, x_grp, imgs, &mut v, sv);
+            for xi in 0..16 {
+                let ok = matmul_nn_ld(
+                    g.o,
+                    t_all,
+                    g.c,
+                    &u[xi * g.o * g.c..][..g.o * g.c],
+                    &v[xi * sv.1..][..g.c * sv.0],
+                    sv.0,
+                    &mut m[xi * sm.1..][..g.o * sm.0],
+                    sm.0,
+                );
+                assert!(ok, "Winograd path needs the AVX-512 kernel");
+            }
+            output_transform(g, &m, sm, imgs, b, y_grp);
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0) - 1.0)
+            .collect()
+    }
+
+    /// Direct convolution in f64.
+    fn reference(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+        let mut y = vec![0f64; g.n * g.o * g.p()];
+        for n in 0..g.n {
+            for o in 0..g.o {
+                for oy in 0..g.ho {
+                    for ox in 0..g.wo {
+                        let mut acc = b[o] as f64;
+                        for c in 0..g.c {
+                            for i in 0..3 {
+                                for j in 0..3 {
+                                    let iy = (oy + i) as isize - g.pad as isize;
+                                    let ix = (ox + j) as isize - g.pad as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    acc += x
+                                        [((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize]
+                                        as f64
+                                        * w[((o * g.c + c) * 3 + i) * 3 + j] as f64;
+                                }
+                            }
+                        }
+                        y[((n * g.o + o) * g.ho + oy) * g.wo + ox] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn matches_direct_convolution() {
+        for (n, c, o, h, w, pad) in [
+            (3, 8, 9, 7, 6, 1),
+            (2, 16, 16, 8, 8, 1),
+            (5, 9, 8, 5, 9, 0),
+            (1, 8, 12, 4, 3, 2),
+            (70, 8, 8, 4, 4, 1),
+            (2, 8, 10, 5, 37, 1),
+        ] {
+            let (ho, wo) = (h + 2 * pad - 2, w + 2 * pad - 2);
+            let g = ConvGeom {
+                n,
+                c,
+                h,
+                w,
+                o,
+                kh: 3,
+                kw: 3,
+                stride: 1,
+                pad,
+                ho,
+                wo,
+            };
+            if !applies(&g) {
+                return;
+            }
+            let (x, wt, b) = (data(n * c * h * w, 1), data(o * c * 9, 2), data(o, 3));
+            let mut y = vec![f32::NAN; n * o * ho * wo];
+            forward(&g, &x, &wt, Some(&b), &mut y);
+            let r = reference(&g, &x, &wt, &b);
+            for (i, (a, e)) in y.iter().zip(&r).enumerate() {
+                assert!(
+                    (*a as f64 - e).abs() < 1e-4 * (1.0 + e.abs()),
+                    "{a} vs {e} at {i} ({n} {c} {o} {h} {w} {pad})"
+                );
+            }
+        }
+    }
+}
