@@ -26,6 +26,15 @@ export function relu(x: Var): Var {
   return record(y, [x], (dy) => [ops.reluBackward(y, dy)]);
 }
 
+/** `relu(a + b)` in one pass (a residual sum); both inputs get the masked gradient. */
+export function addRelu(a: Var, b: Var): Var {
+  const y = ops.addRelu(a.value, b.value);
+  return record(y, [a, b], (dy) => {
+    const g = ops.reluBackward(y, dy);
+    return [g, g];
+  });
+}
+
 export function log(x: Var): Var {
   return record(ops.log(x.value), [x], (dy) => [ops.logBackward(x.value, dy)]);
 }
@@ -176,5 +185,45 @@ export function batchNormEval(
 ): Var {
   return Var.constant(
     ops.batchNormEval(x.value, gamma.value, beta.value, runningMean, runningVar, eps),
+  );
+}
+
+/** `relu(batchNormTrain(...))` with one fused forward and one fused backward kernel. */
+export function batchNormReluTrain(
+  x: Var,
+  gamma: Var,
+  beta: Var,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  momentum: number,
+  eps: number,
+): Var {
+  const [y, mean, invstd] = ops.batchNormReluTrain(
+    x.value,
+    gamma.value,
+    beta.value,
+    runningMean,
+    runningVar,
+    momentum,
+    eps,
+  );
+  return record(
+    y,
+    [x, gamma, beta],
+    (dy) => ops.batchNormReluBackward(x.value, dy, gamma.value, beta.value, mean, invstd),
+  );
+}
+
+/** `relu(batchNormEval(...))` in one pass (evaluation mode; no gradient kept). */
+export function batchNormReluEval(
+  x: Var,
+  gamma: Var,
+  beta: Var,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  eps: number,
+): Var {
+  return Var.constant(
+    ops.batchNormReluEval(x.value, gamma.value, beta.value, runningMean, runningVar, eps),
   );
 }

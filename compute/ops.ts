@@ -21,7 +21,11 @@ function printProfile(table: Map<string, [number, number]>): void {
   console.error(`op profile: ${total.toFixed(0)} ms in ops`);
   for (const [op, [calls, ms]] of rows) {
     const share = ((100 * ms) / total).toFixed(1).padStart(5);
-    console.error(`  ${op.padEnd(22)} ${String(calls).padStart(7)} calls ${ms.toFixed(1).padStart(10)} ms ${share}%`);
+    console.error(
+      `  ${op.padEnd(22)} ${String(calls).padStart(7)} calls ${
+        ms.toFixed(1).padStart(10)
+      } ms ${share}%`,
+    );
   }
 }
 
@@ -76,6 +80,8 @@ export const affine = (x: Tensor, scale: number, shift = 0): Tensor =>
   one("affine", [x], [scale, shift]);
 export const relu = (x: Tensor): Tensor => one("relu", [x]);
 export const reluBackward = (y: Tensor, dy: Tensor): Tensor => one("relu_backward", [y, dy]);
+/** `max(a + b, 0)` in one pass; its backward is `reluBackward` of the output. */
+export const addRelu = (a: Tensor, b: Tensor): Tensor => one("add_relu", [a, b]);
 export const log = (x: Tensor): Tensor => one("log", [x]);
 export const logBackward = (x: Tensor, dy: Tensor): Tensor => one("log_backward", [x, dy]);
 /** The standard normal quantile Phi^-1, elementwise. */
@@ -190,6 +196,43 @@ export const batchNormEval = (
   runningVar: Tensor,
   eps: number,
 ): Tensor => one("batch_norm_eval", [x, gamma, beta, runningMean, runningVar], [eps]);
+/** {@linkcode batchNormTrain} followed by a ReLU, in the same passes. */
+export const batchNormReluTrain = (
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  momentum: number,
+  eps: number,
+): [Tensor, Tensor, Tensor] =>
+  run("batch_norm_relu_train", [runningMean, runningVar, x, gamma, beta], [momentum, eps]) as [
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
+/** {@linkcode batchNormEval} followed by a ReLU, in one pass. */
+export const batchNormReluEval = (
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  eps: number,
+): Tensor => one("batch_norm_relu_eval", [x, gamma, beta, runningMean, runningVar], [eps]);
+/**
+ * Backward of {@linkcode batchNormReluTrain}: the ReLU mask (recomputed from x) on dy, then
+ * the batch norm backward. Returns [dx, dgamma, dbeta].
+ */
+export const batchNormReluBackward = (
+  x: Tensor,
+  dy: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  mean: Tensor,
+  invstd: Tensor,
+): [Tensor, Tensor, Tensor] =>
+  run("batch_norm_relu_backward", [x, dy, gamma, beta, mean, invstd]) as [Tensor, Tensor, Tensor];
 /** Returns [dx, dgamma, dbeta]. */
 export const batchNormBackward = (
   x: Tensor,

@@ -96,8 +96,17 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Var): Var {
+    return this.apply(x, false);
+  }
+
+  /** `relu(forward(x))` through the fused batch norm + ReLU kernels. */
+  forwardRelu(x: Var): Var {
+    return this.apply(x, true);
+  }
+
+  private apply(x: Var, relu: boolean): Var {
     if (!this.training) {
-      return F.batchNormEval(
+      return (relu ? F.batchNormReluEval : F.batchNormEval)(
         x,
         this.weight,
         this.bias,
@@ -107,7 +116,7 @@ export class BatchNorm2d extends Module {
       );
     }
     this.numBatchesTracked++;
-    return F.batchNormTrain(
+    return (relu ? F.batchNormReluTrain : F.batchNormTrain)(
       x,
       this.weight,
       this.bias,

@@ -64,11 +64,9 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Var): Var {
-    const out = this.bn2.forward(
-      this.conv2.forward(F.relu(this.bn1.forward(this.conv1.forward(x)))),
-    );
+    const out = this.bn2.forward(this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x))));
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    return F.relu(F.add(out, shortcut));
+    return F.addRelu(out, shortcut);
   }
 
   protected override children(): [string, Module][] {
@@ -129,7 +127,7 @@ export class ResNet110 extends Module {
   }
 
   forward(x: Var): Var {
-    let h = F.relu(this.bn1.forward(this.conv1.forward(x)));
+    let h = this.bn1.forwardRelu(this.conv1.forward(x));
     h = this.layer3.forward(this.layer2.forward(this.layer1.forward(h)));
     return this.fc.forward(F.flatten(F.avgPool2d(h, 8, 1)));
   }

@@ -111,6 +111,47 @@ Deno.test("batchNormTrain() gradients match finite differences", () => {
   );
 });
 
+Deno.test("batchNormReluTrain() gradients match finite differences", () => {
+  const shape = [3, 2, 3, 4];
+  const relu = (y: Float64Array) => y.map((v) => Math.max(v, 0));
+  gradcheck(
+    [input(shape, 1, 1.5, 0.2), input([2], 2, 0.3, 1), input([2], 3, 0.2)],
+    ([x, g, b]) => relu(ref.batchNorm(x, shape, g, b, 1e-5)),
+    ([x, g, b]) => {
+      const rm = Tensor.fromF32([0, 0], [2]), rv = Tensor.fromF32([1, 1], [2]);
+      return F.batchNormReluTrain(x, g, b, rm, rv, 0.1, 1e-5);
+    },
+    { tol: 5e-3, h: 1e-4 },
+  );
+});
+
+Deno.test("batchNormReluEval() is relu of batchNormEval()", () => {
+  tidy(() => {
+    const x = Var.constant(Tensor.fromF32(Float32Array.from(ref.data(24, 4, 2)), [2, 3, 2, 2]));
+    const [g, b] = [
+      Var.constant(Tensor.fromF32([0.5, -1, 2], [3])),
+      Var.constant(Tensor.fromF32([0.1, 0, -0.2], [3])),
+    ];
+    const rm = Tensor.fromF32([0.1, -0.2, 0.3], [3]), rv = Tensor.fromF32([1, 0.5, 2], [3]);
+    const plain = F.batchNormEval(x, g, b, rm, rv, 1e-5).value.toF32();
+    const fused = F.batchNormReluEval(x, g, b, rm, rv, 1e-5).value.toF32();
+    assert.deepEqual(fused, plain.map((v) => Math.max(v, 0)));
+    assert.ok(fused.some((v) => v === 0) && fused.some((v) => v > 0));
+  });
+});
+
+Deno.test("addRelu() gradients match finite differences", () => {
+  const s = [4, 5];
+  const [a, b] = [input(s, 5), input(s, 6)];
+  // Keep the sums away from the kink.
+  b.data = b.data.map((v, i) => Math.abs(a.data[i] + v) < 0.05 ? v + 0.5 : v);
+  gradcheck(
+    [a, b],
+    ([a, b]) => a.map((v, i) => Math.max(v + b[i], 0)),
+    ([a, b]) => F.addRelu(a, b),
+  );
+});
+
 Deno.test("maxPool2d() and avgPool2d() gradients match finite differences", () => {
   const shape = [2, 2, 6, 6];
   gradcheck(

@@ -8,7 +8,7 @@
 //! flipped, transposed weights; otherwise `dx[n] = col2im(W^T * dy[n])`.
 //! Backward weight: `dW^T = sum_n col(x[n]) * dy[n]^T`, summed per fixed image
 //! group and then across groups in order, so the result never depends on the
-//! thread count.
+//! thread count (Winograd's own weight gradient where it serves the forward).
 
 use rayon::prelude::*;
 
@@ -182,7 +182,15 @@ pub fn conv2d_backward(
     dx: Option<&mut [f32]>,
     with_bias: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
-    match (dx, transposed_geom(g)) {
+    let tg = transposed_geom(g);
+    if super::winograd::weight_grad_applies(g) && (dx.is_none() || tg.is_some()) {
+        if let (Some(dx), Some(tg)) = (dx, tg) {
+            conv2d_forward(&tg, dy, &flipped_weights(g, w), None, dx);
+        }
+        let dw = super::winograd::weight_grad(g, x, dy);
+        return (dw, with_bias.then(|| bias_grad(g, dy)));
+    }
+    match (dx, tg) {
         (Some(dx), Some(tg)) => {
             let wf = flipped_weights(g, w);
             // The data gradient is itself a convolution.
@@ -307,8 +315,7 @@ fn finish_grads(
     partials: Vec<Vec<f32>>,
     with_bias: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
-    let (k, p) = (g.k(), g.p());
-    let out_size = g.o * p;
+    let k = g.k();
     let mut dw = vec![0f32; g.o * k];
     for (o, row) in dw.chunks_mut(k).enumerate() {
         for (kk, v) in row.iter_mut().enumerate() {
@@ -320,16 +327,19 @@ fn finish_grads(
         }
     }
     partials.into_iter().for_each(crate::buffers::recycle_f32);
-    let db = with_bias.then(|| {
-        let mut db = vec![0f32; g.o];
-        for dy_n in dy.chunks(out_size) {
-            for (o, row) in dy_n.chunks(p).enumerate() {
-                db[o] += row.iter().sum::<f32>();
-            }
+    (dw, with_bias.then(|| bias_grad(g, dy)))
+}
+
+/// `db[o] = sum of dy[., o, ., .]`, image by image in order.
+fn bias_grad(g: &ConvGeom, dy: &[f32]) -> Vec<f32> {
+    let p = g.p();
+    let mut db = vec![0f32; g.o];
+    for dy_n in dy.chunks(g.o * p) {
+        for (o, row) in dy_n.chunks(p).enumerate() {
+            db[o] += row.iter().sum::<f32>();
         }
-        db
-    });
-    (dw, db)
+    }
+    db
 }
 
 #[cfg(test)]

@@ -49,8 +49,9 @@ pub fn channel_stats(g: BnGeom, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     stats.into_iter().unzip()
 }
 
-/// `y = x * scale[c] + shift[c]`, the form both train and eval reduce to.
-pub fn scale_shift(g: BnGeom, x: &[f32], scale: &[f32], shift: &[f32], y: &mut [f32]) {
+/// `y = x * scale[c] + shift[c]`, the form both train and eval reduce to;
+/// with `relu`, `y = max(x * scale[c] + shift[c], 0)` in the same pass.
+pub fn scale_shift(g: BnGeom, x: &[f32], scale: &[f32], shift: &[f32], y: &mut [f32], relu: bool) {
     y.par_chunks_mut(g.hw)
         .zip(x.par_chunks(g.hw))
         .enumerate()
@@ -58,8 +59,28 @@ pub fn scale_shift(g: BnGeom, x: &[f32], scale: &[f32], shift: &[f32], y: &mut [
         .for_each(|(i, (yp, xp))| {
             let c = i % g.c;
             let (a, b) = (scale[c], shift[c]);
-            simd::scale_add(yp, xp, a, b);
+            if relu {
+                simd::scale_add_relu(yp, xp, a, b);
+            } else {
+                simd::scale_add(yp, xp, a, b);
+            }
         });
+}
+
+/// The per-channel `(scale, shift)` of the training-mode transform from its
+/// batch statistics: the forward and the fused backward both compute them
+/// this way, so the backward's ReLU mask is exactly the forward's.
+pub fn train_affine(
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    invstd: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = gamma.iter().zip(invstd).map(|(g, s)| g * s).collect();
+    let shift: Vec<f32> = (0..scale.len())
+        .map(|c| beta[c] - mean[c] * scale[c])
+        .collect();
+    (scale, shift)
 }
 
 /// Enough planes per task that tasks cover a few thousand elements.
@@ -68,7 +89,10 @@ fn planes_per_task(hw: usize) -> usize {
 }
 
 /// Gradients of the training-mode transform given the saved batch mean and
-/// inverse standard deviation. Returns `(dx, dgamma, dbeta)`.
+/// inverse standard deviation. Returns `(dx, dgamma, dbeta)`. With
+/// `relu_shift = Some(beta)` the transform was followed by a ReLU: `dy` is
+/// taken as zero wherever `x * scale + shift <= 0`, the mask recomputed from
+/// `x` exactly as the forward computed its output.
 pub fn backward(
     g: BnGeom,
     x: &[f32],
@@ -76,14 +100,21 @@ pub fn backward(
     gamma: &[f32],
     mean: &[f32],
     invstd: &[f32],
+    relu_shift: Option<&[f32]>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mask = relu_shift.map(|beta| train_affine(gamma, beta, mean, invstd));
+    let mask_of = |c: usize| mask.as_ref().map(|(a, b)| (a[c], b[c]));
     let sums: Vec<(f32, f32)> = (0..g.c)
         .into_par_iter()
         .map(|c| {
             let m = mean[c];
             let mut acc = [0f64; 2];
             for n in 0..g.n {
-                let [s, q] = simd::grad_sums(g.plane(dy, n, c), g.plane(x, n, c), m);
+                let (dp, xp) = (g.plane(dy, n, c), g.plane(x, n, c));
+                let [s, q] = match mask_of(c) {
+                    Some(mk) => simd::grad_sums_relu(dp, xp, m, mk),
+                    None => simd::grad_sums(dp, xp, m),
+                };
                 acc[0] += s;
                 acc[1] += q;
             }
@@ -109,7 +140,48 @@ pub fn backward(
             let (n, c) = (i / g.c, i % g.c);
             let (xp, dp) = (g.plane(x, n, c), g.plane(dy, n, c));
             let [a, b, cc] = coef[c];
-            simd::lin2(dxp, dp, xp, a, b, cc);
+            match mask_of(c) {
+                Some(mk) => simd::lin2_relu(dxp, dp, xp, a, b, cc, mk),
+                None => simd::lin2(dxp, dp, xp, a, b, cc),
+            }
         });
     (dx, dgamma, dbeta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 * 0.731 + seed as f32).sin() * 1.5 + 0.2)
+            .collect()
+    }
+
+    #[test]
+    fn fused_relu_matches_separate_passes() {
+        let g = BnGeom { n: 3, c: 4, hw: 37 };
+        let (x, dy) = (data(3 * 4 * 37, 1), data(3 * 4 * 37, 2));
+        let gamma = [0.7f32, -1.2, 1.0, 0.3];
+        let beta = [0.1f32, 0.4, -0.3, 0.0];
+        let (mean, var) = channel_stats(g, &x);
+        let invstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
+        let (scale, shift) = train_affine(&gamma, &beta, &mean, &invstd);
+        let mut y = vec![0f32; x.len()];
+        let mut yr = vec![0f32; x.len()];
+        scale_shift(g, &x, &scale, &shift, &mut y, false);
+        scale_shift(g, &x, &scale, &shift, &mut yr, true);
+        // Forward: exactly relu of the unfused output.
+        assert!(y.iter().zip(&yr).all(|(a, b)| a.max(0.0) == *b));
+        assert!(yr.contains(&0.0) && yr.iter().any(|&v| v > 0.0));
+        // Backward: exactly the unfused backward of the masked gradient.
+        let masked: Vec<f32> = dy
+            .iter()
+            .zip(&yr)
+            .map(|(&d, &v)| if v > 0.0 { d } else { 0.0 })
+            .collect();
+        let plain = backward(g, &x, &masked, &gamma, &mean, &invstd, None);
+        let fused = backward(g, &x, &dy, &gamma, &mean, &invstd, Some(&beta));
+        assert_eq!(plain, fused);
+    }
 }

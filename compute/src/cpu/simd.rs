@@ -55,6 +55,12 @@ pub fn level() -> u8 {
 }
 
 const LANES: usize = 16;
+
+/// `d` where `y > 0`, else 0, as a bit mask (no branch, so loops vectorise).
+#[inline(always)]
+fn keep_if_positive(d: f32, y: f32) -> f32 {
+    f32::from_bits(d.to_bits() & ((y > 0.0) as u32).wrapping_neg())
+}
 const BLOCK: usize = 256;
 
 multiversion! {
@@ -109,6 +115,66 @@ multiversion! {
             acc[1] += q.iter().map(|&v| v as f64).sum::<f64>();
         }
         acc
+    }
+}
+
+multiversion! {
+    /// `(sum d, sum d * (x - m))` with `d = dy` where `x * sa + sb > 0`, else 0:
+    /// [`grad_sums`] behind the mask of a ReLU that followed `x * sa + sb`.
+    pub fn grad_sums_relu(dy: &[f32], x: &[f32], m: f32, mask: (f32, f32)) -> [f64; 2] {
+        let (sa, sb) = mask;
+        let mut acc = [0f64; 2];
+        for (db, xb) in dy.chunks(BLOCK).zip(x.chunks(BLOCK)) {
+            let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
+            let mut di = db.chunks_exact(LANES);
+            let mut xi = xb.chunks_exact(LANES);
+            for (d, v) in (&mut di).zip(&mut xi) {
+                let d: &[f32; LANES] = d.try_into().unwrap();
+                let v: &[f32; LANES] = v.try_into().unwrap();
+                for l in 0..LANES {
+                    let dl = keep_if_positive(d[l], v[l] * sa + sb);
+                    s[l] += dl;
+                    q[l] += dl * (v[l] - m);
+                }
+            }
+            for (&d, &v) in di.remainder().iter().zip(xi.remainder()) {
+                let d = keep_if_positive(d, v * sa + sb);
+                s[0] += d;
+                q[0] += d * (v - m);
+            }
+            acc[0] += s.iter().map(|&v| v as f64).sum::<f64>();
+            acc[1] += q.iter().map(|&v| v as f64).sum::<f64>();
+        }
+        acc
+    }
+}
+
+multiversion! {
+    /// `y = max(x * a + b, 0)`: [`scale_add`] then [`relu`] in one pass.
+    pub fn scale_add_relu(y: &mut [f32], x: &[f32], a: f32, b: f32) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = (x * a + b).max(0.0);
+        }
+    }
+}
+
+multiversion! {
+    /// [`lin2`] with `d` zeroed where `x * sa + sb <= 0` (the ReLU mask).
+    pub fn lin2_relu(o: &mut [f32], d: &[f32], x: &[f32], a: f32, b: f32, c: f32, mask: (f32, f32)) {
+        let (sa, sb) = mask;
+        for ((o, &d), &x) in o.iter_mut().zip(d).zip(x) {
+            let d = keep_if_positive(d, x * sa + sb);
+            *o = a * d + b * x + c;
+        }
+    }
+}
+
+multiversion! {
+    /// `max(a + b, 0)`: [`add`] then [`relu`] in one pass.
+    pub fn add_relu(o: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            *o = (a + b).max(0.0);
+        }
     }
 }
 
@@ -205,5 +271,18 @@ mod tests {
         let mut o = vec![0f32; x.len()];
         relu(&mut o, &[-1.0, 2.0, f32::NAN]);
         assert_eq!(&o[..3], &[0.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn add_relu_is_add_then_relu() {
+        let a: Vec<f32> = (0..100).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..100).map(|i| (i as f32 * 0.91).cos()).collect();
+        let (mut sum, mut want, mut got) = (vec![0f32; 100], vec![0f32; 100], vec![0f32; 100]);
+        add(&mut sum, &a, &b);
+        relu(&mut want, &sum);
+        add_relu(&mut got, &a, &b);
+        assert_eq!(want, got);
+        add_relu(&mut got[..3], &[1.0, -1.0, f32::NAN], &[0.5, 0.5, 1.0]);
+        assert_eq!(&got[..3], &[1.5, 0.0, 0.0]);
     }
 }

@@ -91,6 +91,12 @@ pub fn relu(a: &mut Args) -> Result<Vec<Tensor>> {
     Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), out)])
 }
 
+/// `max(a + b, 0)` in one pass (a residual sum and its ReLU). Its backward
+/// is `relu_backward` of its output, the same gradient for both inputs.
+pub fn add_relu(a: &mut Args) -> Result<Vec<Tensor>> {
+    binary_kernel(a, simd::add_relu)
+}
+
 /// Inputs: relu output y, upstream gradient dy.
 pub fn relu_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     binary_kernel(a, simd::relu_backward)

@@ -158,6 +158,7 @@ pub static OPS: &[OpDef] = &[
     op("affine", 1, 1, elementwise::affine),
     op("relu", 1, 1, elementwise::relu),
     op("relu_backward", 2, 2, elementwise::relu_backward),
+    op("add_relu", 2, 2, elementwise::add_relu),
     op("log", 1, 1, elementwise::log),
     op("log_backward", 2, 2, elementwise::log_backward),
     op("ndtri", 1, 1, elementwise::ndtri),
@@ -193,6 +194,20 @@ pub static OPS: &[OpDef] = &[
     op_mut("batch_norm_train", 2, 5, 5, norm::batch_norm_train),
     op("batch_norm_eval", 5, 5, norm::batch_norm_eval),
     op("batch_norm_backward", 5, 5, norm::batch_norm_backward),
+    op_mut(
+        "batch_norm_relu_train",
+        2,
+        5,
+        5,
+        norm::batch_norm_relu_train,
+    ),
+    op("batch_norm_relu_eval", 5, 5, norm::batch_norm_relu_eval),
+    op(
+        "batch_norm_relu_backward",
+        6,
+        6,
+        norm::batch_norm_relu_backward,
+    ),
     // randomness
     op("randn", 0, 0, random::randn),
     op("tile_noise", 1, 1, random::tile_noise),

@@ -1,7 +1,7 @@
 //! BatchNorm2d in training and evaluation mode (PyTorch semantics).
 
 use super::Args;
-use crate::cpu::norm::{backward, channel_stats, scale_shift, BnGeom};
+use crate::cpu::norm::{backward, channel_stats, scale_shift, train_affine, BnGeom};
 use crate::error::{shape_err, Result};
 use crate::tensor::Tensor;
 
@@ -30,6 +30,16 @@ fn geometry(a: &Args, vecs: &[usize]) -> Result<BnGeom> {
 /// In place: running_mean, running_var. Inputs: x, gamma, beta.
 /// Params: momentum, eps. Outputs: y, batch mean, batch inverse std.
 pub fn batch_norm_train(a: &mut Args) -> Result<Vec<Tensor>> {
+    train(a, false)
+}
+
+/// [`batch_norm_train`] followed by a ReLU: `y = max(bn(x), 0)`, same
+/// inputs, parameters and outputs.
+pub fn batch_norm_relu_train(a: &mut Args) -> Result<Vec<Tensor>> {
+    train(a, true)
+}
+
+fn train(a: &mut Args, relu: bool) -> Result<Vec<Tensor>> {
     let g = geometry(a, &[1, 2])?;
     for m in a.muts.iter() {
         if m.shape != [g.c] {
@@ -44,10 +54,9 @@ pub fn batch_norm_train(a: &mut Args) -> Result<Vec<Tensor>> {
     let (x, gamma, beta) = (a.f32(0)?, a.f32(1)?, a.f32(2)?);
     let (mean, var) = channel_stats(g, x);
     let invstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-    let scale: Vec<f32> = (0..g.c).map(|c| gamma[c] * invstd[c]).collect();
-    let shift: Vec<f32> = (0..g.c).map(|c| beta[c] - mean[c] * scale[c]).collect();
+    let (scale, shift) = train_affine(gamma, beta, &mean, &invstd);
     let mut y = crate::buffers::uninit_f32(x.len());
-    scale_shift(g, x, &scale, &shift, &mut y);
+    scale_shift(g, x, &scale, &shift, &mut y, relu);
     // Running variance uses the unbiased estimate, as PyTorch does.
     let count = (g.n * g.hw) as f32;
     let unbias = if count > 1.0 {
@@ -72,13 +81,22 @@ pub fn batch_norm_train(a: &mut Args) -> Result<Vec<Tensor>> {
 
 /// Inputs: x, gamma, beta, running_mean, running_var. Params: eps.
 pub fn batch_norm_eval(a: &mut Args) -> Result<Vec<Tensor>> {
+    eval(a, false)
+}
+
+/// [`batch_norm_eval`] followed by a ReLU, in one pass.
+pub fn batch_norm_relu_eval(a: &mut Args) -> Result<Vec<Tensor>> {
+    eval(a, true)
+}
+
+fn eval(a: &mut Args, relu: bool) -> Result<Vec<Tensor>> {
     let g = geometry(a, &[1, 2, 3, 4])?;
     let eps = a.param(0, "eps")? as f32;
     let (x, gamma, beta, rm, rv) = (a.f32(0)?, a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
     let scale: Vec<f32> = (0..g.c).map(|c| gamma[c] / (rv[c] + eps).sqrt()).collect();
     let shift: Vec<f32> = (0..g.c).map(|c| beta[c] - rm[c] * scale[c]).collect();
     let mut y = crate::buffers::uninit_f32(x.len());
-    scale_shift(g, x, &scale, &shift, &mut y);
+    scale_shift(g, x, &scale, &shift, &mut y, relu);
     Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), y)])
 }
 
@@ -87,7 +105,44 @@ pub fn batch_norm_eval(a: &mut Args) -> Result<Vec<Tensor>> {
 pub fn batch_norm_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a, &[2, 3, 4])?;
     a.same_shape(0, 1)?;
-    let (dx, dgamma, dbeta) = backward(g, a.f32(0)?, a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
+    let (dx, dgamma, dbeta) = backward(
+        g,
+        a.f32(0)?,
+        a.f32(1)?,
+        a.f32(2)?,
+        a.f32(3)?,
+        a.f32(4)?,
+        None,
+    );
+    grads(a, g, dx, dgamma, dbeta)
+}
+
+/// Backward of [`batch_norm_relu_train`]: the ReLU mask (recomputed from x)
+/// applied to dy, then the batch norm backward, in the same two passes.
+/// Inputs: x, dy, gamma, beta, batch mean, batch inverse std.
+/// Outputs: dx, dgamma, dbeta.
+pub fn batch_norm_relu_backward(a: &mut Args) -> Result<Vec<Tensor>> {
+    let g = geometry(a, &[2, 3, 4, 5])?;
+    a.same_shape(0, 1)?;
+    let (dx, dgamma, dbeta) = backward(
+        g,
+        a.f32(0)?,
+        a.f32(1)?,
+        a.f32(2)?,
+        a.f32(4)?,
+        a.f32(5)?,
+        Some(a.f32(3)?),
+    );
+    grads(a, g, dx, dgamma, dbeta)
+}
+
+fn grads(
+    a: &Args,
+    g: BnGeom,
+    dx: Vec<f32>,
+    dgamma: Vec<f32>,
+    dbeta: Vec<f32>,
+) -> Result<Vec<Tensor>> {
     Ok(vec![
         Tensor::from_f32(a.input(0).shape.clone(), dx),
         Tensor::from_f32(vec![g.c], dgamma),
