@@ -148,82 +148,35 @@ export function avgPool2d(x: Var, kernel: number, stride = kernel): Var {
   return record(y, [x], (dy) => [ops.avgPool2dBackward(dy, kernel, stride, h, w)]);
 }
 
-/** Batch norm with batch statistics; updates the running statistics in place. */
+/**
+ * Batch norm with batch statistics, then a ReLU if `relu` (fused forward and backward
+ * kernels); updates the running statistics in place.
+ */
 export function batchNormTrain(
   x: Var,
   gamma: Var,
   beta: Var,
-  runningMean: Tensor,
-  runningVar: Tensor,
-  momentum: number,
-  eps: number,
+  stats: ops.RunningStats,
+  relu = false,
 ): Var {
-  const [y, mean, invstd] = ops.batchNormTrain(
-    x.value,
-    gamma.value,
-    beta.value,
-    runningMean,
-    runningVar,
-    momentum,
-    eps,
-  );
+  const [y, mean, invstd] = ops.batchNormTrain(x.value, gamma.value, beta.value, stats, relu);
   return record(
     y,
     [x, gamma, beta],
-    (dy) => ops.batchNormBackward(x.value, dy, gamma.value, mean, invstd),
+    (dy) =>
+      relu
+        ? ops.batchNormReluBackward(x.value, dy, gamma.value, beta.value, mean, invstd)
+        : ops.batchNormBackward(x.value, dy, gamma.value, mean, invstd),
   );
 }
 
-/** Batch norm with running statistics (evaluation mode; no gradient kept). */
+/** Batch norm with running statistics, then a ReLU if `relu` (evaluation mode; no gradient kept). */
 export function batchNormEval(
   x: Var,
   gamma: Var,
   beta: Var,
-  runningMean: Tensor,
-  runningVar: Tensor,
-  eps: number,
+  stats: ops.RunningStats,
+  relu = false,
 ): Var {
-  return Var.constant(
-    ops.batchNormEval(x.value, gamma.value, beta.value, runningMean, runningVar, eps),
-  );
-}
-
-/** `relu(batchNormTrain(...))` with one fused forward and one fused backward kernel. */
-export function batchNormReluTrain(
-  x: Var,
-  gamma: Var,
-  beta: Var,
-  runningMean: Tensor,
-  runningVar: Tensor,
-  momentum: number,
-  eps: number,
-): Var {
-  const [y, mean, invstd] = ops.batchNormReluTrain(
-    x.value,
-    gamma.value,
-    beta.value,
-    runningMean,
-    runningVar,
-    momentum,
-    eps,
-  );
-  return record(
-    y,
-    [x, gamma, beta],
-    (dy) => ops.batchNormReluBackward(x.value, dy, gamma.value, beta.value, mean, invstd),
-  );
-}
-
-/** `relu(batchNormEval(...))` in one pass (evaluation mode; no gradient kept). */
-export function batchNormReluEval(
-  x: Var,
-  gamma: Var,
-  beta: Var,
-  runningMean: Tensor,
-  runningVar: Tensor,
-  eps: number,
-): Var {
-  return Var.constant(
-    ops.batchNormReluEval(x.value, gamma.value, beta.value, runningMean, runningVar, eps),
-  );
+  return Var.constant(ops.batchNormEval(x.value, gamma.value, beta.value, stats, relu));
 }

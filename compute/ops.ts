@@ -173,55 +173,43 @@ export const avgPool2dBackward = (
   w: number,
 ): Tensor => one("avg_pool2d_backward", [dy], [kernel, stride, h, w]);
 
-/** Updates running statistics in place; returns [y, batch mean, batch inverse std]. */
+/** Batch norm's running statistics and constants (PyTorch: momentum 0.1, eps 1e-5). */
+export interface RunningStats {
+  mean: Tensor;
+  variance: Tensor;
+  momentum: number;
+  eps: number;
+}
+
+/**
+ * Batch norm with batch statistics, then a ReLU if `relu` (same passes). Updates the
+ * running statistics in place; returns [y, batch mean, batch inverse std].
+ */
 export const batchNormTrain = (
   x: Tensor,
   gamma: Tensor,
   beta: Tensor,
-  runningMean: Tensor,
-  runningVar: Tensor,
-  momentum: number,
-  eps: number,
+  s: RunningStats,
+  relu = false,
 ): [Tensor, Tensor, Tensor] =>
-  run("batch_norm_train", [runningMean, runningVar, x, gamma, beta], [momentum, eps]) as [
-    Tensor,
-    Tensor,
-    Tensor,
-  ];
+  run(
+    relu ? "batch_norm_relu_train" : "batch_norm_train",
+    [s.mean, s.variance, x, gamma, beta],
+    [s.momentum, s.eps],
+  ) as [Tensor, Tensor, Tensor];
+/** Batch norm with the running statistics, then a ReLU if `relu` (one pass). */
 export const batchNormEval = (
   x: Tensor,
   gamma: Tensor,
   beta: Tensor,
-  runningMean: Tensor,
-  runningVar: Tensor,
-  eps: number,
-): Tensor => one("batch_norm_eval", [x, gamma, beta, runningMean, runningVar], [eps]);
-/** {@linkcode batchNormTrain} followed by a ReLU, in the same passes. */
-export const batchNormReluTrain = (
-  x: Tensor,
-  gamma: Tensor,
-  beta: Tensor,
-  runningMean: Tensor,
-  runningVar: Tensor,
-  momentum: number,
-  eps: number,
-): [Tensor, Tensor, Tensor] =>
-  run("batch_norm_relu_train", [runningMean, runningVar, x, gamma, beta], [momentum, eps]) as [
-    Tensor,
-    Tensor,
-    Tensor,
-  ];
-/** {@linkcode batchNormEval} followed by a ReLU, in one pass. */
-export const batchNormReluEval = (
-  x: Tensor,
-  gamma: Tensor,
-  beta: Tensor,
-  runningMean: Tensor,
-  runningVar: Tensor,
-  eps: number,
-): Tensor => one("batch_norm_relu_eval", [x, gamma, beta, runningMean, runningVar], [eps]);
+  s: RunningStats,
+  relu = false,
+): Tensor =>
+  one(relu ? "batch_norm_relu_eval" : "batch_norm_eval", [x, gamma, beta, s.mean, s.variance], [
+    s.eps,
+  ]);
 /**
- * Backward of {@linkcode batchNormReluTrain}: the ReLU mask (recomputed from x) on dy, then
+ * Backward of {@linkcode batchNormTrain} with `relu`: the ReLU mask (recomputed from x) on dy, then
  * the batch norm backward. Returns [dx, dgamma, dbeta].
  */
 export const batchNormReluBackward = (

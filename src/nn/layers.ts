@@ -105,26 +105,15 @@ export class BatchNorm2d extends Module {
   }
 
   private apply(x: Var, relu: boolean): Var {
-    if (!this.training) {
-      return (relu ? F.batchNormReluEval : F.batchNormEval)(
-        x,
-        this.weight,
-        this.bias,
-        this.runningMean,
-        this.runningVar,
-        this.eps,
-      );
-    }
+    const stats = {
+      mean: this.runningMean,
+      variance: this.runningVar,
+      momentum: this.momentum,
+      eps: this.eps,
+    };
+    if (!this.training) return F.batchNormEval(x, this.weight, this.bias, stats, relu);
     this.numBatchesTracked++;
-    return (relu ? F.batchNormReluTrain : F.batchNormTrain)(
-      x,
-      this.weight,
-      this.bias,
-      this.runningMean,
-      this.runningVar,
-      this.momentum,
-      this.eps,
-    );
+    return F.batchNormTrain(x, this.weight, this.bias, stats, relu);
   }
 
   protected override ownParameters(): [string, Parameter][] {

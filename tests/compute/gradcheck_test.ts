@@ -105,13 +105,13 @@ Deno.test("batchNormTrain() gradients match finite differences", () => {
     ([x, g, b]) => ref.batchNorm(x, shape, g, b, 1e-5),
     ([x, g, b]) => {
       const rm = Tensor.fromF32([0, 0], [2]), rv = Tensor.fromF32([1, 1], [2]);
-      return F.batchNormTrain(x, g, b, rm, rv, 0.1, 1e-5);
+      return F.batchNormTrain(x, g, b, { mean: rm, variance: rv, momentum: 0.1, eps: 1e-5 });
     },
     { tol: 5e-3, h: 1e-4 },
   );
 });
 
-Deno.test("batchNormReluTrain() gradients match finite differences", () => {
+Deno.test("batchNormTrain() with ReLU: gradients match finite differences", () => {
   const shape = [3, 2, 3, 4];
   const relu = (y: Float64Array) => y.map((v) => Math.max(v, 0));
   gradcheck(
@@ -119,13 +119,13 @@ Deno.test("batchNormReluTrain() gradients match finite differences", () => {
     ([x, g, b]) => relu(ref.batchNorm(x, shape, g, b, 1e-5)),
     ([x, g, b]) => {
       const rm = Tensor.fromF32([0, 0], [2]), rv = Tensor.fromF32([1, 1], [2]);
-      return F.batchNormReluTrain(x, g, b, rm, rv, 0.1, 1e-5);
+      return F.batchNormTrain(x, g, b, { mean: rm, variance: rv, momentum: 0.1, eps: 1e-5 }, true);
     },
     { tol: 5e-3, h: 1e-4 },
   );
 });
 
-Deno.test("batchNormReluEval() is relu of batchNormEval()", () => {
+Deno.test("batchNormEval() with ReLU is relu of batchNormEval()", () => {
   tidy(() => {
     const x = Var.constant(Tensor.fromF32(Float32Array.from(ref.data(24, 4, 2)), [2, 3, 2, 2]));
     const [g, b] = [
@@ -133,8 +133,15 @@ Deno.test("batchNormReluEval() is relu of batchNormEval()", () => {
       Var.constant(Tensor.fromF32([0.1, 0, -0.2], [3])),
     ];
     const rm = Tensor.fromF32([0.1, -0.2, 0.3], [3]), rv = Tensor.fromF32([1, 0.5, 2], [3]);
-    const plain = F.batchNormEval(x, g, b, rm, rv, 1e-5).value.toF32();
-    const fused = F.batchNormReluEval(x, g, b, rm, rv, 1e-5).value.toF32();
+    const plain = F.batchNormEval(x, g, b, { mean: rm, variance: rv, momentum: 0.1, eps: 1e-5 })
+      .value.toF32();
+    const fused = F.batchNormEval(
+      x,
+      g,
+      b,
+      { mean: rm, variance: rv, momentum: 0.1, eps: 1e-5 },
+      true,
+    ).value.toF32();
     assert.deepEqual(fused, plain.map((v) => Math.max(v, 0)));
     assert.ok(fused.some((v) => v === 0) && fused.some((v) => v > 0));
   });

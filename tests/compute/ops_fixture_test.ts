@@ -21,7 +21,12 @@ Deno.test("batchNormTrain() matches PyTorch: output, gradients and running stati
     const g = Tensor.fromF32(f.weight, [f.shape[1]]);
     const b = Tensor.fromF32(f.bias, [f.shape[1]]);
     const rm = ops.zeros([f.shape[1]]), rv = ops.full([f.shape[1]], 1);
-    const [y, mean, invstd] = ops.batchNormTrain(x, g, b, rm, rv, f.momentum, f.eps);
+    const [y, mean, invstd] = ops.batchNormTrain(x, g, b, {
+      mean: rm,
+      variance: rv,
+      momentum: f.momentum,
+      eps: f.eps,
+    });
     close(y.toF32(), f.y, 1e-5, "y");
     const [dx, dg, db] = ops.batchNormBackward(x, Tensor.fromF32(f.dy, f.shape), g, mean, invstd);
     close(dx.toF32(), f.dx, 1e-5, "dx");
