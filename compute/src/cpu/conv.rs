@@ -13,7 +13,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat};
-use super::gemm512::matmul_nn;
+use super::gemm512::{matmul_nn, matmul_nn_acc};
 use crate::buffers::Scratch;
 
 /// Geometry of one convolution.
@@ -50,13 +50,26 @@ impl ConvGeom {
 
 /// Unfolds one image `x [C, H, W]` into `col [K, P]`.
 fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
+    im2col_ld(g, x, col, g.p());
+}
+
+/// [`im2col`] into rows `ld` apart.
+fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
     let (s, pad) = (g.stride as isize, g.pad as isize);
     let p = g.p();
+    assert!(x.len() >= g.in_size() && (g.k() == 0 || col.len() >= (g.k() - 1) * ld + p));
+    #[cfg(target_arch = "x86_64")]
+    if s == 1 && super::simd::level() >= 2 {
+        // SAFETY: AVX-512F is present; reads stay within the planes (masked
+        // loads) and writes within the rows, as asserted above.
+        unsafe { x86::im2col_s1(g, x.as_ptr(), col.as_mut_ptr(), ld) };
+        return;
+    }
     for c in 0..g.c {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for i in 0..g.kh {
             for j in 0..g.kw {
-                let row = &mut col[((c * g.kh + i) * g.kw + j) * p..][..p];
+                let row = &mut col[((c * g.kh + i) * g.kw + j) * ld..][..p];
                 for oy in 0..g.ho {
                     let iy = oy as isize * s - pad + i as isize;
                     let out = &mut row[oy * g.wo..(oy + 1) * g.wo];
@@ -92,11 +105,118 @@ fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::ConvGeom;
+    use std::arch::x86_64::*;
+
+    /// Mask of the lanes `l < n`.
+    #[inline(always)]
+    fn lanes(n: usize) -> __mmask16 {
+        if n >= 16 {
+            0xffff
+        } else {
+            ((1u32 << n) - 1) as u16
+        }
+    }
+
+    /// For a row of output columns from `ox0` on, shifted by `j - pad`:
+    /// the source offset, the mask of source columns inside the image, and
+    /// the mask of the (up to 16) output columns.
+    #[inline(always)]
+    fn row_masks(g: &ConvGeom, ox0: usize, j: usize) -> (isize, __mmask16, __mmask16) {
+        let n = (g.wo - ox0).min(16);
+        let from = ox0 as isize + j as isize - g.pad as isize;
+        let lo = (-from).clamp(0, 16) as usize;
+        let hi = (g.w as isize - from).clamp(0, 16) as usize;
+        (from, lanes(hi.min(n)) & !lanes(lo), lanes(n))
+    }
+
+    /// Stride-1 im2col: each output row is 16-column masked loads and
+    /// stores, zero where the window leaves the image.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn im2col_s1(g: &ConvGeom, x: *const f32, col: *mut f32, ld: usize) {
+        let pad = g.pad as isize;
+        for c in 0..g.c {
+            let plane = x.add(c * g.h * g.w);
+            for i in 0..g.kh {
+                // Output rows whose source row lies inside the image.
+                let oy_lo = (pad - i as isize).clamp(0, g.ho as isize) as usize;
+                let oy_hi =
+                    (g.h as isize + pad - i as isize).clamp(oy_lo as isize, g.ho as isize) as usize;
+                for j in 0..g.kw {
+                    let row = col.add(((c * g.kh + i) * g.kw + j) * ld);
+                    let mut ox0 = 0;
+                    while ox0 < g.wo {
+                        let (from, m, store) = row_masks(g, ox0, j);
+                        let zero = _mm512_setzero_ps();
+                        for oy in (0..oy_lo).chain(oy_hi..g.ho) {
+                            _mm512_mask_storeu_ps(row.add(oy * g.wo + ox0), store, zero);
+                        }
+                        for oy in oy_lo..oy_hi {
+                            let iy = oy as isize - pad + i as isize;
+                            let src = plane.wrapping_offset(iy * g.w as isize + from);
+                            let v = _mm512_maskz_loadu_ps(m, src);
+                            _mm512_mask_storeu_ps(row.add(oy * g.wo + ox0), store, v);
+                        }
+                        ox0 += 16;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stride-1 col2im: each 16-column piece of a row of `dx` sums its
+    /// windows' columns of `col` in registers, in the scalar order (kernel
+    /// row, then kernel column), and is stored once.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn col2im_s1(g: &ConvGeom, col: *const f32, dx: *mut f32) {
+        let pad = g.pad as isize;
+        let p = g.ho * g.wo;
+        for c in 0..g.c {
+            let plane = dx.add(c * g.h * g.w);
+            for iy in 0..g.h {
+                let mut x0 = 0;
+                while x0 < g.w {
+                    let n = (g.w - x0).min(16);
+                    let mut acc = _mm512_setzero_ps();
+                    for i in 0..g.kh {
+                        let oy = iy as isize + pad - i as isize;
+                        if oy < 0 || oy >= g.ho as isize {
+                            continue;
+                        }
+                        for j in 0..g.kw {
+                            // dx column x0 + l takes col column x0 + l - shift.
+                            let shift = j as isize - pad;
+                            let lo = (shift - x0 as isize).clamp(0, 16) as usize;
+                            let hi = (g.wo as isize + shift - x0 as isize).clamp(0, 16) as usize;
+                            let m = lanes(hi.min(n)) & !lanes(lo);
+                            let row = col.add(((c * g.kh + i) * g.kw + j) * p);
+                            let src = row.wrapping_offset(oy * g.wo as isize + x0 as isize - shift);
+                            acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, src));
+                        }
+                    }
+                    _mm512_mask_storeu_ps(plane.add(iy * g.w + x0), lanes(n), acc);
+                    x0 += 16;
+                }
+            }
+        }
+    }
+}
+
 /// Folds `col [K, P]` back into `dx [C, H, W]`, adding overlapping windows.
 fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
-    dx.fill(0.0);
     let (s, pad) = (g.stride as isize, g.pad as isize);
     let p = g.p();
+    assert!(dx.len() >= g.in_size() && col.len() >= g.k() * p);
+    #[cfg(target_arch = "x86_64")]
+    if s == 1 && super::simd::level() >= 2 {
+        // SAFETY: AVX-512F is present; masked accesses stay within the
+        // planes and the rows, as asserted above.
+        unsafe { x86::col2im_s1(g, col.as_ptr(), dx.as_mut_ptr()) };
+        return;
+    }
+    dx.fill(0.0);
     for c in 0..g.c {
         let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
         for i in 0..g.kh {
@@ -183,6 +303,25 @@ pub fn conv2d_backward(
     with_bias: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     let tg = transposed_geom(g);
+    if super::simd::level() >= 2 {
+        if let Some(dx) = dx {
+            match tg {
+                Some(tg) => {
+                    let wf = flipped_weights(g, w);
+                    conv2d_forward(&tg, dy, &wf, None, dx);
+                    crate::buffers::recycle_f32(wf);
+                }
+                None => data_grad_col2im(g, w, dy, dx),
+            }
+        }
+        let dw = if super::winograd::weight_grad_applies(g) {
+            super::winograd::weight_grad(g, x, dy)
+        } else {
+            let parts = weight_grad_partials(g, x, dy, with_bias);
+            return finish_fused(g, parts, with_bias);
+        };
+        return (dw, with_bias.then(|| bias_grad(g, dy)));
+    }
     if super::winograd::weight_grad_applies(g) && (dx.is_none() || tg.is_some()) {
         if let (Some(dx), Some(tg)) = (dx, tg) {
             conv2d_forward(&tg, dy, &flipped_weights(g, w), None, dx);
@@ -225,7 +364,7 @@ fn transposed_geom(g: &ConvGeom) -> Option<ConvGeom> {
 /// `wf[c, o, i, j] = w[o, c, kh-1-i, kw-1-j]`.
 fn flipped_weights(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let kk = g.kh * g.kw;
-    let mut wf = vec![0f32; w.len()];
+    let mut wf = crate::buffers::uninit_f32(w.len());
     for o in 0..g.o {
         for c in 0..g.c {
             let src = &w[(o * g.c + c) * kk..][..kk];
@@ -307,6 +446,131 @@ fn weight_grads(
     finish_grads(g, dy, partials, with_bias)
 }
 
+/// Output pixels per product in [`weight_grad_partials`]: enough for a long
+/// reduction, few enough that a row tile of the unfolded input stays in L1.
+const WG_PIXELS: usize = 512;
+
+/// Weight-gradient partials `dW^T [K, O]`, one per fixed group of images
+/// (as in [`weight_grads`]), on the AVX-512 kernels, with the bias gradient
+/// as an extra row `K` (the product with a row of ones) when `with_bias`.
+/// Images with at least [`WG_PIXELS`] output pixels reduce over them in
+/// dot products `dW[o][k] += dy[o] . col[k]`; smaller ones unfold side by
+/// side, a fixed number at a time, into `col [K, b*P]` with the output
+/// gradient transposed into `dy^T [b*P, O]`, so that each product
+/// `dW^T += col * dy^T` reduces over `b*P` pixels in registers.
+fn weight_grad_partials(g: &ConvGeom, x: &[f32], dy: &[f32], with_bias: bool) -> Vec<Vec<f32>> {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let k1 = k + with_bias as usize;
+    let out_size = o * p;
+    let gs = group_size(g.n);
+    let groups = g.n.div_ceil(gs);
+    let sb = WG_PIXELS.div_ceil(p.max(1)).min(gs);
+    (0..groups)
+        .into_par_iter()
+        .map(|gi| {
+            let mut dw = crate::buffers::uninit_f32(k1 * o);
+            let (first, end) = (gi * gs, ((gi + 1) * gs).min(g.n));
+            let mut col = Scratch::uninit(k1 * sb * p);
+            col[k * sb * p..].fill(1.0);
+            if sb == 1 {
+                let mut dwo = vec![0f32; o * k1];
+                for n in first..end {
+                    im2col(g, &x[n * g.in_size()..(n + 1) * g.in_size()], &mut col);
+                    let dy_n = &dy[n * out_size..(n + 1) * out_size];
+                    super::winograd::gemm_nt_acc(o, k1, p, dy_n, p, &col, p, &mut dwo);
+                }
+                for (oo, row) in dwo.chunks_exact(k1).enumerate() {
+                    for (kk, v) in row.iter().enumerate() {
+                        dw[kk * o + oo] = *v;
+                    }
+                }
+                return dw;
+            }
+            let mut dyt = Scratch::uninit(sb * p * o);
+            let mut s = first;
+            while s < end {
+                let nb = sb.min(end - s);
+                let t = nb * p;
+                if nb < sb && with_bias {
+                    // The ones row, at this sub-batch's row stride.
+                    col[k * t..(k + 1) * t].fill(1.0);
+                }
+                for i in 0..nb {
+                    let n = s + i;
+                    im2col_ld(
+                        g,
+                        &x[n * g.in_size()..(n + 1) * g.in_size()],
+                        &mut col[i * p..],
+                        t,
+                    );
+                    let dy_n = &dy[n * out_size..(n + 1) * out_size];
+                    let dst = &mut dyt[i * p * o..(i + 1) * p * o];
+                    for (ch, row) in dy_n.chunks_exact(p).enumerate() {
+                        for (px, v) in row.iter().enumerate() {
+                            dst[px * o + ch] = *v;
+                        }
+                    }
+                }
+                let (a, b) = (&col[..k1 * t], &dyt[..t * o]);
+                let ok = matmul_nn_acc(k1, o, t, a, t, b, o, &mut dw, o, s > first);
+                assert!(ok, "needs the AVX-512 kernel");
+                s += nb;
+            }
+            dw
+        })
+        .collect()
+}
+
+/// Sums the `[K (+1), O]` partials of [`weight_grad_partials`] in group
+/// order into `dW [O, K]` and, with `with_bias`, `db` from row `K`.
+fn finish_fused(
+    g: &ConvGeom,
+    partials: Vec<Vec<f32>>,
+    with_bias: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    let (k, o) = (g.k(), g.o);
+    let mut sum = crate::buffers::zeros_f32((k + with_bias as usize) * o);
+    for part in partials {
+        sum.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+        crate::buffers::recycle_f32(part);
+    }
+    let mut dw = crate::buffers::uninit_f32(o * k);
+    for (oo, row) in dw.chunks_mut(k).enumerate() {
+        for (kk, v) in row.iter_mut().enumerate() {
+            *v = sum[kk * o + oo];
+        }
+    }
+    let db = with_bias.then(|| sum[k * o..].to_vec());
+    crate::buffers::recycle_f32(sum);
+    (dw, db)
+}
+
+/// `dx = col2im(W^T dy)`, image by image, on the AVX-512 kernel.
+fn data_grad_col2im(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let (k, p, o) = (g.k(), g.p(), g.o);
+    let mut wt = crate::buffers::uninit_f32(k * o);
+    for (oo, row) in w.chunks_exact(k).enumerate() {
+        for (kk, v) in row.iter().enumerate() {
+            wt[kk * o + oo] = *v;
+        }
+    }
+    dx.par_chunks_mut(g.in_size()).enumerate().for_each_init(
+        || Scratch::uninit(if g.is_pointwise() { 0 } else { k * p }),
+        |dcol, (n, dx_n)| {
+            let dy_n = &dy[n * o * p..(n + 1) * o * p];
+            let ok = if g.is_pointwise() {
+                matmul_nn(k, p, o, &wt, dy_n, dx_n)
+            } else {
+                let ok = matmul_nn(k, p, o, &wt, dy_n, dcol);
+                col2im(g, dcol, dx_n);
+                ok
+            };
+            assert!(ok, "needs the AVX-512 kernel");
+        },
+    );
+    crate::buffers::recycle_f32(wt);
+}
+
 /// Sums the `[K, O]` weight-gradient partials in group order into `[O, K]`
 /// and adds the bias gradient.
 fn finish_grads(
@@ -330,15 +594,16 @@ fn finish_grads(
     (dw, with_bias.then(|| bias_grad(g, dy)))
 }
 
-/// `db[o] = sum of dy[., o, ., .]`, image by image in order.
+/// `db[o] = sum of dy[., o, ., .]`: each image's plane summed in 16 lanes,
+/// then the images in order.
 fn bias_grad(g: &ConvGeom, dy: &[f32]) -> Vec<f32> {
     let p = g.p();
     let mut db = vec![0f32; g.o];
-    for dy_n in dy.chunks(g.o * p) {
-        for (o, row) in dy_n.chunks(p).enumerate() {
-            db[o] += row.iter().sum::<f32>();
-        }
-    }
+    db.par_iter_mut().enumerate().for_each(|(o, v)| {
+        *v = dy.chunks(g.o * p).fold(0f32, |a, dy_n| {
+            a + super::simd::lane_sum(&dy_n[o * p..(o + 1) * p])
+        });
+    });
     db
 }
 
@@ -383,8 +648,114 @@ mod tests {
             for (a, b) in dx_a.iter().zip(&dx_b) {
                 assert!((a - b).abs() < 1e-4, "{a} vs {b} (k {kh} pad {pad})");
             }
-            assert_eq!(dw_a, dw_b);
-            assert_eq!(db_a, db_b);
+            let close = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .all(|(a, b)| (a - b).abs() <= 1e-4 * (1.0 + b.abs()))
+            };
+            assert!(close(&dw_a, &dw_b), "dw (k {kh} pad {pad})");
+            assert!(
+                close(&db_a.unwrap(), &db_b.unwrap()),
+                "db (k {kh} pad {pad})"
+            );
+        }
+    }
+
+    /// Direct gradients in f64: `(dx, dw, db)`.
+    fn reference_grads(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32]) -> [Vec<f64>; 3] {
+        let mut dx = vec![0f64; x.len()];
+        let mut dw = vec![0f64; w.len()];
+        let mut db = vec![0f64; g.o];
+        for n in 0..g.n {
+            for o in 0..g.o {
+                for oy in 0..g.ho {
+                    for ox in 0..g.wo {
+                        let d = dy[((n * g.o + o) * g.ho + oy) * g.wo + ox] as f64;
+                        db[o] += d;
+                        for c in 0..g.c {
+                            for i in 0..g.kh {
+                                for j in 0..g.kw {
+                                    let iy = (oy * g.stride + i) as isize - g.pad as isize;
+                                    let ix = (ox * g.stride + j) as isize - g.pad as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xi =
+                                        ((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize;
+                                    let wi = ((o * g.c + c) * g.kh + i) * g.kw + j;
+                                    dw[wi] += x[xi] as f64 * d;
+                                    dx[xi] += w[wi] as f64 * d;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        [dx, dw, db]
+    }
+
+    #[test]
+    fn gradients_match_direct() {
+        // (n, c, h, o, k, stride, pad): long images (dot products), short
+        // ones in sub-batches with a ragged last one, strided, pointwise.
+        for (n, c, h, o, k, stride, pad) in [
+            (5, 1, 28, 20, 5, 1, 0),
+            (37, 20, 12, 50, 5, 1, 0),
+            (19, 6, 8, 7, 3, 1, 1),
+            (9, 5, 9, 6, 3, 2, 1),
+            (20, 8, 6, 4, 1, 1, 0),
+            (3, 3, 33, 16, 3, 1, 1),
+        ] {
+            let ho = (h + 2 * pad - k) / stride + 1;
+            let g = ConvGeom {
+                n,
+                c,
+                h,
+                w: h,
+                o,
+                kh: k,
+                kw: k,
+                stride,
+                pad,
+                ho,
+                wo: ho,
+            };
+            let (x, wt, dy) = (
+                data(n * c * h * h, 1),
+                data(o * c * k * k, 2),
+                data(n * o * ho * ho, 3),
+            );
+            let run = || {
+                let mut dx = vec![f32::NAN; x.len()];
+                let (dw, db) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut dx), true);
+                let (dw2, db2) = conv2d_backward(&g, &x, &wt, &dy, None, false);
+                assert_eq!(dw, dw2);
+                assert!(db2.is_none());
+                (dx, dw, db.unwrap())
+            };
+            let (dx, dw, db) = run();
+            let want = reference_grads(&g, &x, &wt, &dy);
+            for (name, got, want) in [
+                ("dx", &dx, &want[0]),
+                ("dw", &dw, &want[1]),
+                ("db", &db, &want[2]),
+            ] {
+                let scale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
+                for (i, (a, e)) in got.iter().zip(want).enumerate() {
+                    assert!(
+                        (*a as f64 - e).abs() < 1e-5 * scale,
+                        "{name} {a} vs {e} at {i} ({n} {c} {h} {o} {k} {stride} {pad})"
+                    );
+                }
+            }
+            // Bit-identical on one thread.
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            assert!(pool.install(run) == (dx, dw, db));
         }
     }
 }

@@ -21,15 +21,47 @@ pub fn matmul_nn_ld(
     c: &mut [f32],
     ldc: usize,
 ) -> bool {
-    assert!(ldb >= n && ldc >= n);
-    assert!(a.len() >= m * k);
+    matmul_nn_acc(m, n, k, a, k, b, ldb, c, ldc, false)
+}
+
+/// [`matmul_nn_ld`] with row stride `lda` for `A`, or `c += a * b` with
+/// `accumulate` (each element starts from its value in `c` and adds the
+/// products in K order).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_nn_acc(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> bool {
+    assert!(lda >= k && ldb >= n && ldc >= n);
+    assert!(m == 0 || a.len() >= (m - 1) * lda + k);
     assert!(k == 0 || n == 0 || b.len() >= (k - 1) * ldb + n);
     assert!(m == 0 || n == 0 || c.len() >= (m - 1) * ldc + n);
     #[cfg(target_arch = "x86_64")]
     {
         if super::simd::level() >= 2 {
             // SAFETY: AVX-512F is present; the slices hold the extents asserted above.
-            unsafe { x86::gemm_nn(m, n, k, a.as_ptr(), b.as_ptr(), ldb, c.as_mut_ptr(), ldc) };
+            unsafe {
+                x86::gemm_nn(
+                    m,
+                    n,
+                    k,
+                    a.as_ptr(),
+                    lda,
+                    b.as_ptr(),
+                    ldb,
+                    c.as_mut_ptr(),
+                    ldc,
+                    accumulate,
+                )
+            };
             return true;
         }
     }
@@ -51,10 +83,12 @@ mod x86 {
         n: usize,
         k: usize,
         a: *const f32,
+        lda: usize,
         b: *const f32,
         ldb: usize,
         c: *mut f32,
         ldc: usize,
+        accumulate: bool,
     ) {
         let mut j = 0;
         while j < n {
@@ -77,20 +111,20 @@ mod x86 {
             while i < m {
                 let rows = (m - i).div_ceil(tiles);
                 tiles -= 1;
-                let (ap, bp, cp) = (a.add(i * k), b.add(j), c.add(i * ldc + j));
+                let (ap, bp, cp) = (a.add(i * lda), b.add(j), c.add(i * ldc + j));
                 match rows {
-                    12 => tile::<12>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    11 => tile::<11>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    10 => tile::<10>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    9 => tile::<9>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    8 => tile::<8>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    7 => tile::<7>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    6 => tile::<6>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    5 => tile::<5>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    4 => tile::<4>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    3 => tile::<3>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    2 => tile::<2>(k, ap, bp, ldb, cp, ldc, m0, m1),
-                    1 => tile::<1>(k, ap, bp, ldb, cp, ldc, m0, m1),
+                    12 => tile::<12>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    11 => tile::<11>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    10 => tile::<10>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    9 => tile::<9>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    8 => tile::<8>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    7 => tile::<7>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    6 => tile::<6>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    5 => tile::<5>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    4 => tile::<4>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    3 => tile::<3>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    2 => tile::<2>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
+                    1 => tile::<1>(k, ap, lda, bp, ldb, cp, ldc, m0, m1, accumulate),
                     _ => unreachable!("row tile of {rows}"),
                 }
                 i += rows;
@@ -99,28 +133,37 @@ mod x86 {
         }
     }
 
-    /// `R` rows of C, 32 columns (masked), over all of K.
+    /// `R` rows of C, 32 columns (masked), over all of K (added to C's
+    /// values with `accumulate`).
     #[inline]
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     unsafe fn tile<const R: usize>(
         k: usize,
         a: *const f32,
+        lda: usize,
         b: *const f32,
         ldb: usize,
         c: *mut f32,
         ldc: usize,
         m0: __mmask16,
         m1: __mmask16,
+        accumulate: bool,
     ) {
         let mut acc0 = [_mm512_setzero_ps(); R];
         let mut acc1 = [_mm512_setzero_ps(); R];
+        if accumulate {
+            for r in 0..R {
+                acc0[r] = _mm512_maskz_loadu_ps(m0, c.add(r * ldc));
+                acc1[r] = _mm512_maskz_loadu_ps(m1, c.add(r * ldc + 16));
+            }
+        }
         for kk in 0..k {
             let row = b.add(kk * ldb);
             let b0 = _mm512_maskz_loadu_ps(m0, row);
             let b1 = _mm512_maskz_loadu_ps(m1, row.add(16));
             for r in 0..R {
-                let av = _mm512_set1_ps(*a.add(r * k + kk));
+                let av = _mm512_set1_ps(*a.add(r * lda + kk));
                 acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
                 acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
             }
@@ -172,6 +215,27 @@ mod tests {
             assert!(matmul_nn_ld(m, n, k, &a, &bw, ldb, &mut cw, ldc));
             for i in 0..m {
                 assert_eq!(&cw[i * ldc..i * ldc + n], &c[i * n..(i + 1) * n]);
+                assert!(cw[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == -7.0));
+            }
+            // Accumulating onto the result adds the same products again, in K order.
+            let lda = k + 3;
+            let aw: Vec<f32> = (0..m * lda)
+                .map(|i| {
+                    if i % lda < k {
+                        a[i / lda * k + i % lda]
+                    } else {
+                        f32::NAN
+                    }
+                })
+                .collect();
+            assert!(matmul_nn_acc(
+                m, n, k, &aw, lda, &bw, ldb, &mut cw, ldc, true
+            ));
+            for i in 0..m {
+                for j in 0..n {
+                    let r = (0..k).fold(c[i * n + j], |s, t| s + a[i * k + t] * b[t * n + j]);
+                    assert_eq!(cw[i * ldc + j], r, "acc {m}x{n}x{k} at {i},{j}");
+                }
                 assert!(cw[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == -7.0));
             }
         }

@@ -92,6 +92,25 @@ multiversion! {
 }
 
 multiversion! {
+    /// `sum x` in 16 f32 lanes (element `i` into lane `i % 16`), the lanes
+    /// then added in order.
+    pub fn lane_sum(x: &[f32]) -> f32 {
+        let mut s = [0f32; LANES];
+        let mut it = x.chunks_exact(LANES);
+        for v in &mut it {
+            let v: &[f32; LANES] = v.try_into().unwrap();
+            for l in 0..LANES {
+                s[l] += v[l];
+            }
+        }
+        for (l, &v) in it.remainder().iter().enumerate() {
+            s[l] += v;
+        }
+        s.iter().fold(0.0, |a, &v| a + v)
+    }
+}
+
+multiversion! {
     /// `(sum dy, sum dy * (x - m))`, accumulated like [`shifted_sums`].
     pub fn grad_sums(dy: &[f32], x: &[f32], m: f32) -> [f64; 2] {
         let mut acc = [0f64; 2];
@@ -268,6 +287,12 @@ mod tests {
             (a - ra).abs() < 1e-3 && (b - rb).abs() < 1e-3,
             "{a} {ra} {b} {rb}"
         );
+        for n in [0, 1, 15, 16, 17, 1000] {
+            let want = (0..16).fold(0f32, |a, l| {
+                a + x[..n].iter().skip(l).step_by(16).fold(0f32, |s, &v| s + v)
+            });
+            assert_eq!(lane_sum(&x[..n]), want, "{n}");
+        }
         let mut o = vec![0f32; x.len()];
         relu(&mut o, &[-1.0, 2.0, f32::NAN]);
         assert_eq!(&o[..3], &[0.0, 2.0, 0.0]);

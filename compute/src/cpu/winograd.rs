@@ -61,7 +61,7 @@ fn images_per_group(g: &ConvGeom) -> usize {
 /// `U[xi][o][c] = (G w[o][c] G^T)[xi]` with `G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]`.
 fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let (o_n, c_n) = (g.o, g.c);
-    let mut u = vec![0f32; 16 * o_n * c_n];
+    let mut u = crate::buffers::uninit_f32(16 * o_n * c_n);
     let gm = |a: f32, b: f32, c: f32| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
     for o in 0..o_n {
         for c in 0..c_n {
@@ -130,7 +130,7 @@ fn grad_transform(g: &ConvGeom, dy: &[f32], nb: usize, dm: &mut [f32], (ts, blk)
 /// row strides `lda`, `ldb` (`c` is contiguous `m x n`). Each element is
 /// one dot product in a fixed order: 16 lanes over `t`, then the lanes.
 #[allow(clippy::too_many_arguments)]
-fn gemm_nt_acc(
+pub(crate) fn gemm_nt_acc(
     m: usize,
     n: usize,
     k: usize,
@@ -416,20 +416,32 @@ mod x86 {
                 );
             }
         }
-        // Ragged edges, one element at a time.
-        for i in 0..m {
+        // Ragged columns four rows at a time, then the ragged rows one
+        // element at a time.
+        for i in (0..m4).step_by(4) {
+            for j in n4..n {
+                dot_tile::<4, 1>(
+                    k,
+                    a.add(i * lda),
+                    lda,
+                    b.add(j * ldb),
+                    ldb,
+                    c.add(i * n + j),
+                    n,
+                );
+            }
+        }
+        for i in m4..m {
             for j in 0..n {
-                if i >= m4 || j >= n4 {
-                    dot_tile::<1, 1>(
-                        k,
-                        a.add(i * lda),
-                        lda,
-                        b.add(j * ldb),
-                        ldb,
-                        c.add(i * n + j),
-                        n,
-                    );
-                }
+                dot_tile::<1, 1>(
+                    k,
+                    a.add(i * lda),
+                    lda,
+                    b.add(j * ldb),
+                    ldb,
+                    c.add(i * n + j),
+                    n,
+                );
             }
         }
     }
@@ -553,6 +565,7 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f
             }
             output_transform(g, &m, sm, imgs, b, y_grp);
         });
+    crate::buffers::recycle_f32(u);
 }
 
 /// Image groups per weight-gradient partial: a function of the group count
@@ -610,7 +623,7 @@ pub fn weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             du
         })
         .collect();
-    let mut du = vec![0f32; 16 * uo];
+    let mut du = crate::buffers::zeros_f32(16 * uo);
     for part in partials {
         du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
         crate::buffers::recycle_f32(part);
@@ -623,7 +636,7 @@ pub fn weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             0.5 * (u[1] + u[2]) + u[3],
         ]
     };
-    let mut dw = vec![0f32; uo * 9];
+    let mut dw = crate::buffers::uninit_f32(uo * 9);
     for oc in 0..uo {
         let at = |i: usize, j: usize| du[(i * 4 + j) * uo + oc];
         // Columns of G^T dU (3 rows x 4 columns), then G along each row.
@@ -634,6 +647,7 @@ pub fn weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             dw[oc * 9 + i * 3..][..3].copy_from_slice(&row);
         }
     }
+    crate::buffers::recycle_f32(du);
     dw
 }
 
