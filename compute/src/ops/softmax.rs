@@ -42,47 +42,54 @@ fn per_lane(l: &Lanes, inputs: &[&[f32]], mut f: impl FnMut(&[Vec<f32>], &mut [f
     out
 }
 
-/// Params: dim, scale (default 1).
-pub fn softmax(a: &mut Args) -> Result<Vec<Tensor>> {
+/// Runs `f(lane inputs, lane output, scale)` over every lane of input 0's shape;
+/// all inputs share that shape. Params: dim, scale (default 1).
+fn map_lanes(a: &Args, mut f: impl FnMut(&[Vec<f32>], &mut [f32], f32)) -> Result<Vec<Tensor>> {
+    for i in 1..a.ins.len() {
+        a.same_shape(0, i)?;
+    }
     let l = lanes(a)?;
     let scale = a.param_or(1, "scale", 1.0)? as f32;
-    let out = per_lane(&l, &[a.f32(0)?], |x, y| {
-        let m = x[0]
-            .iter()
-            .fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
+    let inputs = (0..a.ins.len())
+        .map(|i| a.f32(i))
+        .collect::<Result<Vec<_>>>()?;
+    let out = per_lane(&l, &inputs, |v, o| f(v, o, scale));
+    Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), out)])
+}
+
+/// `max(scale * x)`, the shift that keeps `exp` finite.
+fn scaled_max(x: &[f32], scale: f32) -> f32 {
+    x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale))
+}
+
+/// Params: dim, scale (default 1).
+pub fn softmax(a: &mut Args) -> Result<Vec<Tensor>> {
+    map_lanes(a, |x, y, scale| {
+        let m = scaled_max(&x[0], scale);
         let mut s = 0f32;
         for (y, &v) in y.iter_mut().zip(&x[0]) {
             *y = (v * scale - m).exp();
             s += *y;
         }
         y.iter_mut().for_each(|y| *y /= s);
-    });
-    Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), out)])
+    })
 }
 
 /// Inputs: y = softmax(scale x), dy. Params: dim, scale.
 pub fn softmax_backward(a: &mut Args) -> Result<Vec<Tensor>> {
-    a.same_shape(0, 1)?;
-    let l = lanes(a)?;
-    let scale = a.param_or(1, "scale", 1.0)? as f32;
-    let out = per_lane(&l, &[a.f32(0)?, a.f32(1)?], |v, dx| {
+    map_lanes(a, |v, dx, scale| {
         let (y, dy) = (&v[0], &v[1]);
         let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
         for ((o, &y), &d) in dx.iter_mut().zip(y).zip(dy) {
             *o = scale * y * (d - dot);
         }
-    });
-    Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), out)])
+    })
 }
 
 /// Params: dim, scale (default 1).
 pub fn log_softmax(a: &mut Args) -> Result<Vec<Tensor>> {
-    let l = lanes(a)?;
-    let scale = a.param_or(1, "scale", 1.0)? as f32;
-    let out = per_lane(&l, &[a.f32(0)?], |x, y| {
-        let m = x[0]
-            .iter()
-            .fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
+    map_lanes(a, |x, y, scale| {
+        let m = scaled_max(&x[0], scale);
         let lse = m + x[0]
             .iter()
             .map(|&v| (v * scale - m).exp())
@@ -91,21 +98,16 @@ pub fn log_softmax(a: &mut Args) -> Result<Vec<Tensor>> {
         y.iter_mut()
             .zip(&x[0])
             .for_each(|(y, &v)| *y = v * scale - lse);
-    });
-    Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), out)])
+    })
 }
 
 /// Inputs: y = log_softmax(scale x), dy. Params: dim, scale.
 pub fn log_softmax_backward(a: &mut Args) -> Result<Vec<Tensor>> {
-    a.same_shape(0, 1)?;
-    let l = lanes(a)?;
-    let scale = a.param_or(1, "scale", 1.0)? as f32;
-    let out = per_lane(&l, &[a.f32(0)?, a.f32(1)?], |v, dx| {
+    map_lanes(a, |v, dx, scale| {
         let (y, dy) = (&v[0], &v[1]);
         let total: f32 = dy.iter().sum();
         for ((o, &y), &d) in dx.iter_mut().zip(y).zip(dy) {
             *o = scale * (d - y.exp() * total);
         }
-    });
-    Ok(vec![Tensor::from_f32(a.input(0).shape.clone(), out)])
+    })
 }
