@@ -84,9 +84,9 @@ export function backward(root: Var, seed?: Tensor): void {
     if (g === undefined) continue;
     grads.delete(v);
     if (v.backwardFn === null) {
-      // A leaf: accumulate into its .grad.
-      if (v.grad === null) v.grad = g;
-      else ops.addInPlace(v.grad, g);
+      // A leaf: accumulate into its .grad. Not in place: one gradient tensor may be
+      // shared by several leaves (add's backward hands dy to both inputs).
+      v.grad = v.grad === null ? g : ops.add(v.grad, g);
       continue;
     }
     const parentGrads = v.backwardFn(g);

@@ -143,3 +143,15 @@ Deno.test("tidy() frees what it created when its function throws", () => {
     }), /boom/);
   assert.equal(liveAllocations().tensors, before);
 });
+
+Deno.test("backward() accumulates into leaves that share one gradient tensor", () => {
+  tidy(() => {
+    const a = new Var(Tensor.fromF32([1, 2], [2]), true);
+    const b = new Var(Tensor.fromF32([3, 4], [2]), true);
+    const z = F.sum(F.add(a, b));
+    backward(z);
+    backward(z);
+    assert.deepEqual(Array.from(a.grad!.toF32()), [2, 2]);
+    assert.deepEqual(Array.from(b.grad!.toF32()), [2, 2]);
+  });
+});
