@@ -90,36 +90,30 @@ impl Tensor {
     pub fn f32s(&self, op: &'static str, input: usize) -> Result<&[f32]> {
         match &self.data {
             Data::F32(v) => Ok(v),
-            Data::I32(_) => Err(Error::DType {
-                op,
-                input,
-                expected: "f32",
-                got: "i32",
-            }),
+            Data::I32(_) => Err(dtype_error(op, input, "f32", "i32")),
         }
     }
 
     pub fn f32s_mut(&mut self, op: &'static str, input: usize) -> Result<&mut [f32]> {
         match &mut self.data {
             Data::F32(v) => Ok(v),
-            Data::I32(_) => Err(Error::DType {
-                op,
-                input,
-                expected: "f32",
-                got: "i32",
-            }),
+            Data::I32(_) => Err(dtype_error(op, input, "f32", "i32")),
         }
     }
 
     pub fn i32s(&self, op: &'static str, input: usize) -> Result<&[i32]> {
         match &self.data {
             Data::I32(v) => Ok(v),
-            Data::F32(_) => Err(Error::DType {
-                op,
-                input,
-                expected: "i32",
-                got: "f32",
-            }),
+            Data::F32(_) => Err(dtype_error(op, input, "i32", "f32")),
         }
+    }
+}
+
+fn dtype_error(op: &'static str, input: usize, expected: &'static str, got: &'static str) -> Error {
+    Error::DType {
+        op,
+        input,
+        expected,
+        got,
     }
 }

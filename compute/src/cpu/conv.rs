@@ -108,17 +108,8 @@ fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::ConvGeom;
+    use crate::cpu::simd::lanes;
     use std::arch::x86_64::*;
-
-    /// Mask of the lanes `l < n`.
-    #[inline(always)]
-    fn lanes(n: usize) -> __mmask16 {
-        if n >= 16 {
-            0xffff
-        } else {
-            ((1u32 << n) - 1) as u16
-        }
-    }
 
     /// For a row of output columns from `ox0` on, shifted by `j - pad`:
     /// the source offset, the mask of source columns inside the image, and
@@ -609,37 +600,19 @@ fn bias_grad(g: &ConvGeom, dy: &[f32]) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{assert_close_scaled, data, geom, on_one_thread, reference_grads};
     use super::*;
-
-    fn data(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0) - 1.0)
-            .collect()
-    }
 
     #[test]
     fn transposed_data_gradient_matches_col2im() {
         for (kh, pad) in [(3, 1), (3, 2), (1, 0), (5, 2)] {
             let (n, c, h, w, o) = (3, 4, 7, 6, 5);
-            let (ho, wo) = (h + 2 * pad - kh + 1, w + 2 * pad - kh + 1);
-            let g = ConvGeom {
-                n,
-                c,
-                h,
-                w,
-                o,
-                kh,
-                kw: kh,
-                stride: 1,
-                pad,
-                ho,
-                wo,
-            };
+            let g = geom(n, c, o, h, w, kh, 1, pad);
             assert!(transposed_geom(&g).is_some());
             let (x, wt, dy) = (
                 data(n * c * h * w, 1),
                 data(o * c * kh * kh, 2),
-                data(n * o * ho * wo, 3),
+                data(n * o * g.p(), 3),
             );
             let mut dx_a = vec![0f32; x.len()];
             let mut dx_b = vec![0f32; x.len()];
@@ -661,41 +634,6 @@ mod tests {
         }
     }
 
-    /// Direct gradients in f64: `(dx, dw, db)`.
-    fn reference_grads(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32]) -> [Vec<f64>; 3] {
-        let mut dx = vec![0f64; x.len()];
-        let mut dw = vec![0f64; w.len()];
-        let mut db = vec![0f64; g.o];
-        for n in 0..g.n {
-            for o in 0..g.o {
-                for oy in 0..g.ho {
-                    for ox in 0..g.wo {
-                        let d = dy[((n * g.o + o) * g.ho + oy) * g.wo + ox] as f64;
-                        db[o] += d;
-                        for c in 0..g.c {
-                            for i in 0..g.kh {
-                                for j in 0..g.kw {
-                                    let iy = (oy * g.stride + i) as isize - g.pad as isize;
-                                    let ix = (ox * g.stride + j) as isize - g.pad as isize;
-                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
-                                    {
-                                        continue;
-                                    }
-                                    let xi =
-                                        ((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize;
-                                    let wi = ((o * g.c + c) * g.kh + i) * g.kw + j;
-                                    dw[wi] += x[xi] as f64 * d;
-                                    dx[xi] += w[wi] as f64 * d;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        [dx, dw, db]
-    }
-
     #[test]
     fn gradients_match_direct() {
         // (n, c, h, o, k, stride, pad): long images (dot products), short
@@ -708,24 +646,11 @@ mod tests {
             (20, 8, 6, 4, 1, 1, 0),
             (3, 3, 33, 16, 3, 1, 1),
         ] {
-            let ho = (h + 2 * pad - k) / stride + 1;
-            let g = ConvGeom {
-                n,
-                c,
-                h,
-                w: h,
-                o,
-                kh: k,
-                kw: k,
-                stride,
-                pad,
-                ho,
-                wo: ho,
-            };
+            let g = geom(n, c, o, h, h, k, stride, pad);
             let (x, wt, dy) = (
                 data(n * c * h * h, 1),
                 data(o * c * k * k, 2),
-                data(n * o * ho * ho, 3),
+                data(n * o * g.p(), 3),
             );
             let run = || {
                 let mut dx = vec![f32::NAN; x.len()];
@@ -742,20 +667,11 @@ mod tests {
                 ("dw", &dw, &want[1]),
                 ("db", &db, &want[2]),
             ] {
-                let scale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
-                for (i, (a, e)) in got.iter().zip(want).enumerate() {
-                    assert!(
-                        (*a as f64 - e).abs() < 1e-5 * scale,
-                        "{name} {a} vs {e} at {i} ({n} {c} {h} {o} {k} {stride} {pad})"
-                    );
-                }
+                let what = format!("{name} ({n} {c} {h} {o} {k} {stride} {pad})");
+                assert_close_scaled(got, want, 1e-5, &what);
             }
             // Bit-identical on one thread.
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .build()
-                .unwrap();
-            assert!(pool.install(run) == (dx, dw, db));
+            assert!(on_one_thread(run) == (dx, dw, db));
         }
     }
 }

@@ -71,6 +71,7 @@ pub fn matmul_nn_acc(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use crate::cpu::simd::lanes;
     use std::arch::x86_64::*;
 
     const MR: usize = 12;
@@ -93,18 +94,7 @@ mod x86 {
         let mut j = 0;
         while j < n {
             let w = (n - j).min(NR);
-            let m0: __mmask16 = if w >= 16 {
-                0xffff
-            } else {
-                (1u32 << w) as u16 - 1
-            };
-            let m1: __mmask16 = if w >= 32 {
-                0xffff
-            } else if w > 16 {
-                (1u32 << (w - 16)) as u16 - 1
-            } else {
-                0
-            };
+            let (m0, m1) = (lanes(w), lanes(w.saturating_sub(16)));
             // Row tiles of near-equal height (16 rows: 8 + 8, not 12 + 4).
             let mut tiles = m.div_ceil(MR);
             let mut i = 0;
@@ -179,6 +169,18 @@ mod x86 {
 mod tests {
     use super::*;
 
+    /// Rows of `cols` values from `x`, `ld` apart, NaN in the margins.
+    fn widen(x: &[f32], cols: usize, ld: usize) -> Vec<f32> {
+        x.chunks(cols)
+            .flat_map(|row| {
+                row.iter()
+                    .copied()
+                    .chain(std::iter::repeat(f32::NAN))
+                    .take(ld)
+            })
+            .collect()
+    }
+
     #[test]
     fn matches_reference_on_ragged_shapes() {
         for (m, n, k) in [
@@ -202,15 +204,7 @@ mod tests {
             }
             // The same product inside wider matrices, the margins untouched.
             let (ldb, ldc) = (n + 5, n + 19);
-            let bw: Vec<f32> = (0..k * ldb)
-                .map(|i| {
-                    if i % ldb < n {
-                        b[i / ldb * n + i % ldb]
-                    } else {
-                        f32::NAN
-                    }
-                })
-                .collect();
+            let bw = widen(&b, n, ldb);
             let mut cw = vec![-7f32; m * ldc];
             assert!(matmul_nn_ld(m, n, k, &a, &bw, ldb, &mut cw, ldc));
             for i in 0..m {
@@ -219,15 +213,7 @@ mod tests {
             }
             // Accumulating onto the result adds the same products again, in K order.
             let lda = k + 3;
-            let aw: Vec<f32> = (0..m * lda)
-                .map(|i| {
-                    if i % lda < k {
-                        a[i / lda * k + i % lda]
-                    } else {
-                        f32::NAN
-                    }
-                })
-                .collect();
+            let aw = widen(&a, k, lda);
             assert!(matmul_nn_acc(
                 m, n, k, &aw, lda, &bw, ldb, &mut cw, ldc, true
             ));

@@ -10,6 +10,8 @@ pub mod gemm512;
 pub mod norm;
 pub mod pool2d;
 pub mod simd;
+#[cfg(test)]
+mod testing;
 pub mod winograd;
 
 /// The SIMD level the GEMM kernels dispatch to on this CPU.

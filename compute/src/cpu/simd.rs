@@ -54,6 +54,17 @@ pub fn level() -> u8 {
     l
 }
 
+/// AVX-512 mask of the lanes `l < n`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn lanes(n: usize) -> std::arch::x86_64::__mmask16 {
+    if n >= 16 {
+        0xffff
+    } else {
+        ((1u32 << n) - 1) as u16
+    }
+}
+
 const LANES: usize = 16;
 
 /// `d` where `y > 0`, else 0, as a bit mask (no branch, so loops vectorise).

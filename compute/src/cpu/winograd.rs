@@ -154,17 +154,8 @@ pub(crate) fn gemm_nt_acc(
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{grid, ConvGeom};
+    use crate::cpu::simd::lanes;
     use std::arch::x86_64::*;
-
-    /// Mask of the lanes `l < n`.
-    #[inline(always)]
-    fn lanes(n: usize) -> __mmask16 {
-        if n >= 16 {
-            0xffff
-        } else {
-            ((1u32 << n) - 1) as u16
-        }
-    }
 
     /// 16 columns of a row from column `from` on, zero outside `0..w`.
     #[inline]
@@ -189,12 +180,9 @@ mod x86 {
         let l0 = load_cols(row, g.w, cs);
         let l1 = load_cols(row, g.w, cs + 16);
         let l2 = load_cols(row, g.w, cs + 32);
-        let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-        let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
         let next = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
         let next_odd = _mm512_set_epi32(17, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
-        let d0 = _mm512_permutex2var_ps(l0, even, l1);
-        let d1 = _mm512_permutex2var_ps(l0, odd, l1);
+        let (d0, d1) = deinterleave(l0, l1);
         let d2 = _mm512_permutex2var_ps(d0, next, l2);
         let d3 = _mm512_permutex2var_ps(d1, next_odd, l2);
         [d0, d1, d2, d3]
@@ -327,6 +315,13 @@ mod x86 {
     unsafe fn even_odd(row: *const f32, mlo: __mmask16, mhi: __mmask16) -> (__m512, __m512) {
         let l0 = _mm512_maskz_loadu_ps(mlo, row);
         let l1 = _mm512_maskz_loadu_ps(mhi, row.add(16));
+        deinterleave(l0, l1)
+    }
+
+    /// Even and odd lanes of the 32 lanes of `l0` then `l1`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn deinterleave(l0: __m512, l1: __m512) -> (__m512, __m512) {
         let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
         let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
         (
@@ -653,12 +648,23 @@ pub fn weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{assert_close_scaled, data, geom, on_one_thread, reference_grads};
     use super::*;
 
-    fn data(n: usize, seed: usize) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0) - 1.0)
-            .collect()
+    /// `(n, c, o, h, w, pad)` of the stride-1 3x3 geometries tested.
+    const GEOMS: [(usize, usize, usize, usize, usize, usize); 6] = [
+        (3, 8, 9, 7, 6, 1),
+        (2, 16, 16, 8, 8, 1),
+        (5, 9, 8, 5, 9, 0),
+        (1, 8, 12, 4, 3, 2),
+        (70, 8, 8, 4, 4, 1),
+        (2, 8, 10, 5, 37, 1),
+    ];
+
+    /// Whether this CPU runs the Winograd path at all (it needs AVX-512);
+    /// every geometry in [`GEOMS`] qualifies where it does.
+    fn supported() -> bool {
+        super::super::simd::level() >= 2
     }
 
     /// Direct convolution in f64.
@@ -693,114 +699,34 @@ mod tests {
         y
     }
 
-    /// Direct weight gradient in f64.
-    fn reference_dw(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f64> {
-        let mut dw = vec![0f64; g.o * g.c * 9];
-        for n in 0..g.n {
-            for o in 0..g.o {
-                for c in 0..g.c {
-                    for i in 0..3 {
-                        for j in 0..3 {
-                            let mut acc = 0f64;
-                            for oy in 0..g.ho {
-                                for ox in 0..g.wo {
-                                    let iy = (oy + i) as isize - g.pad as isize;
-                                    let ix = (ox + j) as isize - g.pad as isize;
-                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
-                                    {
-                                        continue;
-                                    }
-                                    acc += x
-                                        [((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize]
-                                        as f64
-                                        * dy[((n * g.o + o) * g.ho + oy) * g.wo + ox] as f64;
-                                }
-                            }
-                            dw[((o * g.c + c) * 3 + i) * 3 + j] += acc;
-                        }
-                    }
-                }
-            }
-        }
-        dw
-    }
-
     #[test]
     fn weight_gradient_matches_direct() {
-        for (n, c, o, h, w, pad) in [
-            (3, 8, 9, 7, 6, 1),
-            (2, 16, 16, 8, 8, 1),
-            (5, 9, 8, 5, 9, 0),
-            (1, 8, 12, 4, 3, 2),
-            (70, 8, 8, 4, 4, 1),
-            (2, 8, 10, 5, 37, 1),
-            (40, 12, 16, 9, 9, 1),
-        ] {
-            let (ho, wo) = (h + 2 * pad - 2, w + 2 * pad - 2);
-            let g = ConvGeom {
-                n,
-                c,
-                h,
-                w,
-                o,
-                kh: 3,
-                kw: 3,
-                stride: 1,
-                pad,
-                ho,
-                wo,
-            };
-            if !applies(&g) {
-                return;
-            }
-            let (x, dy) = (data(n * c * h * w, 4), data(n * o * ho * wo, 5));
+        if !supported() {
+            return;
+        }
+        for (n, c, o, h, w, pad) in GEOMS.into_iter().chain([(40, 12, 16, 9, 9, 1)]) {
+            let g = geom(n, c, o, h, w, 3, 1, pad);
+            assert!(applies(&g));
+            let (x, dy) = (data(n * c * h * w, 4), data(n * o * g.p(), 5));
             let dw = weight_grad(&g, &x, &dy);
-            let r = reference_dw(&g, &x, &dy);
-            let scale = r.iter().fold(1f64, |m, v| m.max(v.abs()));
-            for (i, (a, e)) in dw.iter().zip(&r).enumerate() {
-                assert!(
-                    (*a as f64 - e).abs() < 1e-5 * scale,
-                    "{a} vs {e} at {i} ({n} {c} {o} {h} {w} {pad})"
-                );
-            }
+            let wt = vec![0f32; o * c * 9];
+            let r = &reference_grads(&g, &x, &wt, &dy)[1];
+            assert_close_scaled(&dw, r, 1e-5, &format!("{n} {c} {o} {h} {w} {pad}"));
             // Bit-identical on one thread.
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .build()
-                .unwrap();
-            assert_eq!(pool.install(|| weight_grad(&g, &x, &dy)), dw);
+            assert_eq!(on_one_thread(|| weight_grad(&g, &x, &dy)), dw);
         }
     }
 
     #[test]
     fn matches_direct_convolution() {
-        for (n, c, o, h, w, pad) in [
-            (3, 8, 9, 7, 6, 1),
-            (2, 16, 16, 8, 8, 1),
-            (5, 9, 8, 5, 9, 0),
-            (1, 8, 12, 4, 3, 2),
-            (70, 8, 8, 4, 4, 1),
-            (2, 8, 10, 5, 37, 1),
-        ] {
-            let (ho, wo) = (h + 2 * pad - 2, w + 2 * pad - 2);
-            let g = ConvGeom {
-                n,
-                c,
-                h,
-                w,
-                o,
-                kh: 3,
-                kw: 3,
-                stride: 1,
-                pad,
-                ho,
-                wo,
-            };
-            if !applies(&g) {
-                return;
-            }
+        if !supported() {
+            return;
+        }
+        for (n, c, o, h, w, pad) in GEOMS {
+            let g = geom(n, c, o, h, w, 3, 1, pad);
+            assert!(applies(&g));
             let (x, wt, b) = (data(n * c * h * w, 1), data(o * c * 9, 2), data(o, 3));
-            let mut y = vec![f32::NAN; n * o * ho * wo];
+            let mut y = vec![f32::NAN; n * o * g.p()];
             forward(&g, &x, &wt, Some(&b), &mut y);
             let r = reference(&g, &x, &wt, &b);
             for (i, (a, e)) in y.iter().zip(&r).enumerate() {
