@@ -180,3 +180,26 @@ export function batchNormEval(
 ): Var {
   return Var.constant(ops.batchNormEval(x.value, gamma.value, beta.value, stats, relu));
 }
+
+/**
+ * A bias-free convolution, then evaluation-mode batch norm folded into it, then `residual`
+ * added if given and a ReLU if `relu`, in one op (see {@linkcode ops.conv2dBnEval}); no
+ * gradient kept, like {@linkcode batchNormEval}.
+ */
+export function conv2dBnEval(
+  x: Var,
+  w: Var,
+  gamma: Var,
+  beta: Var,
+  stats: ops.RunningStats,
+  o: ops.Conv2dOptions & { relu?: boolean; residual?: Var },
+): Var {
+  return Var.constant(
+    ops.conv2dBnEval(x.value, w.value, gamma.value, beta.value, stats, {
+      stride: o.stride,
+      padding: o.padding,
+      relu: o.relu,
+      residual: o.residual?.value,
+    }),
+  );
+}

@@ -135,6 +135,28 @@ export interface Conv2dOptions {
 }
 export const conv2d = (x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Tensor =>
   one("conv2d", b ? [x, w, b] : [x, w], [o.stride, o.padding]);
+/**
+ * A bias-free convolution followed by evaluation-mode batch norm with the running statistics in
+ * `s`, folded into it per call, then `residual` added (same shape as the output) if given and a
+ * ReLU if `relu`; the batch norm, the sum and the ReLU are applied as the convolution writes
+ * its output. Equals {@linkcode conv2d} then {@linkcode batchNormEval} (then
+ * {@linkcode addRelu}) up to float rounding.
+ */
+export const conv2dBnEval = (
+  x: Tensor,
+  w: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  s: RunningStats,
+  o: Conv2dOptions & { relu?: boolean; residual?: Tensor },
+): Tensor =>
+  one(
+    "conv2d_bn_eval",
+    o.residual
+      ? [x, w, gamma, beta, s.mean, s.variance, o.residual]
+      : [x, w, gamma, beta, s.mean, s.variance],
+    [o.stride, o.padding, s.eps, o.relu ? 1 : 0],
+  );
 /** Returns dx (if needDx), dw and db (if withBias). */
 export function conv2dBackward(
   x: Tensor,

@@ -6,7 +6,7 @@
  */
 import type { Var } from "../../compute/autograd.ts";
 import * as F from "../../compute/functional.ts";
-import { full } from "../../compute/ops.ts";
+import { full, type RunningStats } from "../../compute/ops.ts";
 import { Tensor } from "../../compute/tensor.ts";
 import { defaultBound, type InitRng } from "./init.ts";
 import { bufferEntry, Module, Parameter, parameterEntry, type StateEntry } from "./module.ts";
@@ -104,13 +104,18 @@ export class BatchNorm2d extends Module {
     return this.apply(x, true);
   }
 
-  private apply(x: Var, relu: boolean): Var {
-    const stats = {
+  /** The running statistics and constants, as the batch-norm ops take them. */
+  runningStats(): RunningStats {
+    return {
       mean: this.runningMean,
       variance: this.runningVar,
       momentum: this.momentum,
       eps: this.eps,
     };
+  }
+
+  private apply(x: Var, relu: boolean): Var {
+    const stats = this.runningStats();
     if (!this.training) return F.batchNormEval(x, this.weight, this.bias, stats, relu);
     this.numBatchesTracked++;
     return F.batchNormTrain(x, this.weight, this.bias, stats, relu);
@@ -138,4 +143,22 @@ export class BatchNorm2d extends Module {
       },
     ];
   }
+}
+
+/**
+ * `bn(conv(x))` for a bias-free `conv` and a `bn` in evaluation mode, then `residual` added if
+ * given and a ReLU if `relu`, as one op that folds the batch norm into the convolution.
+ */
+export function convBnEval(
+  conv: Conv2d,
+  bn: BatchNorm2d,
+  x: Var,
+  o: { relu?: boolean; residual?: Var } = {},
+): Var {
+  if (bn.training || conv.bias) throw new Error("convBnEval needs eval-mode BN and no conv bias");
+  return F.conv2dBnEval(x, conv.weight, bn.weight, bn.bias, bn.runningStats(), {
+    stride: conv.stride,
+    padding: conv.padding,
+    ...o,
+  });
 }

@@ -241,16 +241,48 @@ fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
     }
 }
 
-/// `y = conv(x, w) + b`.
-pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
-    if super::winograd::applies(g) {
-        return super::winograd::forward(g, x, w, b, y);
-    }
-    im2col_forward(g, x, w, b, y);
+/// What the forward does to each output element after the convolution sum:
+/// `y = max(conv + bias[o] + residual, 0)`, each part optional, in that order.
+#[derive(Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// One value per output channel.
+    pub bias: Option<&'a [f32]>,
+    /// Same layout as the output `[N, O, Ho, Wo]`.
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
 }
 
-/// `y = conv(x, w) + b` through im2col and GEMM.
-pub(crate) fn im2col_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+impl<'a> Epilogue<'a> {
+    pub fn bias(bias: Option<&'a [f32]>) -> Self {
+        Epilogue {
+            bias,
+            ..Default::default()
+        }
+    }
+
+    /// The residual of the `len` outputs from `start` on.
+    pub(crate) fn residual_at(&self, start: usize, len: usize) -> Option<&'a [f32]> {
+        self.residual.map(|r| &r[start..start + len])
+    }
+}
+
+/// `y = conv(x, w) + b`.
+pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    conv2d_forward_ep(g, x, w, Epilogue::bias(b), y);
+}
+
+/// The convolution followed by `ep`, applied as each output block is written.
+pub fn conv2d_forward_ep(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
+    assert!(ep.bias.is_none_or(|b| b.len() >= g.o));
+    assert!(ep.residual.is_none_or(|r| r.len() == y.len()));
+    if super::winograd::applies(g) {
+        return super::winograd::forward(g, x, w, ep, y);
+    }
+    im2col_forward(g, x, w, ep, y);
+}
+
+/// `y = conv(x, w)` then `ep`, through im2col and GEMM.
+pub(crate) fn im2col_forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
     let (k, p) = (g.k(), g.p());
     let out_size = g.o * p;
     let wm = Mat::rm(w, g.o, k);
@@ -269,13 +301,24 @@ pub(crate) fn im2col_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32
             if gemm_parallel || !matmul_nn(g.o, p, k, w, cm.data, y_n) {
                 matmul(wm, cm, y_n, false, gemm_parallel);
             }
-            if let Some(b) = b {
-                for (o, row) in y_n.chunks_mut(p).enumerate() {
-                    row.iter_mut().for_each(|v| *v += b[o]);
-                }
-            }
+            apply_epilogue(&ep, n * out_size, p, y_n);
         },
     );
+}
+
+/// `ep` on the planes `y [O', P]` that start at output element `start`.
+fn apply_epilogue(ep: &Epilogue, start: usize, p: usize, y: &mut [f32]) {
+    if let Some(b) = ep.bias {
+        for (o, row) in y.chunks_mut(p).enumerate() {
+            row.iter_mut().for_each(|v| *v += b[o]);
+        }
+    }
+    if let Some(r) = ep.residual_at(start, y.len()) {
+        y.iter_mut().zip(r).for_each(|(v, r)| *v += r);
+    }
+    if ep.relu {
+        y.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
 }
 
 /// Images per group in the weight-gradient reduction: a function of the

@@ -11,7 +11,7 @@ pub mod norm;
 pub mod pool2d;
 pub mod simd;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod winograd;
 
 /// The SIMD level the GEMM kernels dispatch to on this CPU.

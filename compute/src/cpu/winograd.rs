@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::ConvGeom;
+use super::conv::{ConvGeom, Epilogue};
 use super::gemm512::matmul_nn_ld;
 use crate::buffers::Scratch;
 
@@ -93,22 +93,36 @@ fn input_transform(g: &ConvGeom, x: &[f32], nb: usize, v: &mut [f32], (ts, blk):
     };
 }
 
-/// `y = A^T M A (+ bias)` for `nb` images.
+/// `y = A^T M A` then the epilogue (bias, residual `res` laid out like `y`,
+/// ReLU) for `nb` images.
 fn output_transform(
     g: &ConvGeom,
     m: &[f32],
     (ts, blk): (usize, usize),
     nb: usize,
-    bias: Option<&[f32]>,
+    ep: Epilogue,
+    res: Option<&[f32]>,
     y: &mut [f32],
 ) {
     let (th, tw) = grid(g);
     assert!(ts >= nb * th * tw && blk >= g.o * ts && m.len() >= 16 * blk);
-    assert!(y.len() >= nb * g.o * g.p() && bias.is_none_or(|b| b.len() >= g.o));
+    assert!(y.len() >= nb * g.o * g.p() && ep.bias.is_none_or(|b| b.len() >= g.o));
+    assert!(res.is_none_or(|r| r.len() >= nb * g.o * g.p()));
+    let res = res.map(|r| r.as_ptr());
     // SAFETY: as in `input_transform`.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        x86::output_transform(g, m.as_ptr(), ts, blk, nb, bias, y.as_mut_ptr())
+        x86::output_transform(
+            g,
+            m.as_ptr(),
+            ts,
+            blk,
+            nb,
+            ep.bias,
+            res,
+            ep.relu,
+            y.as_mut_ptr(),
+        )
     };
 }
 
@@ -244,6 +258,7 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn output_transform(
         g: &ConvGeom,
         m: *const f32,
@@ -251,6 +266,8 @@ mod x86 {
         blk: usize,
         nb: usize,
         bias: Option<&[f32]>,
+        res: Option<*const f32>,
+        relu: bool,
         y: *mut f32,
     ) {
         let (th, tw) = grid(g);
@@ -261,6 +278,7 @@ mod x86 {
             for o in 0..g.o {
                 let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
                 let yp = y.add((img * g.o + o) * p);
+                let rp = res.map(|r| r.add((img * g.o + o) * p));
                 let mut tx0 = 0;
                 while tx0 < tw {
                     let n = (tw - tx0).min(16);
@@ -294,13 +312,20 @@ mod x86 {
                             if oy >= g.ho {
                                 break;
                             }
-                            let dst = yp.add(oy * g.wo + 2 * tx0);
-                            _mm512_mask_storeu_ps(dst, mlo, _mm512_permutex2var_ps(ya, lo_idx, yb));
-                            _mm512_mask_storeu_ps(
-                                dst.add(16),
-                                mhi,
-                                _mm512_permutex2var_ps(ya, hi_idx, yb),
-                            );
+                            let at = oy * g.wo + 2 * tx0;
+                            let mut lo = _mm512_permutex2var_ps(ya, lo_idx, yb);
+                            let mut hi = _mm512_permutex2var_ps(ya, hi_idx, yb);
+                            if let Some(rp) = rp {
+                                lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(mlo, rp.add(at)));
+                                hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mhi, rp.add(at + 16)));
+                            }
+                            if relu {
+                                lo = _mm512_max_ps(lo, _mm512_setzero_ps());
+                                hi = _mm512_max_ps(hi, _mm512_setzero_ps());
+                            }
+                            let dst = yp.add(at);
+                            _mm512_mask_storeu_ps(dst, mlo, lo);
+                            _mm512_mask_storeu_ps(dst.add(16), mhi, hi);
                         }
                     }
                     tx0 += 16;
@@ -528,8 +553,8 @@ mod x86 {
     }
 }
 
-/// `y = conv(x, w) + b` for a geometry where [`applies`] holds.
-pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+/// `y = conv(x, w)` then `ep` for a geometry where [`applies`] holds.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
     let (th, tw) = grid(g);
     let tiles = th * tw;
     let nb = images_per_group(g);
@@ -558,7 +583,8 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f
                 );
                 assert!(ok, "Winograd path needs the AVX-512 kernel");
             }
-            output_transform(g, &m, sm, imgs, b, y_grp);
+            let res = ep.residual_at(gi * nb * out_size, y_grp.len());
+            output_transform(g, &m, sm, imgs, ep, res, y_grp);
         });
     crate::buffers::recycle_f32(u);
 }
@@ -727,7 +753,7 @@ mod tests {
             assert!(applies(&g));
             let (x, wt, b) = (data(n * c * h * w, 1), data(o * c * 9, 2), data(o, 3));
             let mut y = vec![f32::NAN; n * o * g.p()];
-            forward(&g, &x, &wt, Some(&b), &mut y);
+            forward(&g, &x, &wt, Epilogue::bias(Some(&b)), &mut y);
             let r = reference(&g, &x, &wt, &b);
             for (i, (a, e)) in y.iter().zip(&r).enumerate() {
                 assert!(

@@ -1,7 +1,10 @@
 //! conv2d forward and backward (PyTorch's nn.Conv2d layout, square stride and padding).
 
 use super::Args;
-use crate::cpu::conv::{conv2d_backward as cpu_backward, conv2d_forward as cpu_forward, ConvGeom};
+use crate::cpu::conv::{
+    conv2d_backward as cpu_backward, conv2d_forward as cpu_forward, conv2d_forward_ep, ConvGeom,
+    Epilogue,
+};
 use crate::error::{param_err, shape_err, Result};
 use crate::tensor::Tensor;
 
@@ -64,6 +67,75 @@ pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
     Ok(vec![Tensor::from_f32(vec![g.n, g.o, g.ho, g.wo], y)])
 }
 
+/// A convolution followed by evaluation-mode batch norm, folded into it:
+/// with `s = gamma / sqrt(running_var + eps)`, the weights `w * s[o]` and the
+/// bias `beta - running_mean * s`, then optionally a residual added and a
+/// ReLU, all applied as the convolution writes its output.
+/// Inputs: x, w, gamma, beta, running_mean, running_var, optional residual
+/// (shaped like the output). Params: stride, padding, eps, relu.
+pub fn conv2d_bn_eval(a: &mut Args) -> Result<Vec<Tensor>> {
+    let g = geometry(a)?;
+    let eps = a.param(2, "eps")? as f32;
+    let relu = a.flag(3, "relu")?;
+    for i in 2..6 {
+        if a.input(i).shape != [g.o] {
+            return shape_err(
+                a.op,
+                format!(
+                    "input {i} is {:?} for {} output channels",
+                    a.input(i).shape,
+                    g.o
+                ),
+            );
+        }
+    }
+    let out_shape = vec![g.n, g.o, g.ho, g.wo];
+    let residual = if a.ins.len() == 7 {
+        if a.input(6).shape != out_shape {
+            return shape_err(
+                a.op,
+                format!("residual {:?}, expected {out_shape:?}", a.input(6).shape),
+            );
+        }
+        Some(a.f32(6)?)
+    } else {
+        None
+    };
+    let (w, gamma, beta, rm, rv) = (a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?, a.f32(5)?);
+    let (wf, bias) = fold_bn(w, gamma, beta, rm, rv, eps);
+    let mut y = crate::buffers::uninit_f32(g.n * g.o * g.p());
+    let ep = Epilogue {
+        bias: Some(&bias),
+        residual,
+        relu,
+    };
+    conv2d_forward_ep(&g, a.f32(0)?, &wf, ep, &mut y);
+    crate::buffers::recycle_f32(wf);
+    Ok(vec![Tensor::from_f32(out_shape, y)])
+}
+
+/// Evaluation-mode batch norm folded into the weights `w [O, K]`: returns
+/// `(w * s[o], beta - running_mean * s)` with `s = gamma / sqrt(var + eps)`,
+/// the scale computed as `batch_norm_eval` computes it.
+fn fold_bn(
+    w: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    rm: &[f32],
+    rv: &[f32],
+    eps: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let o = gamma.len();
+    let scale: Vec<f32> = (0..o).map(|c| gamma[c] / (rv[c] + eps).sqrt()).collect();
+    let bias: Vec<f32> = (0..o).map(|c| beta[c] - rm[c] * scale[c]).collect();
+    let mut wf = crate::buffers::uninit_f32(w.len());
+    let k = (w.len() / o.max(1)).max(1);
+    for ((dst, src), s) in wf.chunks_mut(k).zip(w.chunks(k)).zip(&scale) {
+        dst.iter_mut().zip(src).for_each(|(d, v)| *d = v * s);
+    }
+    (wf, bias)
+}
+
 /// Inputs: x, w, dy. Params: stride, padding, with_bias, need_dx.
 /// Outputs: [dx if need_dx], dw, [db if with_bias].
 pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
@@ -98,4 +170,97 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         out.push(Tensor::from_f32(vec![g.o], db));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{find, Args};
+    use crate::tensor::Tensor;
+
+    /// Runs op `name` on `ins` with `params`.
+    fn run(name: &str, ins: &[&Tensor], params: &[f64]) -> Vec<Tensor> {
+        let def = find(name).unwrap();
+        let mut args = Args {
+            op: def.name,
+            muts: &mut [],
+            ins,
+            params,
+        };
+        (def.run)(&mut args).unwrap()
+    }
+
+    fn values(shape: &[usize], seed: usize, lo: f32, hi: f32) -> Tensor {
+        let n: usize = shape.iter().product();
+        let data = (0..n)
+            .map(|i| {
+                let u = ((i * 7919 + seed * 104_729) % 1000) as f32 / 1000.0;
+                lo + (hi - lo) * u
+            })
+            .collect();
+        Tensor::from_f32(shape.to_vec(), data)
+    }
+
+    fn f32s(t: &Tensor) -> Vec<f32> {
+        t.f32s("test", 0).unwrap().to_vec()
+    }
+
+    #[test]
+    fn conv2d_bn_eval_matches_conv_then_batch_norm() {
+        // (n, c, o, h, k, stride, pad): Winograd 3x3 s1, im2col 3x3 s1 (few
+        // channels), 3x3 s2, 1x1 s2.
+        for (n, c, o, h, k, stride, pad) in [
+            (3, 16, 16, 8, 3, 1, 1),
+            (5, 8, 12, 7, 3, 1, 1),
+            (2, 3, 16, 9, 3, 1, 1),
+            (4, 16, 32, 8, 3, 2, 1),
+            (3, 16, 32, 8, 1, 2, 0),
+        ] {
+            let x = values(&[n, c, h, h], 1, -1.0, 1.0);
+            let w = values(&[o, c, k, k], 2, -0.5, 0.5);
+            let gamma = values(&[o], 3, 0.5, 1.5);
+            let beta = values(&[o], 4, -0.3, 0.3);
+            let mean = values(&[o], 5, -0.2, 0.2);
+            let var = values(&[o], 6, 0.3, 2.0);
+            let (s, p) = (stride as f64, pad as f64);
+            let conv = run("conv2d", &[&x, &w], &[s, p]).remove(0);
+            let res = values(&conv.shape, 7, -1.0, 1.0);
+            for relu in [false, true] {
+                for residual in [false, true] {
+                    let bn_in: [&Tensor; 5] = [&conv, &gamma, &beta, &mean, &var];
+                    let op = if relu && !residual {
+                        "batch_norm_relu_eval"
+                    } else {
+                        "batch_norm_eval"
+                    };
+                    let mut want = run(op, &bn_in, &[1e-5]).remove(0);
+                    if residual {
+                        want = if relu {
+                            run("add_relu", &[&want, &res], &[]).remove(0)
+                        } else {
+                            run("add", &[&want, &res], &[]).remove(0)
+                        };
+                    }
+                    let mut ins = vec![&x, &w, &gamma, &beta, &mean, &var];
+                    if residual {
+                        ins.push(&res);
+                    }
+                    let params = [s, p, 1e-5, relu as u8 as f64];
+                    let got = run("conv2d_bn_eval", &ins, &params).remove(0);
+                    assert_eq!(got.shape, want.shape);
+                    let (got, want) = (f32s(&got), f32s(&want));
+                    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+                    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (a - b).abs() <= 1e-5 * scale,
+                            "{a} vs {b} at {i} ({n} {c} {o} {h} {k} {stride} {pad} {relu} {residual})"
+                        );
+                    }
+                    let again = crate::cpu::testing::on_one_thread(|| {
+                        f32s(&run("conv2d_bn_eval", &ins, &params)[0])
+                    });
+                    assert_eq!(again, got, "thread count changed the result");
+                }
+            }
+        }
+    }
 }

@@ -187,6 +187,7 @@ pub static OPS: &[OpDef] = &[
     op("linear_backward", 3, 3, linear::linear_backward),
     op("conv2d", 2, 3, conv::conv2d),
     op("conv2d_backward", 3, 3, conv::conv2d_backward),
+    op("conv2d_bn_eval", 6, 7, conv::conv2d_bn_eval),
     op("max_pool2d", 1, 1, pool::max_pool2d),
     op("max_pool2d_backward", 2, 2, pool::max_pool2d_backward),
     op("avg_pool2d", 1, 1, pool::avg_pool2d),
