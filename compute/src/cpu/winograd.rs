@@ -44,8 +44,8 @@ fn grid(g: &ConvGeom) -> (usize, usize) {
 
 /// Row stride of the transformed tiles for `t` columns, and the stride of
 /// one position's block of `rows` rows: padded by a cache line each so that
-/// the 16 positions' streams do not fall into the same cache sets.
-fn strides(t: usize, rows: usize) -> (usize, usize) {
+/// the transform points' streams do not fall into the same cache sets.
+pub(crate) fn strides(t: usize, rows: usize) -> (usize, usize) {
     let ts = t.next_multiple_of(16) + 16;
     (ts, rows * ts + 16)
 }
@@ -553,13 +553,45 @@ mod x86 {
     }
 }
 
-/// `y = conv(x, w)` then `ep` for a geometry where [`applies`] holds.
-pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
-    let (th, tw) = grid(g);
+/// The pieces of one Winograd F(m x m, 3x3) algorithm that [`forward_with`] drives.
+pub(crate) struct Variant {
+    /// Transform points per tile: 16 for F(2x2, 3x3), 36 for F(4x4, 3x3).
+    pub points: usize,
+    /// Tile grid `(rows, cols)` of a geometry.
+    pub grid: fn(&ConvGeom) -> (usize, usize),
+    /// Images per GEMM group (a function of the shape only).
+    pub images_per_group: fn(&ConvGeom) -> usize,
+    /// `U[xi][o][c]`, the transformed weights.
+    pub weight_transform: fn(&ConvGeom, &[f32]) -> Vec<f32>,
+    /// Transformed input tiles of a group of images into `v` with the given strides.
+    pub input_transform: InputTransform,
+    /// Output tiles back to NCHW with the epilogue applied.
+    pub output_transform: OutputTransform,
+}
+
+/// `(geometry, images, image count, out, (row stride, point stride))`.
+pub(crate) type InputTransform = fn(&ConvGeom, &[f32], usize, &mut [f32], (usize, usize));
+/// `(geometry, products, (row stride, point stride), image count, epilogue, residual, y)`.
+pub(crate) type OutputTransform =
+    fn(&ConvGeom, &[f32], (usize, usize), usize, Epilogue, Option<&[f32]>, &mut [f32]);
+
+/// `y = conv(x, w)` then `ep`: transform the weights once, then per group of
+/// images transform the input tiles, run one GEMM per transform point and
+/// transform the products back.
+pub(crate) fn forward_with(
+    variant: &Variant,
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    ep: Epilogue,
+    y: &mut [f32],
+) {
+    let (th, tw) = (variant.grid)(g);
     let tiles = th * tw;
-    let nb = images_per_group(g);
-    let u = weight_transform(g, w);
+    let nb = (variant.images_per_group)(g);
+    let u = (variant.weight_transform)(g, w);
     let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
+    let points = variant.points;
     y.par_chunks_mut(nb * out_size)
         .enumerate()
         .for_each(|(gi, y_grp)| {
@@ -567,10 +599,10 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) 
             let t_all = imgs * tiles;
             let x_grp = &x[gi * nb * in_size..][..imgs * in_size];
             let (sv, sm) = (strides(t_all, g.c), strides(t_all, g.o));
-            let mut v = Scratch::uninit(16 * sv.1);
-            let mut m = Scratch::uninit(16 * sm.1);
-            input_transform(g, x_grp, imgs, &mut v, sv);
-            for xi in 0..16 {
+            let mut v = Scratch::uninit(points * sv.1);
+            let mut m = Scratch::uninit(points * sm.1);
+            (variant.input_transform)(g, x_grp, imgs, &mut v, sv);
+            for xi in 0..points {
                 let ok = matmul_nn_ld(
                     g.o,
                     t_all,
@@ -584,9 +616,24 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) 
                 assert!(ok, "Winograd path needs the AVX-512 kernel");
             }
             let res = ep.residual_at(gi * nb * out_size, y_grp.len());
-            output_transform(g, &m, sm, imgs, ep, res, y_grp);
+            (variant.output_transform)(g, &m, sm, imgs, ep, res, y_grp);
         });
     crate::buffers::recycle_f32(u);
+}
+
+/// F(2x2, 3x3).
+const F2: Variant = Variant {
+    points: 16,
+    grid,
+    images_per_group,
+    weight_transform,
+    input_transform,
+    output_transform,
+};
+
+/// `y = conv(x, w)` then `ep` for a geometry where [`applies`] holds.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
+    forward_with(&F2, g, x, w, ep, y);
 }
 
 /// Image groups per weight-gradient partial: a function of the group count

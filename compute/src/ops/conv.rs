@@ -109,7 +109,11 @@ pub fn conv2d_bn_eval(a: &mut Args) -> Result<Vec<Tensor>> {
         residual,
         relu,
     };
-    conv2d_forward_ep(&g, a.f32(0)?, &wf, ep, &mut y);
+    if crate::cpu::winograd43::applies(&g) {
+        crate::cpu::winograd43::forward(&g, a.f32(0)?, &wf, ep, &mut y);
+    } else {
+        conv2d_forward_ep(&g, a.f32(0)?, &wf, ep, &mut y);
+    }
     crate::buffers::recycle_f32(wf);
     Ok(vec![Tensor::from_f32(out_shape, y)])
 }

@@ -1,0 +1,626 @@
+//! Winograd F(4x4, 3x3) for stride-1 3x3 convolutions in evaluation mode:
+//! each 4x4 output tile comes from a 6x6 input tile through 36 products per
+//! channel pair instead of 144 (F(2x2, 3x3) needs 64 for the same outputs).
+//!
+//! Interpolation points 0, 1, -1, 2, -2 and infinity (Lavin & Gray):
+//! `V = B^T d B`, `U = G g G^T` (computed in f64, then rounded),
+//! `M[xi] = U[xi] * V[xi]` (one GEMM `[O, C] x [C, tiles]` per position `xi`
+//! of the 6x6 transformed tile), and the output tile is `A^T M A`. As in
+//! [`super::winograd`], tiles of several images form one GEMM, grouped by a
+//! rule of the shape only, so every output element is a fixed sequence of
+//! operations on its inputs whatever the thread count.
+
+use super::conv::{ConvGeom, Epilogue};
+use super::winograd::{forward_with, Variant};
+
+/// Whether the F(4x4, 3x3) path runs for this geometry: where
+/// [`super::winograd::applies`] holds.
+pub fn applies(g: &ConvGeom) -> bool {
+    super::winograd::applies(g)
+}
+
+/// Tile grid of a geometry: `(rows, cols)` of 4x4 output tiles.
+fn grid(g: &ConvGeom) -> (usize, usize) {
+    (g.ho.div_ceil(4), g.wo.div_ceil(4))
+}
+
+/// Images per GEMM: enough tiles for long GEMM rows, few enough that the
+/// transformed tiles stay in the core's cache. A function of the shape only.
+fn images_per_group(g: &ConvGeom) -> usize {
+    let (th, tw) = grid(g);
+    let target: usize = if g.c.max(g.o) <= 16 { 128 } else { 64 };
+    target.div_ceil(th * tw).clamp(1, g.n.max(1))
+}
+
+/// `U[xi][o][c] = (G w[o][c] G^T)[xi]`.
+fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+    let (o_n, c_n) = (g.o, g.c);
+    let mut u = crate::buffers::uninit_f32(36 * o_n * c_n);
+    let gm = |a: f64, b: f64, c: f64| {
+        [
+            a / 4.0,
+            -(a + b + c) / 6.0,
+            -(a - b + c) / 6.0,
+            a / 24.0 + b / 12.0 + c / 6.0,
+            a / 24.0 - b / 12.0 + c / 6.0,
+            c,
+        ]
+    };
+    for o in 0..o_n {
+        for c in 0..c_n {
+            let k: [f64; 9] = std::array::from_fn(|i| w[(o * c_n + c) * 9 + i] as f64);
+            // Columns of G g (6 rows x 3 columns).
+            let cols: [[f64; 6]; 3] = std::array::from_fn(|j| gm(k[j], k[3 + j], k[6 + j]));
+            for i in 0..6 {
+                let row = gm(cols[0][i], cols[1][i], cols[2][i]);
+                for (j, v) in row.into_iter().enumerate() {
+                    u[((i * 6 + j) * o_n + o) * c_n + c] = v as f32;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// Input tiles of `nb` images into `v[xi][c][t]`, `t` counting tiles image
+/// by image, row by row; `(ts, blk)` are the strides from [`strides`].
+fn input_transform(g: &ConvGeom, x: &[f32], nb: usize, v: &mut [f32], (ts, blk): (usize, usize)) {
+    let (th, tw) = grid(g);
+    assert!(x.len() >= nb * g.c * g.h * g.w && v.len() >= 36 * blk);
+    assert!(ts >= nb * th * tw && blk >= g.c * ts);
+    assert!(nb * g.c * g.h * g.w <= i32::MAX as usize);
+    // SAFETY: AVX-512F is present (checked by `applies`); reads stay within
+    // the planes (masked loads and gathers) and writes within `v`, as
+    // asserted above. Rows of at least 8 tiles fill half the lanes or more
+    // by rows; narrower images take tiles across rows and images by gathers.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        if tw >= 8 {
+            x86::input_transform(g, x.as_ptr(), nb, v.as_mut_ptr(), ts, blk)
+        } else {
+            x86::input_transform_gather(g, x.as_ptr(), nb, v.as_mut_ptr(), ts, blk)
+        }
+    };
+}
+
+/// `y = A^T M A` then the epilogue (bias, residual `res` laid out like `y`,
+/// ReLU) for `nb` images.
+fn output_transform(
+    g: &ConvGeom,
+    m: &[f32],
+    (ts, blk): (usize, usize),
+    nb: usize,
+    ep: Epilogue,
+    res: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    let (th, tw) = grid(g);
+    assert!(ts >= nb * th * tw && blk >= g.o * ts && m.len() >= 36 * blk);
+    assert!(y.len() >= nb * g.o * g.p() && ep.bias.is_none_or(|b| b.len() >= g.o));
+    assert!(res.is_none_or(|r| r.len() >= nb * g.o * g.p()));
+    let res = res.map(|r| r.as_ptr());
+    // SAFETY: as in `input_transform`.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        let f = if tw >= 8 {
+            x86::output_transform
+        } else {
+            x86::output_transform_scatter
+        };
+        f(
+            g,
+            m.as_ptr(),
+            ts,
+            blk,
+            nb,
+            ep.bias,
+            res,
+            ep.relu,
+            y.as_mut_ptr(),
+        )
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{grid, ConvGeom};
+    use crate::cpu::simd::lanes;
+    use std::arch::x86_64::*;
+
+    /// 16 columns of a row from column `from` on, zero outside `0..w`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load_cols(row: *const f32, w: usize, from: isize) -> __m512 {
+        let lo = (-from).clamp(0, 16) as usize;
+        let hi = (w as isize - from).clamp(0, 16) as usize;
+        let mask = lanes(hi) & !lanes(lo);
+        _mm512_maskz_loadu_ps(mask, row.wrapping_offset(from))
+    }
+
+    /// `B^T d` for one line `d` of six values.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn bt(d: [__m512; 6]) -> [__m512; 6] {
+        let (four, five) = (_mm512_set1_ps(4.0), _mm512_set1_ps(5.0));
+        let two = _mm512_set1_ps(2.0);
+        let s12 = _mm512_add_ps(d[1], d[2]);
+        let d12 = _mm512_sub_ps(d[1], d[2]);
+        let s34 = _mm512_add_ps(d[3], d[4]);
+        let d43 = _mm512_sub_ps(d[4], d[3]);
+        let d42 = _mm512_sub_ps(d[4], d[2]);
+        let d31 = _mm512_sub_ps(d[3], d[1]);
+        [
+            _mm512_fnmadd_ps(five, d[2], _mm512_fmadd_ps(four, d[0], d[4])),
+            _mm512_fnmadd_ps(four, s12, s34),
+            _mm512_fmadd_ps(four, d12, d43),
+            _mm512_fmadd_ps(two, d31, d42),
+            _mm512_fnmadd_ps(two, d31, d42),
+            _mm512_fnmadd_ps(five, d[3], _mm512_fmadd_ps(four, d[1], d[5])),
+        ]
+    }
+
+    /// `A^T m` for one line `m` of six values.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn at(m: [__m512; 6]) -> [__m512; 4] {
+        let s12 = _mm512_add_ps(m[1], m[2]);
+        let d12 = _mm512_sub_ps(m[1], m[2]);
+        let s34 = _mm512_add_ps(m[3], m[4]);
+        let d34 = _mm512_sub_ps(m[3], m[4]);
+        [
+            _mm512_add_ps(_mm512_add_ps(m[0], s12), s34),
+            _mm512_fmadd_ps(_mm512_set1_ps(2.0), d34, d12),
+            _mm512_fmadd_ps(_mm512_set1_ps(4.0), s34, s12),
+            _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0), d34, d12), m[5]),
+        ]
+    }
+
+    /// Row `r` of the padded plane from column `cs` on, as the six columns of
+    /// 16 consecutive tiles (`d[j][tx] = row[cs + 4 tx + j]`, zero outside),
+    /// transformed along the row: `B^T d`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn row_tiles(g: &ConvGeom, plane: *const f32, r: usize, cs: isize) -> [__m512; 6] {
+        let iy = r as isize - g.pad as isize;
+        if iy < 0 || iy >= g.h as isize {
+            return [_mm512_setzero_ps(); 6];
+        }
+        let row = plane.add(iy as usize * g.w);
+        let l: [__m512; 5] = std::array::from_fn(|k| load_cols(row, g.w, cs + 16 * k as isize));
+        let mut d = [_mm512_setzero_ps(); 6];
+        for (j, dj) in d.iter_mut().take(4).enumerate() {
+            let j = j as i32;
+            // Lanes 0..8 from the first 32 columns, lanes 8..16 from the next 32.
+            let idx = _mm512_set_epi32(
+                28 + j,
+                24 + j,
+                20 + j,
+                16 + j,
+                12 + j,
+                8 + j,
+                4 + j,
+                j,
+                28 + j,
+                24 + j,
+                20 + j,
+                16 + j,
+                12 + j,
+                8 + j,
+                4 + j,
+                j,
+            );
+            let a = _mm512_permutex2var_ps(l[0], idx, l[1]);
+            let b = _mm512_permutex2var_ps(l[2], idx, l[3]);
+            *dj = _mm512_mask_blend_ps(0xff00, a, b);
+        }
+        // Columns 4 and 5 of tile tx are columns 0 and 1 of tile tx + 1.
+        let next = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+        let next1 = _mm512_set_epi32(17, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+        d[4] = _mm512_permutex2var_ps(d[0], next, l[4]);
+        d[5] = _mm512_permutex2var_ps(d[1], next1, l[4]);
+        bt(d)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn input_transform(
+        g: &ConvGeom,
+        x: *const f32,
+        nb: usize,
+        v: *mut f32,
+        ts: usize,
+        blk: usize,
+    ) {
+        let (th, tw) = grid(g);
+        let pad = g.pad as isize;
+        for img in 0..nb {
+            for c in 0..g.c {
+                let plane = x.add((img * g.c + c) * g.h * g.w);
+                let mut tx0 = 0;
+                while tx0 < tw {
+                    let mask = lanes((tw - tx0).min(16));
+                    let cs = 4 * tx0 as isize - pad;
+                    let mut r: [[__m512; 6]; 6] = [[_mm512_setzero_ps(); 6]; 6];
+                    r[4] = row_tiles(g, plane, 0, cs);
+                    r[5] = row_tiles(g, plane, 1, cs);
+                    for ty in 0..th {
+                        r[0] = r[4];
+                        r[1] = r[5];
+                        for (k, rk) in r.iter_mut().enumerate().skip(2) {
+                            *rk = row_tiles(g, plane, 4 * ty + k, cs);
+                        }
+                        let base = img * th * tw + ty * tw + tx0;
+                        // B^T along each column j of the row-transformed tile.
+                        for j in 0..6 {
+                            let col = bt(r.map(|row| row[j]));
+                            for (i, o) in col.into_iter().enumerate() {
+                                let at = (i * 6 + j) * blk + c * ts + base;
+                                _mm512_mask_storeu_ps(v.add(at), mask, o);
+                            }
+                        }
+                    }
+                    tx0 += 16;
+                }
+            }
+        }
+    }
+
+    /// Input tiles by gathers: lanes are 16 consecutive tiles of the group,
+    /// whatever their rows and images, so narrow images fill the lanes too.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn input_transform_gather(
+        g: &ConvGeom,
+        x: *const f32,
+        nb: usize,
+        v: *mut f32,
+        ts: usize,
+        blk: usize,
+    ) {
+        let (th, tw) = grid(g);
+        let tiles = th * tw;
+        let t_all = nb * tiles;
+        let (h, w, pad) = (g.h as isize, g.w as isize, g.pad as isize);
+        let plane = g.h * g.w;
+        let mut t0 = 0;
+        while t0 < t_all {
+            // Per lane: offset of the tile's top-left input (channel 0), and
+            // which of its 6 rows and 6 columns lie inside the image.
+            let mut base = [0i32; 16];
+            let (mut rowm, mut colm) = ([0u16; 6], [0u16; 6]);
+            for (l, b) in base.iter_mut().enumerate() {
+                let t = t0 + l;
+                if t >= t_all {
+                    continue;
+                }
+                let (img, r) = (t / tiles, t % tiles);
+                let (iy, ix) = (4 * (r / tw) as isize - pad, 4 * (r % tw) as isize - pad);
+                *b = ((img * g.c * plane) as isize + iy * w + ix) as i32;
+                for k in 0..6 {
+                    if (0..h).contains(&(iy + k as isize)) {
+                        rowm[k] |= 1 << l;
+                    }
+                    if (0..w).contains(&(ix + k as isize)) {
+                        colm[k] |= 1 << l;
+                    }
+                }
+            }
+            let vbase = _mm512_loadu_si512(base.as_ptr() as *const _);
+            let idx: [[__m512i; 6]; 6] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| {
+                    _mm512_add_epi32(vbase, _mm512_set1_epi32((i as isize * w) as i32 + j as i32))
+                })
+            });
+            for c in 0..g.c {
+                let src = x.add(c * plane) as *const u8;
+                let mut r = [[_mm512_setzero_ps(); 6]; 6];
+                for i in 0..6 {
+                    let d: [__m512; 6] = std::array::from_fn(|j| {
+                        _mm512_mask_i32gather_ps::<4>(
+                            _mm512_setzero_ps(),
+                            rowm[i] & colm[j],
+                            idx[i][j],
+                            src as *const f32,
+                        )
+                    });
+                    r[i] = bt(d);
+                }
+                let at0 = c * ts + t0;
+                for j in 0..6 {
+                    let col = bt(r.map(|row| row[j]));
+                    for (i, o) in col.into_iter().enumerate() {
+                        _mm512_storeu_ps(v.add((i * 6 + j) * blk + at0), o);
+                    }
+                }
+            }
+            t0 += 16;
+        }
+    }
+
+    /// Output tiles by scatters: lanes are 16 consecutive tiles of the
+    /// group, whatever their rows and images, so narrow images fill the
+    /// lanes too.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn output_transform_scatter(
+        g: &ConvGeom,
+        m: *const f32,
+        ts: usize,
+        blk: usize,
+        nb: usize,
+        bias: Option<&[f32]>,
+        res: Option<*const f32>,
+        relu: bool,
+        y: *mut f32,
+    ) {
+        let (th, tw) = grid(g);
+        let tiles = th * tw;
+        let t_all = nb * tiles;
+        let p = g.ho * g.wo;
+        let zero = _mm512_setzero_ps();
+        let mut t0 = 0;
+        while t0 < t_all {
+            // Per lane: offset of the tile's top-left output (channel 0), and
+            // which of its 4 rows and 4 columns lie inside the image.
+            let mut base = [0i32; 16];
+            let (mut rowm, mut colm) = ([0u16; 4], [0u16; 4]);
+            for (l, b) in base.iter_mut().enumerate() {
+                let t = t0 + l;
+                if t >= t_all {
+                    continue;
+                }
+                let (img, r) = (t / tiles, t % tiles);
+                let (oy, ox) = (4 * (r / tw), 4 * (r % tw));
+                *b = (img * g.o * p + oy * g.wo + ox) as i32;
+                for k in 0..4 {
+                    if oy + k < g.ho {
+                        rowm[k] |= 1 << l;
+                    }
+                    if ox + k < g.wo {
+                        colm[k] |= 1 << l;
+                    }
+                }
+            }
+            let vbase = _mm512_loadu_si512(base.as_ptr() as *const _);
+            let idx: [[__m512i; 4]; 4] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| {
+                    _mm512_add_epi32(vbase, _mm512_set1_epi32((i * g.wo + j) as i32))
+                })
+            });
+            for o in 0..g.o {
+                let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
+                let yp = y.add(o * p);
+                let mut s = [[zero; 6]; 4];
+                for j in 0..6 {
+                    let mc: [__m512; 6] = std::array::from_fn(|i| {
+                        _mm512_loadu_ps(m.add((i * 6 + j) * blk + o * ts + t0))
+                    });
+                    for (srow, v) in s.iter_mut().zip(at(mc)) {
+                        srow[j] = v;
+                    }
+                }
+                for (dy, srow) in s.into_iter().enumerate() {
+                    if rowm[dy] == 0 {
+                        break;
+                    }
+                    for (k, mut v) in at(srow).into_iter().enumerate() {
+                        let mask = rowm[dy] & colm[k];
+                        v = _mm512_add_ps(v, b);
+                        if let Some(r) = res {
+                            let r =
+                                _mm512_mask_i32gather_ps::<4>(zero, mask, idx[dy][k], r.add(o * p));
+                            v = _mm512_add_ps(v, r);
+                        }
+                        if relu {
+                            v = _mm512_max_ps(v, zero);
+                        }
+                        _mm512_mask_i32scatter_ps::<4>(yp, mask, idx[dy][k], v);
+                    }
+                }
+            }
+            t0 += 16;
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn output_transform(
+        g: &ConvGeom,
+        m: *const f32,
+        ts: usize,
+        blk: usize,
+        nb: usize,
+        bias: Option<&[f32]>,
+        res: Option<*const f32>,
+        relu: bool,
+        y: *mut f32,
+    ) {
+        let (th, tw) = grid(g);
+        let p = g.ho * g.wo;
+        let lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+        let hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+        let zero = _mm512_setzero_ps();
+        for img in 0..nb {
+            for o in 0..g.o {
+                let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
+                let yp = y.add((img * g.o + o) * p);
+                let rp = res.map(|r| r.add((img * g.o + o) * p));
+                let mut tx0 = 0;
+                while tx0 < tw {
+                    let mask = lanes((tw - tx0).min(16));
+                    // Output columns 4 tx0 .. of this block inside the image.
+                    let cols = g.wo - 4 * tx0;
+                    let masks: [__mmask16; 4] =
+                        std::array::from_fn(|q| lanes(cols.saturating_sub(16 * q)));
+                    for ty in 0..th {
+                        let base = img * th * tw + ty * tw + tx0;
+                        // A^T down each column j, then A^T along each row.
+                        let mut s = [[zero; 6]; 4];
+                        for j in 0..6 {
+                            let mc: [__m512; 6] = std::array::from_fn(|i| {
+                                _mm512_maskz_loadu_ps(
+                                    mask,
+                                    m.add((i * 6 + j) * blk + o * ts + base),
+                                )
+                            });
+                            for (srow, v) in s.iter_mut().zip(at(mc)) {
+                                srow[j] = v;
+                            }
+                        }
+                        for (dy, srow) in s.into_iter().enumerate() {
+                            let oy = 4 * ty + dy;
+                            if oy >= g.ho {
+                                break;
+                            }
+                            let [y0, y1, y2, y3] = at(srow).map(|v| _mm512_add_ps(v, b));
+                            // Interleave so that lane q of vector k holds
+                            // column 4 (4 k + q / 4) + q % 4 of the block.
+                            let p_lo = _mm512_permutex2var_ps(y0, lo_idx, y2);
+                            let p_hi = _mm512_permutex2var_ps(y0, hi_idx, y2);
+                            let q_lo = _mm512_permutex2var_ps(y1, lo_idx, y3);
+                            let q_hi = _mm512_permutex2var_ps(y1, hi_idx, y3);
+                            let outs = [
+                                _mm512_permutex2var_ps(p_lo, lo_idx, q_lo),
+                                _mm512_permutex2var_ps(p_lo, hi_idx, q_lo),
+                                _mm512_permutex2var_ps(p_hi, lo_idx, q_hi),
+                                _mm512_permutex2var_ps(p_hi, hi_idx, q_hi),
+                            ];
+                            let at = oy * g.wo + 4 * tx0;
+                            for (q, mut v) in outs.into_iter().enumerate() {
+                                if masks[q] == 0 {
+                                    break;
+                                }
+                                if let Some(rp) = rp {
+                                    let r = _mm512_maskz_loadu_ps(masks[q], rp.add(at + 16 * q));
+                                    v = _mm512_add_ps(v, r);
+                                }
+                                if relu {
+                                    v = _mm512_max_ps(v, zero);
+                                }
+                                _mm512_mask_storeu_ps(yp.add(at + 16 * q), masks[q], v);
+                            }
+                        }
+                    }
+                    tx0 += 16;
+                }
+            }
+        }
+    }
+}
+
+/// F(4x4, 3x3).
+const F4: Variant = Variant {
+    points: 36,
+    grid,
+    images_per_group,
+    weight_transform,
+    input_transform,
+    output_transform,
+};
+
+/// `y = conv(x, w)` then `ep` for a geometry where [`applies`] holds.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
+    forward_with(&F4, g, x, w, ep, y);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{data, geom, on_one_thread};
+    use super::*;
+
+    /// Direct convolution plus bias, residual and ReLU in f64.
+    fn reference(
+        g: &ConvGeom,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        res: &[f32],
+        relu: bool,
+    ) -> Vec<f64> {
+        let mut y = vec![0f64; g.n * g.o * g.p()];
+        for n in 0..g.n {
+            for o in 0..g.o {
+                for oy in 0..g.ho {
+                    for ox in 0..g.wo {
+                        let mut acc = b[o] as f64;
+                        for c in 0..g.c {
+                            for i in 0..3 {
+                                for j in 0..3 {
+                                    let iy = (oy + i) as isize - g.pad as isize;
+                                    let ix = (ox + j) as isize - g.pad as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    acc += x
+                                        [((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize]
+                                        as f64
+                                        * w[((o * g.c + c) * 3 + i) * 3 + j] as f64;
+                                }
+                            }
+                        }
+                        let at = ((n * g.o + o) * g.ho + oy) * g.wo + ox;
+                        acc += res[at] as f64;
+                        y[at] = if relu { acc.max(0.0) } else { acc };
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn matches_direct_convolution() {
+        if super::super::simd::level() < 2 {
+            return;
+        }
+        // (n, c, o, h, w, pad): odd sizes, paddings 0 to 2, image counts that
+        // leave a short last group, rows wider than 16 tiles.
+        for (n, c, o, h, w, pad) in [
+            (3, 8, 9, 7, 6, 1),
+            (2, 16, 16, 8, 8, 1),
+            (5, 9, 8, 5, 9, 0),
+            (1, 8, 12, 4, 3, 2),
+            (70, 8, 8, 4, 4, 1),
+            (2, 8, 10, 5, 71, 1),
+            (7, 16, 16, 13, 11, 2),
+            (9, 32, 32, 16, 16, 1),
+            (3, 64, 64, 8, 8, 1),
+            (5, 16, 16, 32, 32, 1),
+            (3, 12, 8, 11, 67, 0),
+        ] {
+            let g = geom(n, c, o, h, w, 3, 1, pad);
+            assert!(applies(&g));
+            let (x, wt, b) = (data(n * c * h * w, 1), data(o * c * 9, 2), data(o, 3));
+            let res = data(n * o * g.p(), 4);
+            for (with_res, relu) in [(false, false), (true, true)] {
+                let zeros = vec![0f32; res.len()];
+                let r_in = if with_res { &res } else { &zeros };
+                let ep = Epilogue {
+                    bias: Some(&b),
+                    residual: with_res.then_some(&res[..]),
+                    relu,
+                };
+                let mut y = vec![f32::NAN; n * o * g.p()];
+                forward(&g, &x, &wt, ep, &mut y);
+                let r = reference(&g, &x, &wt, &b, r_in, relu);
+                let scale = r.iter().fold(1f64, |m, v| m.max(v.abs()));
+                let mut worst = 0f64;
+                for (i, (a, e)) in y.iter().zip(&r).enumerate() {
+                    let err = (*a as f64 - e).abs();
+                    worst = worst.max(err / scale);
+                    assert!(
+                        err < 1e-5 * scale,
+                        "{a} vs {e} at {i} ({n} {c} {o} {h} {w} {pad})"
+                    );
+                }
+                let what = format!("{n} {c} {o} {h} {w} {pad}");
+                assert!(worst < 1e-5, "{what}: {worst}");
+                let one = on_one_thread(|| {
+                    let mut y1 = vec![f32::NAN; y.len()];
+                    forward(&g, &x, &wt, ep, &mut y1);
+                    y1
+                });
+                assert_eq!(one, y, "thread count changed the result ({what})");
+            }
+        }
+    }
+}
