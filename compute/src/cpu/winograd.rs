@@ -50,6 +50,37 @@ pub(crate) fn strides(t: usize, rows: usize) -> (usize, usize) {
     (ts, rows * ts + 16)
 }
 
+/// The bounds the unsafe input-transform kernels rely on: `nb` images fit in
+/// `x`, and `points` blocks of `g.c` rows of at least `tiles` columns fit in `v`.
+pub(crate) fn check_input(
+    g: &ConvGeom,
+    tiles: usize,
+    points: usize,
+    (x_len, nb): (usize, usize),
+    v_len: usize,
+    (ts, blk): (usize, usize),
+) {
+    assert!(x_len >= nb * g.c * g.h * g.w && v_len >= points * blk);
+    assert!(ts >= nb * tiles && blk >= g.c * ts);
+}
+
+/// The bounds the unsafe output-transform kernels rely on: `points` blocks of
+/// `g.o` rows of at least `tiles` columns in `m`, and `nb` images of output
+/// (and residual, and `g.o` biases) in place.
+pub(crate) fn check_output(
+    g: &ConvGeom,
+    tiles: usize,
+    points: usize,
+    m_len: usize,
+    (ts, blk): (usize, usize),
+    (nb, ep, res): (usize, &Epilogue, Option<&[f32]>),
+    y_len: usize,
+) {
+    assert!(ts >= nb * tiles && blk >= g.o * ts && m_len >= points * blk);
+    assert!(y_len >= nb * g.o * g.p() && ep.bias.is_none_or(|b| b.len() >= g.o));
+    assert!(res.is_none_or(|r| r.len() >= nb * g.o * g.p()));
+}
+
 /// Images per GEMM: enough tiles for long GEMM rows, few enough that the
 /// transformed tiles stay in the core's cache. A function of the shape only.
 fn images_per_group(g: &ConvGeom) -> usize {
@@ -83,10 +114,9 @@ fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
 /// by image, row by row; `(ts, blk)` are the strides from [`strides`].
 fn input_transform(g: &ConvGeom, x: &[f32], nb: usize, v: &mut [f32], (ts, blk): (usize, usize)) {
     let (th, tw) = grid(g);
-    assert!(x.len() >= nb * g.c * g.h * g.w && v.len() >= 16 * blk);
-    assert!(ts >= nb * th * tw && blk >= g.c * ts);
+    check_input(g, th * tw, 16, (x.len(), nb), v.len(), (ts, blk));
     // SAFETY: AVX-512F is present (checked by `applies`); reads stay within
-    // the planes (masked loads) and writes within `v`, as asserted above.
+    // the planes (masked loads) and writes within `v`, as checked above.
     #[cfg(target_arch = "x86_64")]
     unsafe {
         x86::input_transform(g, x.as_ptr(), nb, v.as_mut_ptr(), ts, blk)
@@ -105,9 +135,7 @@ fn output_transform(
     y: &mut [f32],
 ) {
     let (th, tw) = grid(g);
-    assert!(ts >= nb * th * tw && blk >= g.o * ts && m.len() >= 16 * blk);
-    assert!(y.len() >= nb * g.o * g.p() && ep.bias.is_none_or(|b| b.len() >= g.o));
-    assert!(res.is_none_or(|r| r.len() >= nb * g.o * g.p()));
+    check_output(g, th * tw, 16, m.len(), (ts, blk), (nb, &ep, res), y.len());
     let res = res.map(|r| r.as_ptr());
     // SAFETY: as in `input_transform`.
     #[cfg(target_arch = "x86_64")]

@@ -11,7 +11,7 @@
 //! operations on its inputs whatever the thread count.
 
 use super::conv::{ConvGeom, Epilogue};
-use super::winograd::{forward_with, Variant};
+use super::winograd::{check_input, check_output, forward_with, Variant};
 
 /// Whether the F(4x4, 3x3) path runs for this geometry: where
 /// [`super::winograd::applies`] holds.
@@ -66,12 +66,11 @@ fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
 /// by image, row by row; `(ts, blk)` are the strides from [`strides`].
 fn input_transform(g: &ConvGeom, x: &[f32], nb: usize, v: &mut [f32], (ts, blk): (usize, usize)) {
     let (th, tw) = grid(g);
-    assert!(x.len() >= nb * g.c * g.h * g.w && v.len() >= 36 * blk);
-    assert!(ts >= nb * th * tw && blk >= g.c * ts);
+    check_input(g, th * tw, 36, (x.len(), nb), v.len(), (ts, blk));
     assert!(nb * g.c * g.h * g.w <= i32::MAX as usize);
     // SAFETY: AVX-512F is present (checked by `applies`); reads stay within
     // the planes (masked loads and gathers) and writes within `v`, as
-    // asserted above. Rows of at least 8 tiles fill half the lanes or more
+    // checked above. Rows of at least 8 tiles fill half the lanes or more
     // by rows; narrower images take tiles across rows and images by gathers.
     #[cfg(target_arch = "x86_64")]
     unsafe {
@@ -95,9 +94,7 @@ fn output_transform(
     y: &mut [f32],
 ) {
     let (th, tw) = grid(g);
-    assert!(ts >= nb * th * tw && blk >= g.o * ts && m.len() >= 36 * blk);
-    assert!(y.len() >= nb * g.o * g.p() && ep.bias.is_none_or(|b| b.len() >= g.o));
-    assert!(res.is_none_or(|r| r.len() >= nb * g.o * g.p()));
+    check_output(g, th * tw, 36, m.len(), (ts, blk), (nb, &ep, res), y.len());
     let res = res.map(|r| r.as_ptr());
     // SAFETY: as in `input_transform`.
     #[cfg(target_arch = "x86_64")]
