@@ -94,8 +94,6 @@ export const full = (shape: readonly number[], value: number): Tensor =>
 export const zeros = (shape: readonly number[]): Tensor => full(shape, 0);
 /** In place: `dst = src` (same shape and dtype). */
 export const copyInto = (dst: Tensor, src: Tensor): void => void run("copy_", [dst, src]);
-/** In place: `acc += x`. */
-export const addInPlace = (acc: Tensor, x: Tensor): void => void run("add_", [acc, x]);
 
 export const sumDim = (x: Tensor, dim: number, scale = 1): Tensor =>
   one("sum_dim", [x], [dim, scale]);

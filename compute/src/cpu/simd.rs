@@ -251,15 +251,6 @@ multiversion! {
 }
 
 multiversion! {
-    /// `o += a`.
-    pub fn add_assign(o: &mut [f32], a: &[f32]) {
-        for (o, &a) in o.iter_mut().zip(a) {
-            *o += a;
-        }
-    }
-}
-
-multiversion! {
     /// `max(x, 0)`, with NaN mapped to 0 as `f32::max` does.
     pub fn relu(o: &mut [f32], x: &[f32]) {
         for (o, &x) in o.iter_mut().zip(x) {

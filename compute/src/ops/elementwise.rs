@@ -170,25 +170,6 @@ pub fn full(a: &mut Args) -> Result<Vec<Tensor>> {
     Ok(vec![Tensor::from_f32(dims, out)])
 }
 
-/// In place: `acc += x` (gradient accumulation without a new tensor).
-pub fn add_inplace(a: &mut Args) -> Result<Vec<Tensor>> {
-    if a.muts[0].shape != a.input(0).shape {
-        return shape_err(
-            a.op,
-            format!("{:?} += {:?}", a.muts[0].shape, a.input(0).shape),
-        );
-    }
-    let ins = a.ins;
-    let x = ins[0].f32s(a.op, 0)?;
-    let acc = a.muts[0].f32s_mut(a.op, 0)?;
-    acc.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(o, x)| {
-            simd::add_assign(o, x);
-        });
-    Ok(vec![])
-}
-
 /// In place: `dst = src` (same shape and dtype), so handles stay valid.
 pub fn copy_inplace(a: &mut Args) -> Result<Vec<Tensor>> {
     let src = a.ins[0];

@@ -165,7 +165,6 @@ pub static OPS: &[OpDef] = &[
     op("ndtri_backward", 2, 2, elementwise::ndtri_backward),
     op("reshape", 1, 1, elementwise::reshape),
     op("full", 0, 0, elementwise::full),
-    op_mut("add_", 1, 2, 2, elementwise::add_inplace),
     op_mut("copy_", 1, 2, 2, elementwise::copy_inplace),
     // reductions
     op("sum_dim", 1, 1, reduce::sum_dim),
