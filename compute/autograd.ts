@@ -11,8 +11,13 @@
 import * as ops from "./ops.ts";
 import type { Tensor } from "./tensor.ts";
 
-/** Maps the gradient of an output to the gradients of its parents (null: none needed). */
-export type BackwardFn = (dy: Tensor) => (Tensor | null)[];
+/**
+ * Maps the gradient of an output to the gradients of its parents (null: none
+ * needed). `take(i)` hands over the gradient collected so far for parent `i`
+ * (removing it): a backward function that takes it must return it summed
+ * into parent `i`'s gradient, which saves a separate addition.
+ */
+export type BackwardFn = (dy: Tensor, take: (i: number) => Tensor | undefined) => (Tensor | null)[];
 
 /** A tensor in the autograd graph. */
 export class Var {
@@ -89,7 +94,13 @@ export function backward(root: Var, seed?: Tensor): void {
       v.grad = v.grad === null ? g : ops.add(v.grad, g);
       continue;
     }
-    const parentGrads = v.backwardFn(g);
+    const take = (i: number) => {
+      const p = v.parents[i];
+      const pending = grads.get(p);
+      grads.delete(p);
+      return pending;
+    };
+    const parentGrads = v.backwardFn(g, take);
     v.parents.forEach((p, i) => {
       const pg = parentGrads[i];
       if (!p.requiresGrad || pg === null || pg === undefined) return;

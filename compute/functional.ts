@@ -126,11 +126,15 @@ export function linear(x: Var, w: Var, b?: Var): Var {
 
 export function conv2d(x: Var, w: Var, b: Var | undefined, o: ops.Conv2dOptions): Var {
   const y = ops.conv2d(x.value, w.value, b?.value, o);
-  return record(y, b ? [x, w, b] : [x, w], (dy) => {
+  return record(y, b ? [x, w, b] : [x, w], (dy, take) => {
+    // A gradient already collected for x (a residual branch) is added as dx
+    // is written.
+    const dxAcc = x.requiresGrad ? take(0) : undefined;
     const g = ops.conv2dBackward(x.value, w.value, dy, {
       ...o,
       withBias: b !== undefined,
       needDx: x.requiresGrad,
+      dxAcc,
     });
     return b ? [g.dx ?? null, g.dw, g.db!] : [g.dx ?? null, g.dw];
   });
@@ -168,6 +172,31 @@ export function batchNormTrain(
         ? ops.batchNormReluBackward(x.value, dy, gamma.value, beta.value, mean, invstd)
         : ops.batchNormBackward(x.value, dy, gamma.value, mean, invstd),
   );
+}
+
+/**
+ * `relu(batchNorm(x) + r)` with batch statistics in one op (a residual block's
+ * output); updates the running statistics in place. Backward: the ReLU mask
+ * on dy gives the residual's gradient, and the batch norm backward of it x's.
+ */
+export function batchNormAddReluTrain(
+  x: Var,
+  gamma: Var,
+  beta: Var,
+  r: Var,
+  stats: ops.RunningStats,
+): Var {
+  const [y, mean, invstd] = ops.batchNormAddReluTrain(
+    x.value,
+    gamma.value,
+    beta.value,
+    r.value,
+    stats,
+  );
+  return record(y, [x, gamma, beta, r], (dy) => {
+    const g = ops.reluBackward(y, dy);
+    return [...ops.batchNormBackward(x.value, g, gamma.value, mean, invstd), g];
+  });
 }
 
 /** Batch norm with running statistics, then a ReLU if `relu` (evaluation mode; no gradient kept). */

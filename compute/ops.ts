@@ -155,14 +155,17 @@ export const conv2dBnEval = (
       : [x, w, gamma, beta, s.mean, s.variance],
     [o.stride, o.padding, s.eps, o.relu ? 1 : 0],
   );
-/** Returns dx (if needDx), dw and db (if withBias). */
+/**
+ * Returns dx (if needDx), dw and db (if withBias). With `dxAcc` (a gradient
+ * already collected for x; needs needDx), dx comes back with it added.
+ */
 export function conv2dBackward(
   x: Tensor,
   w: Tensor,
   dy: Tensor,
-  o: Conv2dOptions & { withBias: boolean; needDx: boolean },
+  o: Conv2dOptions & { withBias: boolean; needDx: boolean; dxAcc?: Tensor },
 ): { dx?: Tensor; dw: Tensor; db?: Tensor } {
-  const out = run("conv2d_backward", [x, w, dy], [
+  const out = run("conv2d_backward", o.dxAcc ? [x, w, dy, o.dxAcc] : [x, w, dy], [
     o.stride,
     o.padding,
     o.withBias ? 1 : 0,
@@ -217,6 +220,21 @@ export const batchNormTrain = (
     [s.mean, s.variance, x, gamma, beta],
     [s.momentum, s.eps],
   ) as [Tensor, Tensor, Tensor];
+/**
+ * {@linkcode batchNormTrain} plus a residual `r` (shaped like x), then a ReLU:
+ * `max(bn(x) + r, 0)` in one pass. Returns [y, batch mean, batch inverse std].
+ */
+export const batchNormAddReluTrain = (
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  r: Tensor,
+  s: RunningStats,
+): [Tensor, Tensor, Tensor] =>
+  run("batch_norm_add_relu_train", [s.mean, s.variance, x, gamma, beta, r], [
+    s.momentum,
+    s.eps,
+  ]) as [Tensor, Tensor, Tensor];
 /** Batch norm with the running statistics, then a ReLU if `relu` (one pass). */
 export const batchNormEval = (
   x: Tensor,

@@ -104,6 +104,16 @@ export class BatchNorm2d extends Module {
     return this.apply(x, true);
   }
 
+  /**
+   * `relu(forward(x) + residual)` in one op where training (a residual
+   * block's output); in evaluation, batch norm then the sum and ReLU.
+   */
+  forwardAddRelu(x: Var, residual: Var): Var {
+    if (!this.training) return F.addRelu(this.apply(x, false), residual);
+    this.numBatchesTracked++;
+    return F.batchNormAddReluTrain(x, this.weight, this.bias, residual, this.runningStats());
+  }
+
   /** The running statistics and constants, as the batch-norm ops take them. */
   runningStats(): RunningStats {
     return {

@@ -71,9 +71,9 @@ export class BasicBlock extends Module {
       const h = convBnEval(this.conv1, this.bn1, x, { relu: true });
       return convBnEval(this.conv2, this.bn2, h, { relu: true, residual: shortcut });
     }
-    const out = this.bn2.forward(this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x))));
+    const out = this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    return F.addRelu(out, shortcut);
+    return this.bn2.forwardAddRelu(out, shortcut);
   }
 
   protected override children(): [string, Module][] {

@@ -2,13 +2,14 @@
 //!
 //! Forward: `y[n] = W[O, K] * col(x[n])[K, P]` with `K = C*kh*kw`, `P = Ho*Wo`
 //! (the AVX-512 kernel in [`super::gemm512`] where available); stride-1 3x3
-//! convolutions with enough channels go through Winograd F(2x2, 3x3) in
+//! convolutions with enough channels go through Winograd F(4x4, 3x3) in
 //! [`super::winograd`] instead.
 //! Backward data: for stride 1, a forward convolution of `dy` with the
 //! flipped, transposed weights; otherwise `dx[n] = col2im(W^T * dy[n])`.
 //! Backward weight: `dW^T = sum_n col(x[n]) * dy[n]^T`, summed per fixed image
 //! group and then across groups in order, so the result never depends on the
-//! thread count (Winograd's own weight gradient where it serves the forward).
+//! thread count (Winograd's own weight gradient, [`super::winograd_wgrad`],
+//! where it serves the forward).
 
 use rayon::prelude::*;
 
@@ -327,50 +328,59 @@ fn group_size(n: usize) -> usize {
     n.div_ceil(16).max(1)
 }
 
-/// Gradients of the convolution. Returns `(dw, db)`; writes `dx` if given.
+/// Gradients of the convolution. Returns `(dw, db)`; writes `dx` if given,
+/// plus `dx_acc` where given (a gradient already collected for `x`, added as
+/// the data gradient is written instead of in a pass of its own).
 pub fn conv2d_backward(
     g: &ConvGeom,
     x: &[f32],
     w: &[f32],
     dy: &[f32],
     dx: Option<&mut [f32]>,
+    dx_acc: Option<&[f32]>,
     with_bias: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
+    assert!(dx_acc.is_none_or(|a| dx.as_ref().is_some_and(|d| d.len() == a.len())));
     let tg = transposed_geom(g);
-    if super::simd::level() >= 2 {
-        if let Some(dx) = dx {
-            match tg {
-                Some(tg) => {
-                    let wf = flipped_weights(g, w);
-                    conv2d_forward(&tg, dy, &wf, None, dx);
-                    crate::buffers::recycle_f32(wf);
-                }
-                None => data_grad_col2im(g, w, dy, dx),
-            }
-        }
-        let dw = if super::winograd::weight_grad_applies(g) {
-            super::winograd::weight_grad(g, x, dy)
-        } else {
-            let parts = weight_grad_partials(g, x, dy, with_bias);
-            return finish_fused(g, parts, with_bias);
-        };
-        return (dw, with_bias.then(|| bias_grad(g, dy)));
-    }
-    if super::winograd::weight_grad_applies(g) && (dx.is_none() || tg.is_some()) {
-        if let (Some(dx), Some(tg)) = (dx, tg) {
-            conv2d_forward(&tg, dy, &flipped_weights(g, w), None, dx);
-        }
-        let dw = super::winograd::weight_grad(g, x, dy);
-        return (dw, with_bias.then(|| bias_grad(g, dy)));
-    }
-    match (dx, tg) {
+    // The data gradient as a convolution of `dy` where that is cheap
+    // (`dx` is then written here); otherwise `dx` is left to the weight pass.
+    let dx = match (dx, tg) {
         (Some(dx), Some(tg)) => {
             let wf = flipped_weights(g, w);
-            // The data gradient is itself a convolution.
-            conv2d_forward(&tg, dy, &wf, None, dx);
-            weight_grads(g, x, w, dy, None, with_bias)
+            let ep = Epilogue {
+                residual: dx_acc,
+                ..Default::default()
+            };
+            conv2d_forward_ep(&tg, dy, &wf, ep, dx);
+            crate::buffers::recycle_f32(wf);
+            None
         }
-        (dx, _) => weight_grads(g, x, w, dy, dx, with_bias),
+        (dx, _) => dx,
+    };
+    let late_acc = |dx: &mut [f32]| {
+        if let Some(acc) = dx_acc {
+            dx.iter_mut().zip(acc).for_each(|(d, a)| *d += a);
+        }
+    };
+    if super::simd::level() >= 2 {
+        if let Some(dx) = dx {
+            data_grad_col2im(g, w, dy, dx);
+            late_acc(dx);
+        }
+        if super::winograd::applies(g) {
+            let dw = super::winograd_wgrad::weight_grad(g, x, dy);
+            return (dw, with_bias.then(|| bias_grad(g, dy)));
+        }
+        let parts = weight_grad_partials(g, x, dy, with_bias);
+        return finish_fused(g, parts, with_bias);
+    }
+    match dx {
+        Some(dx) => {
+            let out = weight_grads(g, x, w, dy, Some(&mut *dx), with_bias);
+            late_acc(dx);
+            out
+        }
+        None => weight_grads(g, x, w, dy, None, with_bias),
     }
 }
 
@@ -511,7 +521,7 @@ fn weight_grad_partials(g: &ConvGeom, x: &[f32], dy: &[f32], with_bias: bool) ->
                 for n in first..end {
                     im2col(g, &x[n * g.in_size()..(n + 1) * g.in_size()], &mut col);
                     let dy_n = &dy[n * out_size..(n + 1) * out_size];
-                    super::winograd::gemm_nt_acc(o, k1, p, dy_n, p, &col, p, &mut dwo);
+                    super::gemm512::gemm_nt_acc(o, k1, p, dy_n, p, &col, p, &mut dwo);
                 }
                 for (oo, row) in dwo.chunks_exact(k1).enumerate() {
                     for (kk, v) in row.iter().enumerate() {
@@ -659,7 +669,7 @@ mod tests {
             );
             let mut dx_a = vec![0f32; x.len()];
             let mut dx_b = vec![0f32; x.len()];
-            let (dw_a, db_a) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut dx_a), true);
+            let (dw_a, db_a) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut dx_a), None, true);
             let (dw_b, db_b) = weight_grads(&g, &x, &wt, &dy, Some(&mut dx_b), true);
             for (a, b) in dx_a.iter().zip(&dx_b) {
                 assert!((a - b).abs() < 1e-4, "{a} vs {b} (k {kh} pad {pad})");
@@ -674,6 +684,29 @@ mod tests {
                 close(&db_a.unwrap(), &db_b.unwrap()),
                 "db (k {kh} pad {pad})"
             );
+        }
+    }
+
+    #[test]
+    fn collected_gradient_is_added_to_dx() {
+        // Transposed-convolution data gradient (3x3 pad 1), col2im (strided).
+        for (k, stride, pad) in [(3, 1, 1), (3, 2, 1)] {
+            let (n, c, h, o) = (4, 8, 8, 8);
+            let g = geom(n, c, o, h, h, k, stride, pad);
+            let (x, wt, dy) = (
+                data(n * c * h * h, 1),
+                data(o * c * k * k, 2),
+                data(n * o * g.p(), 3),
+            );
+            let acc = data(x.len(), 4);
+            let mut plain = vec![0f32; x.len()];
+            let mut summed = vec![0f32; x.len()];
+            let (dw_a, _) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut plain), None, false);
+            let (dw_b, _) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut summed), Some(&acc), false);
+            assert_eq!(dw_a, dw_b);
+            for ((s, p), a) in summed.iter().zip(&plain).zip(&acc) {
+                assert_eq!(*s, p + a, "k {k} stride {stride}");
+            }
         }
     }
 
@@ -697,8 +730,8 @@ mod tests {
             );
             let run = || {
                 let mut dx = vec![f32::NAN; x.len()];
-                let (dw, db) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut dx), true);
-                let (dw2, db2) = conv2d_backward(&g, &x, &wt, &dy, None, false);
+                let (dw, db) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut dx), None, true);
+                let (dw2, db2) = conv2d_backward(&g, &x, &wt, &dy, None, None, false);
                 assert_eq!(dw, dw2);
                 assert!(db2.is_none());
                 (dx, dw, db.unwrap())

@@ -13,7 +13,7 @@ pub mod simd;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod winograd;
-pub mod winograd43;
+pub mod winograd_wgrad;
 
 /// The SIMD level the GEMM kernels dispatch to on this CPU.
 pub fn simd_level() -> &'static str {

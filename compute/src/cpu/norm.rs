@@ -67,6 +67,27 @@ pub fn scale_shift(g: BnGeom, x: &[f32], scale: &[f32], shift: &[f32], y: &mut [
         });
 }
 
+/// `y = max(x * scale[c] + shift[c] + res, 0)`: [`scale_shift`] then a
+/// residual sum and ReLU, in one pass (`res` laid out like `x`).
+pub fn scale_shift_add_relu(
+    g: BnGeom,
+    x: &[f32],
+    res: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    y: &mut [f32],
+) {
+    assert!(res.len() == x.len());
+    y.par_chunks_mut(g.hw)
+        .zip(x.par_chunks(g.hw).zip(res.par_chunks(g.hw)))
+        .enumerate()
+        .with_min_len(planes_per_task(g.hw))
+        .for_each(|(i, (yp, (xp, rp)))| {
+            let c = i % g.c;
+            simd::scale_add_res_relu(yp, xp, rp, scale[c], shift[c]);
+        });
+}
+
 /// The per-channel `(scale, shift)` of the training-mode transform from its
 /// batch statistics: the forward and the fused backward both compute them
 /// this way, so the backward's ReLU mask is exactly the forward's.

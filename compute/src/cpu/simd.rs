@@ -189,6 +189,15 @@ multiversion! {
 }
 
 multiversion! {
+    /// `y = max((x * a + b) + r, 0)`: [`scale_add`] then [`add_relu`] in one pass.
+    pub fn scale_add_res_relu(y: &mut [f32], x: &[f32], r: &[f32], a: f32, b: f32) {
+        for ((y, &x), &r) in y.iter_mut().zip(x).zip(r) {
+            *y = ((x * a + b) + r).max(0.0);
+        }
+    }
+}
+
+multiversion! {
     /// [`lin2`] with `d` zeroed where `x * sa + sb <= 0` (the ReLU mask).
     pub fn lin2_relu(o: &mut [f32], d: &[f32], x: &[f32], a: f32, b: f32, c: f32, mask: (f32, f32)) {
         let (sa, sb) = mask;
@@ -298,6 +307,18 @@ mod tests {
         let mut o = vec![0f32; x.len()];
         relu(&mut o, &[-1.0, 2.0, f32::NAN]);
         assert_eq!(&o[..3], &[0.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn fused_residual_matches_separate_passes() {
+        let x: Vec<f32> = (0..100).map(|i| (i as f32 * 0.37).sin()).collect();
+        let r: Vec<f32> = (0..100).map(|i| (i as f32 * 0.91).cos()).collect();
+        let (mut bn, mut want, mut got) = (vec![0f32; 100], vec![0f32; 100], vec![0f32; 100]);
+        scale_add(&mut bn, &x, 1.7, -0.3);
+        add_relu(&mut want, &bn, &r);
+        scale_add_res_relu(&mut got, &x, &r, 1.7, -0.3);
+        assert_eq!(want, got);
+        assert!(got.contains(&0.0) && got.iter().any(|&v| v > 0.0));
     }
 
     #[test]

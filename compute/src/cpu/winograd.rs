@@ -1,13 +1,16 @@
-//! Winograd F(2x2, 3x3) for stride-1 3x3 convolutions: each 2x2 output tile
-//! comes from a 4x4 input tile through 16 products per channel pair instead
-//! of 36.
+//! Winograd F(4x4, 3x3) for stride-1 3x3 convolutions: each 4x4 output
+//! tile comes from a 6x6 input tile through 36 products per channel pair
+//! instead of 144 (F(2x2, 3x3) would need 64 for the same outputs).
 //!
-//! With `V = B^T d B` (input tiles), `U = G g G^T` (weights) and
+//! Interpolation points 0, 1, -1, 2, -2 and infinity (Lavin & Gray):
+//! `V = B^T d B`, `U = G g G^T` (computed in f64, then rounded),
 //! `M[xi] = U[xi] * V[xi]` (one GEMM `[O, C] x [C, tiles]` per position `xi`
-//! of the 4x4 transformed tile, on the AVX-512 kernel), the output tile is
-//! `A^T M A`. Tiles of several images form one GEMM so that its columns stay
-//! long. Every output element is a fixed sequence of operations on its
-//! inputs: the image grouping and the thread count never change it.
+//! of the 6x6 transformed tile, on the AVX-512 kernel), and the output tile
+//! is `A^T M A`. Tiles of several images form one GEMM so that its columns
+//! stay long, grouped by a rule of the shape only, so every output element
+//! is a fixed sequence of operations on its inputs whatever the thread
+//! count. The data gradient is this forward on the flipped weights; the
+//! weight gradient is in [`super::winograd_wgrad`].
 
 use rayon::prelude::*;
 
@@ -30,17 +33,8 @@ pub fn applies(g: &ConvGeom) -> bool {
         && super::simd::level() >= 2
 }
 
-/// Whether [`weight_grad`] runs for this geometry: where [`applies`] holds
-/// and the rows hold at least 8 tiles, so the transforms fill at least half
-/// of their 16 lanes (on 8x8 images im2col + GEMM measured faster).
-pub fn weight_grad_applies(g: &ConvGeom) -> bool {
-    applies(g) && grid(g).1 >= 8
-}
-
-/// Tile grid of a geometry: `(rows, cols)` of 2x2 output tiles.
-fn grid(g: &ConvGeom) -> (usize, usize) {
-    (g.ho.div_ceil(2), g.wo.div_ceil(2))
-}
+/// Transform points per tile.
+pub(crate) const POINTS: usize = 36;
 
 /// Row stride of the transformed tiles for `t` columns, and the stride of
 /// one position's block of `rows` rows: padded by a cache line each so that
@@ -81,28 +75,42 @@ pub(crate) fn check_output(
     assert!(res.is_none_or(|r| r.len() >= nb * g.o * g.p()));
 }
 
+/// Tile grid of a geometry: `(rows, cols)` of 4x4 output tiles.
+pub(crate) fn grid(g: &ConvGeom) -> (usize, usize) {
+    (g.ho.div_ceil(4), g.wo.div_ceil(4))
+}
+
 /// Images per GEMM: enough tiles for long GEMM rows, few enough that the
 /// transformed tiles stay in the core's cache. A function of the shape only.
-fn images_per_group(g: &ConvGeom) -> usize {
+pub(crate) fn images_per_group(g: &ConvGeom) -> usize {
     let (th, tw) = grid(g);
-    let target: usize = if g.c.max(g.o) <= 32 { 256 } else { 128 };
+    let target: usize = if g.c.max(g.o) <= 16 { 128 } else { 64 };
     target.div_ceil(th * tw).clamp(1, g.n.max(1))
 }
 
-/// `U[xi][o][c] = (G w[o][c] G^T)[xi]` with `G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]`.
+/// `U[xi][o][c] = (G w[o][c] G^T)[xi]`.
 fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let (o_n, c_n) = (g.o, g.c);
-    let mut u = crate::buffers::uninit_f32(16 * o_n * c_n);
-    let gm = |a: f32, b: f32, c: f32| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+    let mut u = crate::buffers::uninit_f32(POINTS * o_n * c_n);
+    let gm = |a: f64, b: f64, c: f64| {
+        [
+            a / 4.0,
+            -(a + b + c) / 6.0,
+            -(a - b + c) / 6.0,
+            a / 24.0 + b / 12.0 + c / 6.0,
+            a / 24.0 - b / 12.0 + c / 6.0,
+            c,
+        ]
+    };
     for o in 0..o_n {
         for c in 0..c_n {
-            let k = &w[(o * c_n + c) * 9..][..9];
-            // Columns of G g (4 rows x 3 columns).
-            let cols: [[f32; 4]; 3] = std::array::from_fn(|j| gm(k[j], k[3 + j], k[6 + j]));
-            for i in 0..4 {
+            let k: [f64; 9] = std::array::from_fn(|i| w[(o * c_n + c) * 9 + i] as f64);
+            // Columns of G g (6 rows x 3 columns).
+            let cols: [[f64; 6]; 3] = std::array::from_fn(|j| gm(k[j], k[3 + j], k[6 + j]));
+            for i in 0..6 {
                 let row = gm(cols[0][i], cols[1][i], cols[2][i]);
                 for (j, v) in row.into_iter().enumerate() {
-                    u[((i * 4 + j) * o_n + o) * c_n + c] = v;
+                    u[((i * 6 + j) * o_n + o) * c_n + c] = v as f32;
                 }
             }
         }
@@ -112,14 +120,27 @@ fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
 
 /// Input tiles of `nb` images into `v[xi][c][t]`, `t` counting tiles image
 /// by image, row by row; `(ts, blk)` are the strides from [`strides`].
-fn input_transform(g: &ConvGeom, x: &[f32], nb: usize, v: &mut [f32], (ts, blk): (usize, usize)) {
+pub(crate) fn input_transform(
+    g: &ConvGeom,
+    x: &[f32],
+    nb: usize,
+    v: &mut [f32],
+    (ts, blk): (usize, usize),
+) {
     let (th, tw) = grid(g);
-    check_input(g, th * tw, 16, (x.len(), nb), v.len(), (ts, blk));
+    check_input(g, th * tw, POINTS, (x.len(), nb), v.len(), (ts, blk));
+    assert!(nb * g.c * g.h * g.w <= i32::MAX as usize);
     // SAFETY: AVX-512F is present (checked by `applies`); reads stay within
-    // the planes (masked loads) and writes within `v`, as checked above.
+    // the planes (masked loads and gathers) and writes within `v`, as
+    // checked above. Rows of at least 8 tiles fill half the lanes or more
+    // by rows; narrower images take tiles across rows and images by gathers.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        x86::input_transform(g, x.as_ptr(), nb, v.as_mut_ptr(), ts, blk)
+        if tw >= 8 {
+            x86::input_transform(g, x.as_ptr(), nb, v.as_mut_ptr(), ts, blk)
+        } else {
+            x86::input_transform_gather(g, x.as_ptr(), nb, v.as_mut_ptr(), ts, blk)
+        }
     };
 }
 
@@ -135,12 +156,25 @@ fn output_transform(
     y: &mut [f32],
 ) {
     let (th, tw) = grid(g);
-    check_output(g, th * tw, 16, m.len(), (ts, blk), (nb, &ep, res), y.len());
+    check_output(
+        g,
+        th * tw,
+        POINTS,
+        m.len(),
+        (ts, blk),
+        (nb, &ep, res),
+        y.len(),
+    );
     let res = res.map(|r| r.as_ptr());
     // SAFETY: as in `input_transform`.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        x86::output_transform(
+        let f = if tw >= 8 {
+            x86::output_transform
+        } else {
+            x86::output_transform_scatter
+        };
+        f(
             g,
             m.as_ptr(),
             ts,
@@ -151,45 +185,6 @@ fn output_transform(
             ep.relu,
             y.as_mut_ptr(),
         )
-    };
-}
-
-/// Output-gradient tiles of `nb` images into `dm[xi][o][t]`:
-/// `dM = A dY A^T` for each 2x2 tile `dY` of `dy` (zero past the edges),
-/// laid out like the input tiles; `(ts, blk)` are the strides from [`strides`].
-fn grad_transform(g: &ConvGeom, dy: &[f32], nb: usize, dm: &mut [f32], (ts, blk): (usize, usize)) {
-    let (th, tw) = grid(g);
-    assert!(dy.len() >= nb * g.o * g.p() && dm.len() >= 16 * blk);
-    assert!(ts >= nb * th * tw && blk >= g.o * ts);
-    // SAFETY: as in `input_transform`.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        x86::grad_transform(g, dy.as_ptr(), nb, dm.as_mut_ptr(), ts, blk)
-    };
-}
-
-/// `c[i][j] += sum_t a[i][t] * b[j][t]` for `i < m`, `j < n`, `t < k`, with
-/// row strides `lda`, `ldb` (`c` is contiguous `m x n`). Each element is
-/// one dot product in a fixed order: 16 lanes over `t`, then the lanes.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_nt_acc(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-) {
-    assert!(lda >= k && ldb >= k && c.len() >= m * n);
-    assert!(m == 0 || a.len() >= (m - 1) * lda + k);
-    assert!(n == 0 || b.len() >= (n - 1) * ldb + k);
-    // SAFETY: AVX-512F is present (checked by `applies`); reads and writes
-    // stay within the extents asserted above.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        x86::gemm_nt_acc(m, n, k, a.as_ptr(), lda, b.as_ptr(), ldb, c.as_mut_ptr())
     };
 }
 
@@ -209,25 +204,88 @@ mod x86 {
         _mm512_maskz_loadu_ps(mask, row.wrapping_offset(from))
     }
 
-    /// Row `r` of the padded plane from column `cs` on, as the four columns
-    /// of 16 consecutive tiles: `d[j][tx] = row[cs + 2 tx + j]`, zero outside.
+    /// `B^T d` for one line `d` of six values.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn tile_cols(g: &ConvGeom, plane: *const f32, r: usize, cs: isize) -> [__m512; 4] {
+    unsafe fn bt(d: [__m512; 6]) -> [__m512; 6] {
+        let (four, five) = (_mm512_set1_ps(4.0), _mm512_set1_ps(5.0));
+        let two = _mm512_set1_ps(2.0);
+        let s12 = _mm512_add_ps(d[1], d[2]);
+        let d12 = _mm512_sub_ps(d[1], d[2]);
+        let s34 = _mm512_add_ps(d[3], d[4]);
+        let d43 = _mm512_sub_ps(d[4], d[3]);
+        let d42 = _mm512_sub_ps(d[4], d[2]);
+        let d31 = _mm512_sub_ps(d[3], d[1]);
+        [
+            _mm512_fnmadd_ps(five, d[2], _mm512_fmadd_ps(four, d[0], d[4])),
+            _mm512_fnmadd_ps(four, s12, s34),
+            _mm512_fmadd_ps(four, d12, d43),
+            _mm512_fmadd_ps(two, d31, d42),
+            _mm512_fnmadd_ps(two, d31, d42),
+            _mm512_fnmadd_ps(five, d[3], _mm512_fmadd_ps(four, d[1], d[5])),
+        ]
+    }
+
+    /// `A^T m` for one line `m` of six values.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn at(m: [__m512; 6]) -> [__m512; 4] {
+        let s12 = _mm512_add_ps(m[1], m[2]);
+        let d12 = _mm512_sub_ps(m[1], m[2]);
+        let s34 = _mm512_add_ps(m[3], m[4]);
+        let d34 = _mm512_sub_ps(m[3], m[4]);
+        [
+            _mm512_add_ps(_mm512_add_ps(m[0], s12), s34),
+            _mm512_fmadd_ps(_mm512_set1_ps(2.0), d34, d12),
+            _mm512_fmadd_ps(_mm512_set1_ps(4.0), s34, s12),
+            _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0), d34, d12), m[5]),
+        ]
+    }
+
+    /// Row `r` of the padded plane from column `cs` on, as the six columns of
+    /// 16 consecutive tiles (`d[j][tx] = row[cs + 4 tx + j]`, zero outside),
+    /// transformed along the row: `B^T d`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn row_tiles(g: &ConvGeom, plane: *const f32, r: usize, cs: isize) -> [__m512; 6] {
         let iy = r as isize - g.pad as isize;
         if iy < 0 || iy >= g.h as isize {
-            return [_mm512_setzero_ps(); 4];
+            return [_mm512_setzero_ps(); 6];
         }
         let row = plane.add(iy as usize * g.w);
-        let l0 = load_cols(row, g.w, cs);
-        let l1 = load_cols(row, g.w, cs + 16);
-        let l2 = load_cols(row, g.w, cs + 32);
+        let l: [__m512; 5] = std::array::from_fn(|k| load_cols(row, g.w, cs + 16 * k as isize));
+        let mut d = [_mm512_setzero_ps(); 6];
+        for (j, dj) in d.iter_mut().take(4).enumerate() {
+            let j = j as i32;
+            // Lanes 0..8 from the first 32 columns, lanes 8..16 from the next 32.
+            let idx = _mm512_set_epi32(
+                28 + j,
+                24 + j,
+                20 + j,
+                16 + j,
+                12 + j,
+                8 + j,
+                4 + j,
+                j,
+                28 + j,
+                24 + j,
+                20 + j,
+                16 + j,
+                12 + j,
+                8 + j,
+                4 + j,
+                j,
+            );
+            let a = _mm512_permutex2var_ps(l[0], idx, l[1]);
+            let b = _mm512_permutex2var_ps(l[2], idx, l[3]);
+            *dj = _mm512_mask_blend_ps(0xff00, a, b);
+        }
+        // Columns 4 and 5 of tile tx are columns 0 and 1 of tile tx + 1.
         let next = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
-        let next_odd = _mm512_set_epi32(17, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
-        let (d0, d1) = deinterleave(l0, l1);
-        let d2 = _mm512_permutex2var_ps(d0, next, l2);
-        let d3 = _mm512_permutex2var_ps(d1, next_odd, l2);
-        [d0, d1, d2, d3]
+        let next1 = _mm512_set_epi32(17, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+        d[4] = _mm512_permutex2var_ps(d[0], next, l[4]);
+        d[5] = _mm512_permutex2var_ps(d[1], next1, l[4]);
+        bt(d)
     }
 
     #[target_feature(enable = "avx512f")]
@@ -246,42 +304,186 @@ mod x86 {
                 let plane = x.add((img * g.c + c) * g.h * g.w);
                 let mut tx0 = 0;
                 while tx0 < tw {
-                    let n = (tw - tx0).min(16);
-                    let mask = lanes(n);
-                    let cs = 2 * tx0 as isize - pad;
-                    let (mut r0, mut r1) = (tile_cols(g, plane, 0, cs), tile_cols(g, plane, 1, cs));
+                    let mask = lanes((tw - tx0).min(16));
+                    let cs = 4 * tx0 as isize - pad;
+                    let mut r: [[__m512; 6]; 6] = [[_mm512_setzero_ps(); 6]; 6];
+                    r[4] = row_tiles(g, plane, 0, cs);
+                    r[5] = row_tiles(g, plane, 1, cs);
                     for ty in 0..th {
-                        let r2 = tile_cols(g, plane, 2 * ty + 2, cs);
-                        let r3 = tile_cols(g, plane, 2 * ty + 3, cs);
-                        let base = img * th * tw + ty * tw + tx0;
-                        // Rows i of B^T d (wr[i][j], column j of the tile),
-                        // then B along each row.
-                        let mut wr = [[_mm512_setzero_ps(); 4]; 4];
-                        for (j, (((&a, &b), &c2), &d)) in
-                            r0.iter().zip(&r1).zip(&r2).zip(&r3).enumerate()
-                        {
-                            wr[0][j] = _mm512_sub_ps(a, c2);
-                            wr[1][j] = _mm512_add_ps(b, c2);
-                            wr[2][j] = _mm512_sub_ps(c2, b);
-                            wr[3][j] = _mm512_sub_ps(b, d);
+                        r[0] = r[4];
+                        r[1] = r[5];
+                        for (k, rk) in r.iter_mut().enumerate().skip(2) {
+                            *rk = row_tiles(g, plane, 4 * ty + k, cs);
                         }
-                        for (i, &[a0, a1, a2, a3]) in wr.iter().enumerate() {
-                            let out = [
-                                _mm512_sub_ps(a0, a2),
-                                _mm512_add_ps(a1, a2),
-                                _mm512_sub_ps(a2, a1),
-                                _mm512_sub_ps(a1, a3),
-                            ];
-                            for (j, o) in out.into_iter().enumerate() {
-                                let at = (i * 4 + j) * blk + c * ts + base;
+                        let base = img * th * tw + ty * tw + tx0;
+                        // B^T along each column j of the row-transformed tile.
+                        for j in 0..6 {
+                            let col = bt(r.map(|row| row[j]));
+                            for (i, o) in col.into_iter().enumerate() {
+                                let at = (i * 6 + j) * blk + c * ts + base;
                                 _mm512_mask_storeu_ps(v.add(at), mask, o);
                             }
                         }
-                        (r0, r1) = (r2, r3);
                     }
                     tx0 += 16;
                 }
             }
+        }
+    }
+
+    /// Input tiles by gathers: lanes are 16 consecutive tiles of the group,
+    /// whatever their rows and images, so narrow images fill the lanes too.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn input_transform_gather(
+        g: &ConvGeom,
+        x: *const f32,
+        nb: usize,
+        v: *mut f32,
+        ts: usize,
+        blk: usize,
+    ) {
+        let (th, tw) = grid(g);
+        let tiles = th * tw;
+        let t_all = nb * tiles;
+        let (h, w, pad) = (g.h as isize, g.w as isize, g.pad as isize);
+        let plane = g.h * g.w;
+        let mut t0 = 0;
+        while t0 < t_all {
+            // Per lane: offset of the tile's top-left input (channel 0), and
+            // which of its 6 rows and 6 columns lie inside the image.
+            let mut base = [0i32; 16];
+            let (mut rowm, mut colm) = ([0u16; 6], [0u16; 6]);
+            for (l, b) in base.iter_mut().enumerate() {
+                let t = t0 + l;
+                if t >= t_all {
+                    continue;
+                }
+                let (img, r) = (t / tiles, t % tiles);
+                let (iy, ix) = (4 * (r / tw) as isize - pad, 4 * (r % tw) as isize - pad);
+                *b = ((img * g.c * plane) as isize + iy * w + ix) as i32;
+                for k in 0..6 {
+                    if (0..h).contains(&(iy + k as isize)) {
+                        rowm[k] |= 1 << l;
+                    }
+                    if (0..w).contains(&(ix + k as isize)) {
+                        colm[k] |= 1 << l;
+                    }
+                }
+            }
+            let vbase = _mm512_loadu_si512(base.as_ptr() as *const _);
+            let idx: [[__m512i; 6]; 6] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| {
+                    _mm512_add_epi32(vbase, _mm512_set1_epi32((i as isize * w) as i32 + j as i32))
+                })
+            });
+            for c in 0..g.c {
+                let src = x.add(c * plane) as *const u8;
+                let mut r = [[_mm512_setzero_ps(); 6]; 6];
+                for i in 0..6 {
+                    let d: [__m512; 6] = std::array::from_fn(|j| {
+                        _mm512_mask_i32gather_ps::<4>(
+                            _mm512_setzero_ps(),
+                            rowm[i] & colm[j],
+                            idx[i][j],
+                            src as *const f32,
+                        )
+                    });
+                    r[i] = bt(d);
+                }
+                let at0 = c * ts + t0;
+                for j in 0..6 {
+                    let col = bt(r.map(|row| row[j]));
+                    for (i, o) in col.into_iter().enumerate() {
+                        _mm512_storeu_ps(v.add((i * 6 + j) * blk + at0), o);
+                    }
+                }
+            }
+            t0 += 16;
+        }
+    }
+
+    /// Output tiles by scatters: lanes are 16 consecutive tiles of the
+    /// group, whatever their rows and images, so narrow images fill the
+    /// lanes too.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn output_transform_scatter(
+        g: &ConvGeom,
+        m: *const f32,
+        ts: usize,
+        blk: usize,
+        nb: usize,
+        bias: Option<&[f32]>,
+        res: Option<*const f32>,
+        relu: bool,
+        y: *mut f32,
+    ) {
+        let (th, tw) = grid(g);
+        let tiles = th * tw;
+        let t_all = nb * tiles;
+        let p = g.ho * g.wo;
+        let zero = _mm512_setzero_ps();
+        let mut t0 = 0;
+        while t0 < t_all {
+            // Per lane: offset of the tile's top-left output (channel 0), and
+            // which of its 4 rows and 4 columns lie inside the image.
+            let mut base = [0i32; 16];
+            let (mut rowm, mut colm) = ([0u16; 4], [0u16; 4]);
+            for (l, b) in base.iter_mut().enumerate() {
+                let t = t0 + l;
+                if t >= t_all {
+                    continue;
+                }
+                let (img, r) = (t / tiles, t % tiles);
+                let (oy, ox) = (4 * (r / tw), 4 * (r % tw));
+                *b = (img * g.o * p + oy * g.wo + ox) as i32;
+                for k in 0..4 {
+                    if oy + k < g.ho {
+                        rowm[k] |= 1 << l;
+                    }
+                    if ox + k < g.wo {
+                        colm[k] |= 1 << l;
+                    }
+                }
+            }
+            let vbase = _mm512_loadu_si512(base.as_ptr() as *const _);
+            let idx: [[__m512i; 4]; 4] = std::array::from_fn(|i| {
+                std::array::from_fn(|j| {
+                    _mm512_add_epi32(vbase, _mm512_set1_epi32((i * g.wo + j) as i32))
+                })
+            });
+            for o in 0..g.o {
+                let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
+                let yp = y.add(o * p);
+                let mut s = [[zero; 6]; 4];
+                for j in 0..6 {
+                    let mc: [__m512; 6] = std::array::from_fn(|i| {
+                        _mm512_loadu_ps(m.add((i * 6 + j) * blk + o * ts + t0))
+                    });
+                    for (srow, v) in s.iter_mut().zip(at(mc)) {
+                        srow[j] = v;
+                    }
+                }
+                for (dy, srow) in s.into_iter().enumerate() {
+                    if rowm[dy] == 0 {
+                        break;
+                    }
+                    for (k, mut v) in at(srow).into_iter().enumerate() {
+                        let mask = rowm[dy] & colm[k];
+                        v = _mm512_add_ps(v, b);
+                        if let Some(r) = res {
+                            let r =
+                                _mm512_mask_i32gather_ps::<4>(zero, mask, idx[dy][k], r.add(o * p));
+                            v = _mm512_add_ps(v, r);
+                        }
+                        if relu {
+                            v = _mm512_max_ps(v, zero);
+                        }
+                        _mm512_mask_i32scatter_ps::<4>(yp, mask, idx[dy][k], v);
+                    }
+                }
+            }
+            t0 += 16;
         }
     }
 
@@ -302,6 +504,7 @@ mod x86 {
         let p = g.ho * g.wo;
         let lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
         let hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+        let zero = _mm512_setzero_ps();
         for img in 0..nb {
             for o in 0..g.o {
                 let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
@@ -309,126 +512,57 @@ mod x86 {
                 let rp = res.map(|r| r.add((img * g.o + o) * p));
                 let mut tx0 = 0;
                 while tx0 < tw {
-                    let n = (tw - tx0).min(16);
-                    let mask = lanes(n);
-                    // Output columns 2 tx0 .. of this block inside the image.
-                    let cols = g.wo - 2 * tx0;
-                    let (mlo, mhi) = (lanes(cols), lanes(cols.saturating_sub(16)));
+                    let mask = lanes((tw - tx0).min(16));
+                    // Output columns 4 tx0 .. of this block inside the image.
+                    let cols = g.wo - 4 * tx0;
+                    let masks: [__mmask16; 4] =
+                        std::array::from_fn(|q| lanes(cols.saturating_sub(16 * q)));
                     for ty in 0..th {
                         let base = img * th * tw + ty * tw + tx0;
-                        let mut mv = [_mm512_setzero_ps(); 16];
-                        for (xi, v) in mv.iter_mut().enumerate() {
-                            *v = _mm512_maskz_loadu_ps(mask, m.add(xi * blk + o * ts + base));
+                        // A^T down each column j, then A^T along each row.
+                        let mut s = [[zero; 6]; 4];
+                        for j in 0..6 {
+                            let mc: [__m512; 6] = std::array::from_fn(|i| {
+                                _mm512_maskz_loadu_ps(
+                                    mask,
+                                    m.add((i * 6 + j) * blk + o * ts + base),
+                                )
+                            });
+                            for (srow, v) in s.iter_mut().zip(at(mc)) {
+                                srow[j] = v;
+                            }
                         }
-                        let (mut s0, mut s1) = ([_mm512_setzero_ps(); 4], [_mm512_setzero_ps(); 4]);
-                        for j in 0..4 {
-                            s0[j] = _mm512_add_ps(_mm512_add_ps(mv[j], mv[4 + j]), mv[8 + j]);
-                            s1[j] = _mm512_sub_ps(_mm512_sub_ps(mv[4 + j], mv[8 + j]), mv[12 + j]);
-                        }
-                        let rows = [
-                            (
-                                _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b),
-                                _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b),
-                            ),
-                            (
-                                _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b),
-                                _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b),
-                            ),
-                        ];
-                        for (dy, (ya, yb)) in rows.into_iter().enumerate() {
-                            let oy = 2 * ty + dy;
+                        for (dy, srow) in s.into_iter().enumerate() {
+                            let oy = 4 * ty + dy;
                             if oy >= g.ho {
                                 break;
                             }
-                            let at = oy * g.wo + 2 * tx0;
-                            let mut lo = _mm512_permutex2var_ps(ya, lo_idx, yb);
-                            let mut hi = _mm512_permutex2var_ps(ya, hi_idx, yb);
-                            if let Some(rp) = rp {
-                                lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(mlo, rp.add(at)));
-                                hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mhi, rp.add(at + 16)));
-                            }
-                            if relu {
-                                lo = _mm512_max_ps(lo, _mm512_setzero_ps());
-                                hi = _mm512_max_ps(hi, _mm512_setzero_ps());
-                            }
-                            let dst = yp.add(at);
-                            _mm512_mask_storeu_ps(dst, mlo, lo);
-                            _mm512_mask_storeu_ps(dst.add(16), mhi, hi);
-                        }
-                    }
-                    tx0 += 16;
-                }
-            }
-        }
-    }
-
-    /// Even and odd columns of 32 from `row` (`mlo`, `mhi`: the columns in range).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn even_odd(row: *const f32, mlo: __mmask16, mhi: __mmask16) -> (__m512, __m512) {
-        let l0 = _mm512_maskz_loadu_ps(mlo, row);
-        let l1 = _mm512_maskz_loadu_ps(mhi, row.add(16));
-        deinterleave(l0, l1)
-    }
-
-    /// Even and odd lanes of the 32 lanes of `l0` then `l1`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn deinterleave(l0: __m512, l1: __m512) -> (__m512, __m512) {
-        let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-        let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-        (
-            _mm512_permutex2var_ps(l0, even, l1),
-            _mm512_permutex2var_ps(l0, odd, l1),
-        )
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn grad_transform(
-        g: &ConvGeom,
-        dy: *const f32,
-        nb: usize,
-        dm: *mut f32,
-        ts: usize,
-        blk: usize,
-    ) {
-        let (th, tw) = grid(g);
-        let p = g.ho * g.wo;
-        let zero = _mm512_setzero_ps();
-        for img in 0..nb {
-            for o in 0..g.o {
-                let plane = dy.add((img * g.o + o) * p);
-                let mut tx0 = 0;
-                while tx0 < tw {
-                    let mask = lanes((tw - tx0).min(16));
-                    let cols = g.wo - 2 * tx0;
-                    let (mlo, mhi) = (lanes(cols), lanes(cols.saturating_sub(16)));
-                    for ty in 0..th {
-                        let base = img * th * tw + ty * tw + tx0;
-                        let (a0, a1) = even_odd(plane.add(2 * ty * g.wo + 2 * tx0), mlo, mhi);
-                        let (b0, b1) = if 2 * ty + 1 < g.ho {
-                            even_odd(plane.add((2 * ty + 1) * g.wo + 2 * tx0), mlo, mhi)
-                        } else {
-                            (zero, zero)
-                        };
-                        // Rows of A dY (A = [1 0; 1 1; 1 -1; 0 -1]), then A
-                        // along each row.
-                        let rows = [
-                            (a0, a1),
-                            (_mm512_add_ps(a0, b0), _mm512_add_ps(a1, b1)),
-                            (_mm512_sub_ps(a0, b0), _mm512_sub_ps(a1, b1)),
-                            (_mm512_sub_ps(zero, b0), _mm512_sub_ps(zero, b1)),
-                        ];
-                        for (i, (r0, r1)) in rows.into_iter().enumerate() {
-                            let out = [
-                                r0,
-                                _mm512_add_ps(r0, r1),
-                                _mm512_sub_ps(r0, r1),
-                                _mm512_sub_ps(zero, r1),
+                            let [y0, y1, y2, y3] = at(srow).map(|v| _mm512_add_ps(v, b));
+                            // Interleave so that lane q of vector k holds
+                            // column 4 (4 k + q / 4) + q % 4 of the block.
+                            let p_lo = _mm512_permutex2var_ps(y0, lo_idx, y2);
+                            let p_hi = _mm512_permutex2var_ps(y0, hi_idx, y2);
+                            let q_lo = _mm512_permutex2var_ps(y1, lo_idx, y3);
+                            let q_hi = _mm512_permutex2var_ps(y1, hi_idx, y3);
+                            let outs = [
+                                _mm512_permutex2var_ps(p_lo, lo_idx, q_lo),
+                                _mm512_permutex2var_ps(p_lo, hi_idx, q_lo),
+                                _mm512_permutex2var_ps(p_hi, lo_idx, q_hi),
+                                _mm512_permutex2var_ps(p_hi, hi_idx, q_hi),
                             ];
-                            for (j, v) in out.into_iter().enumerate() {
-                                let at = (i * 4 + j) * blk + o * ts + base;
-                                _mm512_mask_storeu_ps(dm.add(at), mask, v);
+                            let at = oy * g.wo + 4 * tx0;
+                            for (q, mut v) in outs.into_iter().enumerate() {
+                                if masks[q] == 0 {
+                                    break;
+                                }
+                                if let Some(rp) = rp {
+                                    let r = _mm512_maskz_loadu_ps(masks[q], rp.add(at + 16 * q));
+                                    v = _mm512_add_ps(v, r);
+                                }
+                                if relu {
+                                    v = _mm512_max_ps(v, zero);
+                                }
+                                _mm512_mask_storeu_ps(yp.add(at + 16 * q), masks[q], v);
                             }
                         }
                     }
@@ -437,189 +571,17 @@ mod x86 {
             }
         }
     }
-
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn gemm_nt_acc(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        ldb: usize,
-        c: *mut f32,
-    ) {
-        let (m4, n4) = (m / 4 * 4, n / 4 * 4);
-        for i in (0..m4).step_by(4) {
-            for j in (0..n4).step_by(4) {
-                dot_tile::<4, 4>(
-                    k,
-                    a.add(i * lda),
-                    lda,
-                    b.add(j * ldb),
-                    ldb,
-                    c.add(i * n + j),
-                    n,
-                );
-            }
-        }
-        // Ragged columns four rows at a time, then the ragged rows one
-        // element at a time.
-        for i in (0..m4).step_by(4) {
-            for j in n4..n {
-                dot_tile::<4, 1>(
-                    k,
-                    a.add(i * lda),
-                    lda,
-                    b.add(j * ldb),
-                    ldb,
-                    c.add(i * n + j),
-                    n,
-                );
-            }
-        }
-        for i in m4..m {
-            for j in 0..n {
-                dot_tile::<1, 1>(
-                    k,
-                    a.add(i * lda),
-                    lda,
-                    b.add(j * ldb),
-                    ldb,
-                    c.add(i * n + j),
-                    n,
-                );
-            }
-        }
-    }
-
-    /// `c[i][j] += a_i . b_j` for an `R x S` block, over all of `k`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn dot_tile<const R: usize, const S: usize>(
-        k: usize,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        ldb: usize,
-        c: *mut f32,
-        ldc: usize,
-    ) {
-        let mut acc = [[_mm512_setzero_ps(); S]; R];
-        let mut t = 0;
-        while t < k {
-            let mask = lanes(k - t);
-            let mut bv = [_mm512_setzero_ps(); S];
-            for (s, v) in bv.iter_mut().enumerate() {
-                *v = _mm512_maskz_loadu_ps(mask, b.add(s * ldb + t));
-            }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_maskz_loadu_ps(mask, a.add(r * lda + t));
-                for (s, v) in row.iter_mut().enumerate() {
-                    *v = _mm512_fmadd_ps(av, bv[s], *v);
-                }
-            }
-            t += 16;
-        }
-        if R == 4 && S == 4 {
-            // Lane r * 4 + s of the fold is the sum of acc[r][s].
-            let v: [__m512; 16] = std::array::from_fn(|i| acc[i / 4][i % 4]);
-            let sums = fold16(v);
-            for r in 0..4 {
-                let row = c.add(r * ldc);
-                let lane = match r {
-                    0 => _mm512_extractf32x4_ps::<0>(sums),
-                    1 => _mm512_extractf32x4_ps::<1>(sums),
-                    2 => _mm512_extractf32x4_ps::<2>(sums),
-                    _ => _mm512_extractf32x4_ps::<3>(sums),
-                };
-                _mm_storeu_ps(row, _mm_add_ps(_mm_loadu_ps(row), lane));
-            }
-            return;
-        }
-        for (r, row) in acc.iter().enumerate() {
-            for (s, v) in row.iter().enumerate() {
-                *c.add(r * ldc + s) += _mm512_reduce_add_ps(*v);
-            }
-        }
-    }
-
-    /// Lane `i` of the result is the sum of the lanes of `v[i]`: four levels
-    /// of pairwise folds, each halving the lanes per vector.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn fold16(v: [__m512; 16]) -> __m512 {
-        // Level `l` keeps groups of `16 >> (l + 1)` lanes: `lo` takes the
-        // first half of each group of twice that size, `hi` the second.
-        let lo = [
-            _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0),
-            _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0),
-            _mm512_set_epi32(29, 28, 25, 24, 21, 20, 17, 16, 13, 12, 9, 8, 5, 4, 1, 0),
-            _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0),
-        ];
-        let hi = [
-            _mm512_set_epi32(31, 30, 29, 28, 27, 26, 25, 24, 15, 14, 13, 12, 11, 10, 9, 8),
-            _mm512_set_epi32(31, 30, 29, 28, 23, 22, 21, 20, 15, 14, 13, 12, 7, 6, 5, 4),
-            _mm512_set_epi32(31, 30, 27, 26, 23, 22, 19, 18, 15, 14, 11, 10, 7, 6, 3, 2),
-            _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1),
-        ];
-        let mut cur = v;
-        let mut n = 16;
-        for l in 0..4 {
-            n /= 2;
-            for i in 0..n {
-                let (a, b) = (cur[2 * i], cur[2 * i + 1]);
-                cur[i] = _mm512_add_ps(
-                    _mm512_permutex2var_ps(a, lo[l], b),
-                    _mm512_permutex2var_ps(a, hi[l], b),
-                );
-            }
-        }
-        cur[0]
-    }
 }
 
-/// The pieces of one Winograd F(m x m, 3x3) algorithm that [`forward_with`] drives.
-pub(crate) struct Variant {
-    /// Transform points per tile: 16 for F(2x2, 3x3), 36 for F(4x4, 3x3).
-    pub points: usize,
-    /// Tile grid `(rows, cols)` of a geometry.
-    pub grid: fn(&ConvGeom) -> (usize, usize),
-    /// Images per GEMM group (a function of the shape only).
-    pub images_per_group: fn(&ConvGeom) -> usize,
-    /// `U[xi][o][c]`, the transformed weights.
-    pub weight_transform: fn(&ConvGeom, &[f32]) -> Vec<f32>,
-    /// Transformed input tiles of a group of images into `v` with the given strides.
-    pub input_transform: InputTransform,
-    /// Output tiles back to NCHW with the epilogue applied.
-    pub output_transform: OutputTransform,
-}
-
-/// `(geometry, images, image count, out, (row stride, point stride))`.
-pub(crate) type InputTransform = fn(&ConvGeom, &[f32], usize, &mut [f32], (usize, usize));
-/// `(geometry, products, (row stride, point stride), image count, epilogue, residual, y)`.
-pub(crate) type OutputTransform =
-    fn(&ConvGeom, &[f32], (usize, usize), usize, Epilogue, Option<&[f32]>, &mut [f32]);
-
-/// `y = conv(x, w)` then `ep`: transform the weights once, then per group of
-/// images transform the input tiles, run one GEMM per transform point and
-/// transform the products back.
-pub(crate) fn forward_with(
-    variant: &Variant,
-    g: &ConvGeom,
-    x: &[f32],
-    w: &[f32],
-    ep: Epilogue,
-    y: &mut [f32],
-) {
-    let (th, tw) = (variant.grid)(g);
+/// `y = conv(x, w)` then `ep` for a geometry where [`applies`] holds:
+/// transform the weights once, then per group of images transform the input
+/// tiles, run one GEMM per transform point and transform the products back.
+pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
+    let (th, tw) = grid(g);
     let tiles = th * tw;
-    let nb = (variant.images_per_group)(g);
-    let u = (variant.weight_transform)(g, w);
+    let nb = images_per_group(g);
+    let u = weight_transform(g, w);
     let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
-    let points = variant.points;
     y.par_chunks_mut(nb * out_size)
         .enumerate()
         .for_each(|(gi, y_grp)| {
@@ -627,10 +589,10 @@ pub(crate) fn forward_with(
             let t_all = imgs * tiles;
             let x_grp = &x[gi * nb * in_size..][..imgs * in_size];
             let (sv, sm) = (strides(t_all, g.c), strides(t_all, g.o));
-            let mut v = Scratch::uninit(points * sv.1);
-            let mut m = Scratch::uninit(points * sm.1);
-            (variant.input_transform)(g, x_grp, imgs, &mut v, sv);
-            for xi in 0..points {
+            let mut v = Scratch::uninit(POINTS * sv.1);
+            let mut m = Scratch::uninit(POINTS * sm.1);
+            input_transform(g, x_grp, imgs, &mut v, sv);
+            for xi in 0..POINTS {
                 let ok = matmul_nn_ld(
                     g.o,
                     t_all,
@@ -644,132 +606,25 @@ pub(crate) fn forward_with(
                 assert!(ok, "Winograd path needs the AVX-512 kernel");
             }
             let res = ep.residual_at(gi * nb * out_size, y_grp.len());
-            (variant.output_transform)(g, &m, sm, imgs, ep, res, y_grp);
+            output_transform(g, &m, sm, imgs, ep, res, y_grp);
         });
     crate::buffers::recycle_f32(u);
 }
 
-/// F(2x2, 3x3).
-const F2: Variant = Variant {
-    points: 16,
-    grid,
-    images_per_group,
-    weight_transform,
-    input_transform,
-    output_transform,
-};
-
-/// `y = conv(x, w)` then `ep` for a geometry where [`applies`] holds.
-pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
-    forward_with(&F2, g, x, w, ep, y);
-}
-
-/// Image groups per weight-gradient partial: a function of the group count
-/// only, so partials are summed in an order fixed by the shape.
-fn groups_per_partial(groups: usize) -> usize {
-    groups.div_ceil(16).max(1)
-}
-
-/// Weight gradient `dW [O, C, 3, 3]` of a geometry where [`applies`] holds:
-/// `dU[xi] = sum_t dM[xi][., t] V[xi][., t]^T` over all tiles (the input
-/// tiles `V` as in the forward, the output-gradient tiles `dM = A dY A^T`),
-/// then `dW = G^T dU G`. Fixed runs of image groups give partial `dU`s,
-/// summed in order.
-pub fn weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (th, tw) = grid(g);
-    let tiles = th * tw;
-    let nb = images_per_group(g);
-    let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
-    let groups = g.n.div_ceil(nb);
-    let per = groups_per_partial(groups);
-    let uo = g.o * g.c;
-    let partials: Vec<Vec<f32>> = (0..groups.div_ceil(per))
-        .into_par_iter()
-        .map(|pi| {
-            let mut du = crate::buffers::zeros_f32(16 * uo);
-            let t_max = nb * tiles;
-            let (sv, sm) = (strides(t_max, g.c), strides(t_max, g.o));
-            let mut v = Scratch::uninit(16 * sv.1);
-            let mut m = Scratch::uninit(16 * sm.1);
-            for gi in pi * per..((pi + 1) * per).min(groups) {
-                let first = gi * nb;
-                let imgs = (g.n - first).min(nb);
-                let t_all = imgs * tiles;
-                input_transform(g, &x[first * in_size..][..imgs * in_size], imgs, &mut v, sv);
-                grad_transform(
-                    g,
-                    &dy[first * out_size..][..imgs * out_size],
-                    imgs,
-                    &mut m,
-                    sm,
-                );
-                for xi in 0..16 {
-                    gemm_nt_acc(
-                        g.o,
-                        g.c,
-                        t_all,
-                        &m[xi * sm.1..][..g.o * sm.0],
-                        sm.0,
-                        &v[xi * sv.1..][..g.c * sv.0],
-                        sv.0,
-                        &mut du[xi * uo..][..uo],
-                    );
-                }
-            }
-            du
-        })
-        .collect();
-    let mut du = crate::buffers::zeros_f32(16 * uo);
-    for part in partials {
-        du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-        crate::buffers::recycle_f32(part);
-    }
-    // dW = G^T dU G with G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1].
-    let gt = |u: [f32; 4]| {
-        [
-            u[0] + 0.5 * (u[1] + u[2]),
-            0.5 * (u[1] - u[2]),
-            0.5 * (u[1] + u[2]) + u[3],
-        ]
-    };
-    let mut dw = crate::buffers::uninit_f32(uo * 9);
-    for oc in 0..uo {
-        let at = |i: usize, j: usize| du[(i * 4 + j) * uo + oc];
-        // Columns of G^T dU (3 rows x 4 columns), then G along each row.
-        let cols: [[f32; 3]; 4] =
-            std::array::from_fn(|j| gt([at(0, j), at(1, j), at(2, j), at(3, j)]));
-        for i in 0..3 {
-            let row = gt([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]);
-            dw[oc * 9 + i * 3..][..3].copy_from_slice(&row);
-        }
-    }
-    crate::buffers::recycle_f32(du);
-    dw
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{assert_close_scaled, data, geom, on_one_thread, reference_grads};
+    use super::super::testing::{data, geom, on_one_thread};
     use super::*;
 
-    /// `(n, c, o, h, w, pad)` of the stride-1 3x3 geometries tested.
-    const GEOMS: [(usize, usize, usize, usize, usize, usize); 6] = [
-        (3, 8, 9, 7, 6, 1),
-        (2, 16, 16, 8, 8, 1),
-        (5, 9, 8, 5, 9, 0),
-        (1, 8, 12, 4, 3, 2),
-        (70, 8, 8, 4, 4, 1),
-        (2, 8, 10, 5, 37, 1),
-    ];
-
-    /// Whether this CPU runs the Winograd path at all (it needs AVX-512);
-    /// every geometry in [`GEOMS`] qualifies where it does.
-    fn supported() -> bool {
-        super::super::simd::level() >= 2
-    }
-
-    /// Direct convolution in f64.
-    fn reference(g: &ConvGeom, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+    /// Direct convolution plus bias, residual and ReLU in f64.
+    fn reference(
+        g: &ConvGeom,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        res: &[f32],
+        relu: bool,
+    ) -> Vec<f64> {
         let mut y = vec![0f64; g.n * g.o * g.p()];
         for n in 0..g.n {
             for o in 0..g.o {
@@ -792,7 +647,9 @@ mod tests {
                                 }
                             }
                         }
-                        y[((n * g.o + o) * g.ho + oy) * g.wo + ox] = acc;
+                        let at = ((n * g.o + o) * g.ho + oy) * g.wo + ox;
+                        acc += res[at] as f64;
+                        y[at] = if relu { acc.max(0.0) } else { acc };
                     }
                 }
             }
@@ -801,40 +658,58 @@ mod tests {
     }
 
     #[test]
-    fn weight_gradient_matches_direct() {
-        if !supported() {
-            return;
-        }
-        for (n, c, o, h, w, pad) in GEOMS.into_iter().chain([(40, 12, 16, 9, 9, 1)]) {
-            let g = geom(n, c, o, h, w, 3, 1, pad);
-            assert!(applies(&g));
-            let (x, dy) = (data(n * c * h * w, 4), data(n * o * g.p(), 5));
-            let dw = weight_grad(&g, &x, &dy);
-            let wt = vec![0f32; o * c * 9];
-            let r = &reference_grads(&g, &x, &wt, &dy)[1];
-            assert_close_scaled(&dw, r, 1e-5, &format!("{n} {c} {o} {h} {w} {pad}"));
-            // Bit-identical on one thread.
-            assert_eq!(on_one_thread(|| weight_grad(&g, &x, &dy)), dw);
-        }
-    }
-
-    #[test]
     fn matches_direct_convolution() {
-        if !supported() {
+        if super::super::simd::level() < 2 {
             return;
         }
-        for (n, c, o, h, w, pad) in GEOMS {
+        // (n, c, o, h, w, pad): odd sizes, paddings 0 to 2, image counts that
+        // leave a short last group, rows wider than 16 tiles.
+        for (n, c, o, h, w, pad) in [
+            (3, 8, 9, 7, 6, 1),
+            (2, 16, 16, 8, 8, 1),
+            (5, 9, 8, 5, 9, 0),
+            (1, 8, 12, 4, 3, 2),
+            (70, 8, 8, 4, 4, 1),
+            (2, 8, 10, 5, 71, 1),
+            (7, 16, 16, 13, 11, 2),
+            (9, 32, 32, 16, 16, 1),
+            (3, 64, 64, 8, 8, 1),
+            (5, 16, 16, 32, 32, 1),
+            (3, 12, 8, 11, 67, 0),
+        ] {
             let g = geom(n, c, o, h, w, 3, 1, pad);
             assert!(applies(&g));
             let (x, wt, b) = (data(n * c * h * w, 1), data(o * c * 9, 2), data(o, 3));
-            let mut y = vec![f32::NAN; n * o * g.p()];
-            forward(&g, &x, &wt, Epilogue::bias(Some(&b)), &mut y);
-            let r = reference(&g, &x, &wt, &b);
-            for (i, (a, e)) in y.iter().zip(&r).enumerate() {
-                assert!(
-                    (*a as f64 - e).abs() < 1e-4 * (1.0 + e.abs()),
-                    "{a} vs {e} at {i} ({n} {c} {o} {h} {w} {pad})"
-                );
+            let res = data(n * o * g.p(), 4);
+            for (with_res, relu) in [(false, false), (true, true)] {
+                let zeros = vec![0f32; res.len()];
+                let r_in = if with_res { &res } else { &zeros };
+                let ep = Epilogue {
+                    bias: Some(&b),
+                    residual: with_res.then_some(&res[..]),
+                    relu,
+                };
+                let mut y = vec![f32::NAN; n * o * g.p()];
+                forward(&g, &x, &wt, ep, &mut y);
+                let r = reference(&g, &x, &wt, &b, r_in, relu);
+                let scale = r.iter().fold(1f64, |m, v| m.max(v.abs()));
+                let mut worst = 0f64;
+                for (i, (a, e)) in y.iter().zip(&r).enumerate() {
+                    let err = (*a as f64 - e).abs();
+                    worst = worst.max(err / scale);
+                    assert!(
+                        err < 1e-5 * scale,
+                        "{a} vs {e} at {i} ({n} {c} {o} {h} {w} {pad})"
+                    );
+                }
+                let what = format!("{n} {c} {o} {h} {w} {pad}");
+                assert!(worst < 1e-5, "{what}: {worst}");
+                let one = on_one_thread(|| {
+                    let mut y1 = vec![f32::NAN; y.len()];
+                    forward(&g, &x, &wt, ep, &mut y1);
+                    y1
+                });
+                assert_eq!(one, y, "thread count changed the result ({what})");
             }
         }
     }

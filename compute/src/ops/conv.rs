@@ -109,11 +109,7 @@ pub fn conv2d_bn_eval(a: &mut Args) -> Result<Vec<Tensor>> {
         residual,
         relu,
     };
-    if crate::cpu::winograd43::applies(&g) {
-        crate::cpu::winograd43::forward(&g, a.f32(0)?, &wf, ep, &mut y);
-    } else {
-        conv2d_forward_ep(&g, a.f32(0)?, &wf, ep, &mut y);
-    }
+    conv2d_forward_ep(&g, a.f32(0)?, &wf, ep, &mut y);
     crate::buffers::recycle_f32(wf);
     Ok(vec![Tensor::from_f32(out_shape, y)])
 }
@@ -140,7 +136,8 @@ fn fold_bn(
     (wf, bias)
 }
 
-/// Inputs: x, w, dy. Params: stride, padding, with_bias, need_dx.
+/// Inputs: x, w, dy, optional dx_acc (a gradient already collected for x,
+/// returned added to dx). Params: stride, padding, with_bias, need_dx.
 /// Outputs: [dx if need_dx], dw, [db if with_bias].
 pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
@@ -156,6 +153,21 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
             ),
         );
     }
+    let dx_acc = if a.ins.len() == 4 {
+        if !need_dx || a.input(3).shape != a.input(0).shape {
+            return shape_err(
+                a.op,
+                format!(
+                    "dx_acc {:?} needs need_dx and the shape of x {:?}",
+                    a.input(3).shape,
+                    a.input(0).shape
+                ),
+            );
+        }
+        Some(a.f32(3)?)
+    } else {
+        None
+    };
     let mut dx = need_dx.then(|| crate::buffers::uninit_f32(g.n * g.c * g.h * g.w));
     let (dw, db) = cpu_backward(
         &g,
@@ -163,6 +175,7 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         a.f32(1)?,
         a.f32(2)?,
         dx.as_deref_mut(),
+        dx_acc,
         with_bias,
     );
     let mut out = Vec::with_capacity(3);

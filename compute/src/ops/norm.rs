@@ -1,7 +1,9 @@
 //! BatchNorm2d in training and evaluation mode (PyTorch semantics).
 
 use super::Args;
-use crate::cpu::norm::{backward, channel_stats, scale_shift, train_affine, BnGeom};
+use crate::cpu::norm::{
+    backward, channel_stats, scale_shift, scale_shift_add_relu, train_affine, BnGeom,
+};
 use crate::error::{shape_err, Result};
 use crate::tensor::Tensor;
 
@@ -39,6 +41,16 @@ pub fn batch_norm_relu_train(a: &mut Args) -> Result<Vec<Tensor>> {
     train(a, true)
 }
 
+/// [`batch_norm_train`] plus a residual, then a ReLU: `y = max(bn(x) + r, 0)`
+/// in one pass. Inputs: x, gamma, beta, r (shaped like x); otherwise as
+/// [`batch_norm_train`].
+pub fn batch_norm_add_relu_train(a: &mut Args) -> Result<Vec<Tensor>> {
+    a.same_shape(0, 3)?;
+    train(a, true)
+}
+
+/// The training-mode forward; with a fourth input (the residual), `relu`
+/// comes after the residual sum.
 fn train(a: &mut Args, relu: bool) -> Result<Vec<Tensor>> {
     let g = geometry(a, &[1, 2])?;
     for m in a.muts.iter() {
@@ -56,7 +68,11 @@ fn train(a: &mut Args, relu: bool) -> Result<Vec<Tensor>> {
     let invstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
     let (scale, shift) = train_affine(gamma, beta, &mean, &invstd);
     let mut y = crate::buffers::uninit_f32(x.len());
-    scale_shift(g, x, &scale, &shift, &mut y, relu);
+    if a.ins.len() == 4 {
+        scale_shift_add_relu(g, x, a.f32(3)?, &scale, &shift, &mut y);
+    } else {
+        scale_shift(g, x, &scale, &shift, &mut y, relu);
+    }
     // Running variance uses the unbiased estimate, as PyTorch does.
     let count = (g.n * g.hw) as f32;
     let unbias = if count > 1.0 {

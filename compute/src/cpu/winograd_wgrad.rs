@@ -1,0 +1,267 @@
+//! Weight gradient of a stride-1 3x3 convolution through Winograd
+//! F(4x4, 3x3): 36 products per channel pair for each 4x4 output tile
+//! (F(2x2, 3x3) needs 64 for the same outputs, direct correlation 144).
+//!
+//! The forward is `Y = A^T [U ⊙ V] A` per tile, with `U = G g G^T` and
+//! `V = B^T d B` (see [`super::winograd`]). Its adjoint: with the
+//! output-gradient tiles `dM = A dY A^T`, `dU[xi]^T = V[xi] dM[xi]^T` summed
+//! over all tiles (one GEMM `[C, tiles] x [tiles, O]` per transform point,
+//! on the AVX-512 kernel; `dM` is written tile-major so that this is a plain
+//! product, not a row of dot products), then `dW = G^T dU G`, computed in
+//! f64. Fixed runs of image groups give partial `dU`s, summed in order, so
+//! the result does not depend on the thread count.
+
+use rayon::prelude::*;
+
+use super::conv::ConvGeom;
+use super::gemm512::matmul_nn_acc;
+use super::winograd::{grid, images_per_group, input_transform, strides, POINTS};
+use crate::buffers::Scratch;
+
+/// Row stride of the tile-major `dM^T[xi][t][o]`, and the stride of one
+/// point's block of `tiles` rows.
+fn grad_strides(g: &ConvGeom, tiles: usize) -> (usize, usize) {
+    let os = g.o.next_multiple_of(16);
+    (os, tiles * os + 16)
+}
+
+/// `dM^T[xi][t][o]` for the tiles of `nb` images of `dy`, `t` counting
+/// tiles image by image, row by row (as the input transform counts them).
+fn grad_transform(g: &ConvGeom, dy: &[f32], nb: usize, m: &mut [f32], (os, blk): (usize, usize)) {
+    let (th, tw) = grid(g);
+    let t_all = nb * th * tw;
+    assert!(dy.len() >= nb * g.o * g.p() && nb * g.o * g.p() <= i32::MAX as usize);
+    assert!(os >= g.o.next_multiple_of(16) && blk >= t_all * os && m.len() >= POINTS * blk);
+    // SAFETY: AVX-512F is present (the Winograd path checks it); gathers
+    // read only tile elements inside the image, of channels below `g.o`,
+    // and the stores (16 channels from a multiple of 16) stay within the
+    // row stride `os` of the `t_all` rows checked above.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        x86::grad_transform(g, dy.as_ptr(), nb, m.as_mut_ptr(), os, blk)
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{grid, ConvGeom};
+    use std::arch::x86_64::*;
+
+    /// `A u` for one line `u` of four values, `A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0;
+    /// 0 1 1 4 4 0; 0 1 -1 8 -8 1]`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn a(u: [__m512; 4]) -> [__m512; 6] {
+        let s02 = _mm512_add_ps(u[0], u[2]);
+        let s13 = _mm512_add_ps(u[1], u[3]);
+        let e = _mm512_fmadd_ps(_mm512_set1_ps(4.0), u[2], u[0]);
+        let f = _mm512_fmadd_ps(
+            _mm512_set1_ps(8.0),
+            u[3],
+            _mm512_mul_ps(_mm512_set1_ps(2.0), u[1]),
+        );
+        [
+            u[0],
+            _mm512_add_ps(s02, s13),
+            _mm512_sub_ps(s02, s13),
+            _mm512_add_ps(e, f),
+            _mm512_sub_ps(e, f),
+            u[3],
+        ]
+    }
+
+    /// Lanes are 16 consecutive output channels: for each tile, each lane
+    /// gathers the tile from its channel's plane (zero outside the image).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn grad_transform(
+        g: &ConvGeom,
+        dy: *const f32,
+        nb: usize,
+        m: *mut f32,
+        os: usize,
+        blk: usize,
+    ) {
+        let (th, tw) = grid(g);
+        let p = g.ho * g.wo;
+        let lane_planes = _mm512_mullo_epi32(
+            _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+            _mm512_set1_epi32(p as i32),
+        );
+        let zero = _mm512_setzero_ps();
+        for img in 0..nb {
+            for o0 in (0..g.o).step_by(16) {
+                let mask = crate::cpu::simd::lanes(g.o - o0);
+                let planes = dy.add((img * g.o + o0) * p);
+                for ty in 0..th {
+                    let oy = 4 * ty;
+                    let rows = (g.ho - oy).min(4);
+                    for tx in 0..tw {
+                        let ox = 4 * tx;
+                        let cols = (g.wo - ox).min(4);
+                        let idx0 = _mm512_add_epi32(
+                            lane_planes,
+                            _mm512_set1_epi32((oy * g.wo + ox) as i32),
+                        );
+                        // A along each row of the tile, then A down each column.
+                        let r: [[__m512; 6]; 4] = std::array::from_fn(|i| {
+                            a(std::array::from_fn(|j| {
+                                if i < rows && j < cols {
+                                    let idx = _mm512_add_epi32(
+                                        idx0,
+                                        _mm512_set1_epi32((i * g.wo + j) as i32),
+                                    );
+                                    _mm512_mask_i32gather_ps::<4>(zero, mask, idx, planes)
+                                } else {
+                                    zero
+                                }
+                            }))
+                        });
+                        let row = m.add((img * th * tw + ty * tw + tx) * os + o0);
+                        let cols: [[__m512; 6]; 6] =
+                            std::array::from_fn(|j| a(r.map(|row| row[j])));
+                        for (j, col) in cols.into_iter().enumerate() {
+                            for (i, v) in col.into_iter().enumerate() {
+                                _mm512_storeu_ps(row.add((i * 6 + j) * blk), v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dW = G^T dU G` for each channel pair, in f64, with the `G` (6 x 3) of
+/// [`super::winograd`]'s weight transform; `du` holds `dU[xi]^T [C, O]`.
+fn fold_points(g: &ConvGeom, du: &[f32]) -> Vec<f32> {
+    const G: [[f64; 3]; 6] = [
+        [0.25, 0.0, 0.0],
+        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+        [0.0, 0.0, 1.0],
+    ];
+    let uo = g.o * g.c;
+    let mut dw = crate::buffers::uninit_f32(uo * 9);
+    for oc in 0..uo {
+        let at = oc % g.c * g.o + oc / g.c;
+        // t = dU G (6 x 3), then G^T t.
+        let mut t = [[0f64; 3]; 6];
+        for (i, ti) in t.iter_mut().enumerate() {
+            for (q, tq) in ti.iter_mut().enumerate() {
+                *tq = (0..6)
+                    .map(|j| du[(i * 6 + j) * uo + at] as f64 * G[j][q])
+                    .sum();
+            }
+        }
+        for p in 0..3 {
+            for q in 0..3 {
+                let v: f64 = (0..6).map(|i| G[i][p] * t[i][q]).sum();
+                dw[oc * 9 + p * 3 + q] = v as f32;
+            }
+        }
+    }
+    dw
+}
+
+/// Image groups per weight-gradient partial: a function of the group count
+/// only, so partials are summed in an order fixed by the shape.
+fn groups_per_partial(groups: usize) -> usize {
+    groups.div_ceil(16).max(1)
+}
+
+/// Weight gradient `dW [O, C, 3, 3]` of a geometry where
+/// [`super::winograd::applies`] holds.
+pub fn weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (th, tw) = grid(g);
+    let tiles = th * tw;
+    let nb = images_per_group(g);
+    let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
+    let groups = g.n.div_ceil(nb);
+    let per = groups_per_partial(groups);
+    let uo = g.o * g.c;
+    let partials: Vec<Vec<f32>> = (0..groups.div_ceil(per))
+        .into_par_iter()
+        .map(|pi| {
+            let mut du = crate::buffers::zeros_f32(POINTS * uo);
+            let t_max = nb * tiles;
+            let (sv, sm) = (strides(t_max, g.c), grad_strides(g, t_max));
+            let mut v = Scratch::uninit(POINTS * sv.1);
+            let mut m = Scratch::uninit(POINTS * sm.1);
+            for gi in pi * per..((pi + 1) * per).min(groups) {
+                let first = gi * nb;
+                let imgs = (g.n - first).min(nb);
+                let t_all = imgs * tiles;
+                input_transform(g, &x[first * in_size..][..imgs * in_size], imgs, &mut v, sv);
+                let dy_grp = &dy[first * out_size..][..imgs * out_size];
+                grad_transform(g, dy_grp, imgs, &mut m, sm);
+                for xi in 0..POINTS {
+                    let ok = matmul_nn_acc(
+                        g.c,
+                        g.o,
+                        t_all,
+                        &v[xi * sv.1..][..g.c * sv.0],
+                        sv.0,
+                        &m[xi * sm.1..][..t_all * sm.0],
+                        sm.0,
+                        &mut du[xi * uo..][..uo],
+                        g.o,
+                        true,
+                    );
+                    assert!(ok, "Winograd path needs the AVX-512 kernel");
+                }
+            }
+            du
+        })
+        .collect();
+    let mut du = crate::buffers::zeros_f32(POINTS * uo);
+    for part in partials {
+        du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+        crate::buffers::recycle_f32(part);
+    }
+    let dw = fold_points(g, &du);
+    crate::buffers::recycle_f32(du);
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{data, geom, on_one_thread, reference_grads};
+    use super::*;
+
+    #[test]
+    fn matches_direct_weight_gradient() {
+        if !super::super::winograd::applies(&geom(1, 8, 8, 4, 4, 3, 1, 1)) {
+            return;
+        }
+        // (n, c, o, h, w, pad): ragged tiles, paddings 0 to 2, narrow and
+        // wide images, a short last image group, ResNet-110's stage shapes.
+        for (n, c, o, h, w, pad) in [
+            (3, 8, 9, 7, 6, 1),
+            (5, 9, 8, 5, 9, 0),
+            (1, 8, 12, 4, 3, 2),
+            (70, 8, 8, 4, 4, 1),
+            (2, 8, 10, 5, 71, 1),
+            (7, 16, 16, 13, 11, 2),
+            (40, 12, 16, 9, 9, 1),
+            (6, 16, 16, 32, 32, 1),
+            (9, 32, 32, 16, 16, 1),
+            (20, 64, 64, 8, 8, 1),
+        ] {
+            let g = geom(n, c, o, h, w, 3, 1, pad);
+            let (x, dy) = (data(n * c * h * w, 4), data(n * o * g.p(), 5));
+            let dw = weight_grad(&g, &x, &dy);
+            let r = &reference_grads(&g, &x, &vec![0f32; o * c * 9], &dy)[1];
+            let scale = r.iter().fold(1f64, |m, v| m.max(v.abs()));
+            let worst = dw
+                .iter()
+                .zip(r)
+                .map(|(a, e)| (*a as f64 - e).abs() / scale)
+                .fold(0f64, f64::max);
+            let what = format!("{n} {c} {o} {h} {w} {pad}");
+            assert!(worst < 1e-5, "{what}: relative error {worst}");
+            assert_eq!(on_one_thread(|| weight_grad(&g, &x, &dy)), dw, "{what}");
+        }
+    }
+}
