@@ -34,15 +34,14 @@ pub fn channel_stats(g: BnGeom, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
                 return (f32::NAN, f32::NAN);
             }
             let k = g.plane(x, 0, c)[0];
-            let mut acc = [0f64; 2];
+            let mut lanes = [[0f64; 16]; 2];
             for n in 0..g.n {
-                let [s, q] = simd::shifted_sums(g.plane(x, n, c), k);
-                acc[0] += s;
-                acc[1] += q;
+                simd::shifted_sums(g.plane(x, n, c), k, &mut lanes);
             }
+            let [s, q] = simd::lane_total(&lanes);
             let cnt = g.count() as f64;
-            let m1 = acc[0] / cnt;
-            let var = (acc[1] / cnt - m1 * m1).max(0.0);
+            let m1 = s / cnt;
+            let var = (q / cnt - m1 * m1).max(0.0);
             ((k as f64 + m1) as f32, var as f32)
         })
         .collect();
@@ -129,16 +128,15 @@ pub fn backward(
         .into_par_iter()
         .map(|c| {
             let m = mean[c];
-            let mut acc = [0f64; 2];
+            let mut lanes = [[0f64; 16]; 2];
             for n in 0..g.n {
                 let (dp, xp) = (g.plane(dy, n, c), g.plane(x, n, c));
-                let [s, q] = match mask_of(c) {
-                    Some(mk) => simd::grad_sums_relu(dp, xp, m, mk),
-                    None => simd::grad_sums(dp, xp, m),
-                };
-                acc[0] += s;
-                acc[1] += q;
+                match mask_of(c) {
+                    Some(mk) => simd::grad_sums_relu(dp, xp, m, mk, &mut lanes),
+                    None => simd::grad_sums(dp, xp, m, &mut lanes),
+                }
             }
+            let acc = simd::lane_total(&lanes);
             (acc[0] as f32, (acc[1] * invstd[c] as f64) as f32)
         })
         .collect();

@@ -74,11 +74,30 @@ fn keep_if_positive(d: f32, y: f32) -> f32 {
 }
 const BLOCK: usize = 256;
 
+/// Per-lane f64 sums `[first, second]`: element `i` of a slice goes to
+/// lane `i % 16`. The statistics kernels add into these, so a channel's many
+/// planes fold into f64 lane by lane, with one horizontal sum at the end
+/// ([`lane_total`]).
+pub type LaneSums = [[f64; LANES]; 2];
+
+/// The lanes of `acc` added in order.
+pub fn lane_total(acc: &LaneSums) -> [f64; 2] {
+    acc.map(|lanes| lanes.iter().sum())
+}
+
+/// Adds the f32 lane sums of one block to the f64 lanes.
+#[inline(always)]
+fn fold_block(acc: &mut LaneSums, s: &[f32; LANES], q: &[f32; LANES]) {
+    for l in 0..LANES {
+        acc[0][l] += s[l] as f64;
+        acc[1][l] += q[l] as f64;
+    }
+}
+
 multiversion! {
-    /// `(sum (x - k), sum (x - k)^2)` with 16 f32 lanes per block of 256,
-    /// folded into f64 in order.
-    pub fn shifted_sums(x: &[f32], k: f32) -> [f64; 2] {
-        let mut acc = [0f64; 2];
+    /// Adds `(x - k, (x - k)^2)` into `acc`: 16 f32 lanes per block of 256,
+    /// each block then into the f64 lanes.
+    pub fn shifted_sums(x: &[f32], k: f32, acc: &mut LaneSums) {
         for blk in x.chunks(BLOCK) {
             let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
             let mut it = blk.chunks_exact(LANES);
@@ -90,15 +109,13 @@ multiversion! {
                     q[l] += d * d;
                 }
             }
-            for &v in it.remainder() {
+            for (l, &v) in it.remainder().iter().enumerate() {
                 let d = v - k;
-                s[0] += d;
-                q[0] += d * d;
+                s[l] += d;
+                q[l] += d * d;
             }
-            acc[0] += s.iter().map(|&v| v as f64).sum::<f64>();
-            acc[1] += q.iter().map(|&v| v as f64).sum::<f64>();
+            fold_block(acc, &s, &q);
         }
-        acc
     }
 }
 
@@ -122,9 +139,8 @@ multiversion! {
 }
 
 multiversion! {
-    /// `(sum dy, sum dy * (x - m))`, accumulated like [`shifted_sums`].
-    pub fn grad_sums(dy: &[f32], x: &[f32], m: f32) -> [f64; 2] {
-        let mut acc = [0f64; 2];
+    /// Adds `(dy, dy * (x - m))` into `acc`, blocked like [`shifted_sums`].
+    pub fn grad_sums(dy: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
         for (db, xb) in dy.chunks(BLOCK).zip(x.chunks(BLOCK)) {
             let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
             let mut di = db.chunks_exact(LANES);
@@ -137,23 +153,20 @@ multiversion! {
                     q[l] += d[l] * (v[l] - m);
                 }
             }
-            for (&d, &v) in di.remainder().iter().zip(xi.remainder()) {
-                s[0] += d;
-                q[0] += d * (v - m);
+            for (l, (&d, &v)) in di.remainder().iter().zip(xi.remainder()).enumerate() {
+                s[l] += d;
+                q[l] += d * (v - m);
             }
-            acc[0] += s.iter().map(|&v| v as f64).sum::<f64>();
-            acc[1] += q.iter().map(|&v| v as f64).sum::<f64>();
+            fold_block(acc, &s, &q);
         }
-        acc
     }
 }
 
 multiversion! {
-    /// `(sum d, sum d * (x - m))` with `d = dy` where `x * sa + sb > 0`, else 0:
-    /// [`grad_sums`] behind the mask of a ReLU that followed `x * sa + sb`.
-    pub fn grad_sums_relu(dy: &[f32], x: &[f32], m: f32, mask: (f32, f32)) -> [f64; 2] {
+    /// [`grad_sums`] with `dy` taken as 0 where `x * sa + sb <= 0` (behind
+    /// the mask of a ReLU that followed `x * sa + sb`).
+    pub fn grad_sums_relu(dy: &[f32], x: &[f32], m: f32, mask: (f32, f32), acc: &mut LaneSums) {
         let (sa, sb) = mask;
-        let mut acc = [0f64; 2];
         for (db, xb) in dy.chunks(BLOCK).zip(x.chunks(BLOCK)) {
             let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
             let mut di = db.chunks_exact(LANES);
@@ -167,15 +180,13 @@ multiversion! {
                     q[l] += dl * (v[l] - m);
                 }
             }
-            for (&d, &v) in di.remainder().iter().zip(xi.remainder()) {
+            for (l, (&d, &v)) in di.remainder().iter().zip(xi.remainder()).enumerate() {
                 let d = keep_if_positive(d, v * sa + sb);
-                s[0] += d;
-                q[0] += d * (v - m);
+                s[l] += d;
+                q[l] += d * (v - m);
             }
-            acc[0] += s.iter().map(|&v| v as f64).sum::<f64>();
-            acc[1] += q.iter().map(|&v| v as f64).sum::<f64>();
+            fold_block(acc, &s, &q);
         }
-        acc
     }
 }
 
@@ -284,14 +295,18 @@ mod tests {
     #[test]
     fn sums_match_f64_reference() {
         let x: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() + 3.0).collect();
-        let [s, q] = shifted_sums(&x, 3.0);
+        let mut acc = [[0f64; LANES]; 2];
+        shifted_sums(&x, 3.0, &mut acc);
+        let [s, q] = lane_total(&acc);
         let rs: f64 = x.iter().map(|&v| (v - 3.0) as f64).sum();
         let rq: f64 = x.iter().map(|&v| ((v - 3.0) as f64).powi(2)).sum();
         assert!(
             (s - rs).abs() < 1e-4 && (q - rq).abs() < 1e-4,
             "{s} {rs} {q} {rq}"
         );
-        let [a, b] = grad_sums(&x, &x, 3.0);
+        let mut acc = [[0f64; LANES]; 2];
+        grad_sums(&x, &x, 3.0, &mut acc);
+        let [a, b] = lane_total(&acc);
         let ra: f64 = x.iter().map(|&v| v as f64).sum();
         let rb: f64 = x.iter().map(|&v| v as f64 * (v - 3.0) as f64).sum();
         assert!(
