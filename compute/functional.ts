@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { record, Var } from "./autograd.ts";
+import { type BackwardFn, record, Var } from "./autograd.ts";
 import * as ops from "./ops.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -126,7 +126,11 @@ export function linear(x: Var, w: Var, b?: Var): Var {
 
 export function conv2d(x: Var, w: Var, b: Var | undefined, o: ops.Conv2dOptions): Var {
   const y = ops.conv2d(x.value, w.value, b?.value, o);
-  return record(y, b ? [x, w, b] : [x, w], (dy, take) => {
+  return record(y, b ? [x, w, b] : [x, w], conv2dBackwardFn(x, w, b, o));
+}
+
+function conv2dBackwardFn(x: Var, w: Var, b: Var | undefined, o: ops.Conv2dOptions): BackwardFn {
+  return (dy, take) => {
     // A gradient already collected for x (a residual branch) is added as dx
     // is written.
     const dxAcc = x.requiresGrad ? take(0) : undefined;
@@ -137,7 +141,24 @@ export function conv2d(x: Var, w: Var, b: Var | undefined, o: ops.Conv2dOptions)
       dxAcc,
     });
     return b ? [g.dx ?? null, g.dw, g.db!] : [g.dx ?? null, g.dw];
-  });
+  };
+}
+
+/**
+ * {@linkcode conv2d} that also returns the batch statistics of its output (computed as
+ * the output is written), for a following {@linkcode batchNormTrain}.
+ */
+export function conv2dStats(
+  x: Var,
+  w: Var,
+  b: Var | undefined,
+  o: ops.Conv2dOptions,
+): { y: Var; stats: ops.BatchStats } {
+  const [y, mean, variance] = ops.conv2dStats(x.value, w.value, b?.value, o);
+  return {
+    y: record(y, b ? [x, w, b] : [x, w], conv2dBackwardFn(x, w, b, o)),
+    stats: [mean, variance],
+  };
 }
 
 export function maxPool2d(x: Var, kernel: number, stride = kernel): Var {
@@ -162,8 +183,16 @@ export function batchNormTrain(
   beta: Var,
   stats: ops.RunningStats,
   relu = false,
+  batch?: ops.BatchStats,
 ): Var {
-  const [y, mean, invstd] = ops.batchNormTrain(x.value, gamma.value, beta.value, stats, relu);
+  const [y, mean, invstd] = ops.batchNormTrain(
+    x.value,
+    gamma.value,
+    beta.value,
+    stats,
+    relu,
+    batch,
+  );
   return record(
     y,
     [x, gamma, beta],
@@ -185,6 +214,7 @@ export function batchNormAddReluTrain(
   beta: Var,
   r: Var,
   stats: ops.RunningStats,
+  batch?: ops.BatchStats,
 ): Var {
   const [y, mean, invstd] = ops.batchNormAddReluTrain(
     x.value,
@@ -192,6 +222,7 @@ export function batchNormAddReluTrain(
     beta.value,
     r.value,
     stats,
+    batch,
   );
   return record(y, [x, gamma, beta, r], (dy) => {
     const g = ops.reluBackward(y, dy);

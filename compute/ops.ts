@@ -134,6 +134,17 @@ export interface Conv2dOptions {
 export const conv2d = (x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Tensor =>
   one("conv2d", b ? [x, w, b] : [x, w], [o.stride, o.padding]);
 /**
+ * {@linkcode conv2d} that also returns the batch mean and biased variance of
+ * each output channel: [y, mean, var], as {@linkcode batchNormTrain} takes them.
+ */
+export const conv2dStats = (
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | undefined,
+  o: Conv2dOptions,
+): [Tensor, Tensor, Tensor] =>
+  run("conv2d", b ? [x, w, b] : [x, w], [o.stride, o.padding, 1]) as [Tensor, Tensor, Tensor];
+/**
  * A bias-free convolution followed by evaluation-mode batch norm with the running statistics in
  * `s`, folded into it per call, then `residual` added (same shape as the output) if given and a
  * ReLU if `relu`; the batch norm, the sum and the ReLU are applied as the convolution writes
@@ -204,9 +215,13 @@ export interface RunningStats {
   eps: number;
 }
 
+/** The batch mean and biased variance of each channel of x, as {@linkcode conv2dStats} returns them. */
+export type BatchStats = readonly [mean: Tensor, variance: Tensor];
+
 /**
  * Batch norm with batch statistics, then a ReLU if `relu` (same passes). Updates the
- * running statistics in place; returns [y, batch mean, batch inverse std].
+ * running statistics in place; returns [y, batch mean, batch inverse std]. With `batch`
+ * (x's statistics, already computed) it skips its own pass over x to compute them.
  */
 export const batchNormTrain = (
   x: Tensor,
@@ -214,11 +229,12 @@ export const batchNormTrain = (
   beta: Tensor,
   s: RunningStats,
   relu = false,
+  batch?: BatchStats,
 ): [Tensor, Tensor, Tensor] =>
   run(
     relu ? "batch_norm_relu_train" : "batch_norm_train",
-    [s.mean, s.variance, x, gamma, beta],
-    [s.momentum, s.eps],
+    [s.mean, s.variance, x, gamma, beta, ...(batch ?? [])],
+    [s.momentum, s.eps, batch ? 1 : 0],
   ) as [Tensor, Tensor, Tensor];
 /**
  * {@linkcode batchNormTrain} plus a residual `r` (shaped like x), then a ReLU:
@@ -230,10 +246,12 @@ export const batchNormAddReluTrain = (
   beta: Tensor,
   r: Tensor,
   s: RunningStats,
+  batch?: BatchStats,
 ): [Tensor, Tensor, Tensor] =>
-  run("batch_norm_add_relu_train", [s.mean, s.variance, x, gamma, beta, r], [
+  run("batch_norm_add_relu_train", [s.mean, s.variance, x, gamma, beta, r, ...(batch ?? [])], [
     s.momentum,
     s.eps,
+    batch ? 1 : 0,
   ]) as [Tensor, Tensor, Tensor];
 /** Batch norm with the running statistics, then a ReLU if `relu` (one pass). */
 export const batchNormEval = (

@@ -6,7 +6,7 @@
  */
 import type { Var } from "../../compute/autograd.ts";
 import * as F from "../../compute/functional.ts";
-import { full, type RunningStats } from "../../compute/ops.ts";
+import { type BatchStats, full, type RunningStats } from "../../compute/ops.ts";
 import { Tensor } from "../../compute/tensor.ts";
 import { defaultBound, type InitRng } from "./init.ts";
 import { bufferEntry, Module, Parameter, parameterEntry, type StateEntry } from "./module.ts";
@@ -104,16 +104,6 @@ export class BatchNorm2d extends Module {
     return this.apply(x, true);
   }
 
-  /**
-   * `relu(forward(x) + residual)` in one op where training (a residual
-   * block's output); in evaluation, batch norm then the sum and ReLU.
-   */
-  forwardAddRelu(x: Var, residual: Var): Var {
-    if (!this.training) return F.addRelu(this.apply(x, false), residual);
-    this.numBatchesTracked++;
-    return F.batchNormAddReluTrain(x, this.weight, this.bias, residual, this.runningStats());
-  }
-
   /** The running statistics and constants, as the batch-norm ops take them. */
   runningStats(): RunningStats {
     return {
@@ -122,6 +112,24 @@ export class BatchNorm2d extends Module {
       momentum: this.momentum,
       eps: this.eps,
     };
+  }
+
+  /**
+   * Training mode: batch norm of x given its batch statistics (as
+   * {@linkcode F.conv2dStats} returns them), then `residual` added if given
+   * (only before a ReLU), then a ReLU if `relu`, in one op.
+   */
+  trainWith(x: Var, batch: BatchStats, o: { relu?: boolean; residual?: Var } = {}): Var {
+    if (!this.training) throw new Error("BatchNorm2d.trainWith needs training mode");
+    this.numBatchesTracked++;
+    const [w, b, stats] = [this.weight, this.bias, this.runningStats()];
+    if (o.residual) {
+      if (!o.relu) {
+        throw new Error("trainWith: a residual is summed only before a ReLU (relu: true)");
+      }
+      return F.batchNormAddReluTrain(x, w, b, o.residual, stats, batch);
+    }
+    return F.batchNormTrain(x, w, b, stats, o.relu ?? false, batch);
   }
 
   private apply(x: Var, relu: boolean): Var {
@@ -153,6 +161,26 @@ export class BatchNorm2d extends Module {
       },
     ];
   }
+}
+
+/**
+ * `bn(conv(x))`, then `residual` added if given, then a ReLU if `relu` (a residual needs
+ * `relu` in training). Training: the convolution hands its output's batch statistics to the batch
+ * norm, which applies them, the residual and the ReLU in one pass. Evaluation (bias-free
+ * `conv` only): one op that folds the batch norm into the convolution.
+ */
+export function convBn(
+  conv: Conv2d,
+  bn: BatchNorm2d,
+  x: Var,
+  o: { relu?: boolean; residual?: Var } = {},
+): Var {
+  if (!bn.training) return convBnEval(conv, bn, x, o);
+  const { y, stats } = F.conv2dStats(x, conv.weight, conv.bias, {
+    stride: conv.stride,
+    padding: conv.padding,
+  });
+  return bn.trainWith(y, stats, o);
 }
 
 /**

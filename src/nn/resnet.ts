@@ -11,7 +11,7 @@
 import type { Var } from "../../compute/autograd.ts";
 import * as F from "../../compute/functional.ts";
 import { InitRng } from "./init.ts";
-import { BatchNorm2d, Conv2d, convBnEval, Linear } from "./layers.ts";
+import { BatchNorm2d, Conv2d, convBn, Linear } from "./layers.ts";
 import { Module } from "./module.ts";
 
 function conv3x3(rng: InitRng, cin: number, cout: number, stride: number): Conv2d {
@@ -39,8 +39,7 @@ class Downsample extends Module {
   }
 
   forward(x: Var): Var {
-    if (!this.bn.training) return convBnEval(this.conv, this.bn, x);
-    return this.bn.forward(this.conv.forward(x));
+    return convBn(this.conv, this.bn, x);
   }
 
   protected override children(): [string, Module][] {
@@ -65,15 +64,9 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Var): Var {
-    if (!this.bn1.training && !this.bn2.training) {
-      // Evaluation: each conv + BN pair is one op, the second with the shortcut sum and ReLU.
-      const shortcut = this.downsample ? this.downsample.forward(x) : x;
-      const h = convBnEval(this.conv1, this.bn1, x, { relu: true });
-      return convBnEval(this.conv2, this.bn2, h, { relu: true, residual: shortcut });
-    }
-    const out = this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    return this.bn2.forwardAddRelu(out, shortcut);
+    const h = convBn(this.conv1, this.bn1, x, { relu: true });
+    return convBn(this.conv2, this.bn2, h, { relu: true, residual: shortcut });
   }
 
   protected override children(): [string, Module][] {
@@ -134,9 +127,7 @@ export class ResNet110 extends Module {
   }
 
   forward(x: Var): Var {
-    let h = this.bn1.training
-      ? this.bn1.forwardRelu(this.conv1.forward(x))
-      : convBnEval(this.conv1, this.bn1, x, { relu: true });
+    let h = convBn(this.conv1, this.bn1, x, { relu: true });
     h = this.layer3.forward(this.layer2.forward(this.layer1.forward(h)));
     return this.fc.forward(F.flatten(F.avgPool2d(h, 8, 1)));
   }

@@ -282,6 +282,30 @@ pub fn conv2d_forward_ep(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &m
     im2col_forward(g, x, w, ep, y);
 }
 
+/// [`conv2d_forward_ep`], also returning the batch mean and biased variance
+/// of each output channel (what a following training-mode batch norm
+/// needs); the Winograd path takes them from each image group's output while
+/// it is still in cache.
+pub fn conv2d_forward_stats(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    ep: Epilogue,
+    y: &mut [f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let bn = super::norm::BnGeom {
+        n: g.n,
+        c: g.o,
+        hw: g.p(),
+    };
+    if super::winograd::applies(g) {
+        let groups = super::winograd::forward_moments(g, x, w, ep, y);
+        return super::norm::merge_moments(&groups, g.o);
+    }
+    conv2d_forward_ep(g, x, w, ep, y);
+    super::norm::channel_stats(bn, y)
+}
+
 /// `y = conv(x, w)` then `ep`, through im2col and GEMM.
 pub(crate) fn im2col_forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
     let (k, p) = (g.k(), g.p());

@@ -48,6 +48,79 @@ pub fn channel_stats(g: BnGeom, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     stats.into_iter().unzip()
 }
 
+/// Count, mean and sum of squared deviations of one channel over part of a
+/// batch: partial statistics that merge exactly (Chan et al.), so a
+/// convolution can take them from each image group's output while it is
+/// still in cache.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Moments {
+    pub n: f64,
+    pub mean: f64,
+    pub m2: f64,
+}
+
+impl Moments {
+    const EMPTY: Moments = Moments {
+        n: 0.0,
+        mean: 0.0,
+        m2: 0.0,
+    };
+
+    /// `self` then `other`, as if their elements were one set.
+    pub fn merge(self, other: Moments) -> Moments {
+        let n = self.n + other.n;
+        if n == 0.0 {
+            return self;
+        }
+        let delta = other.mean - self.mean;
+        Moments {
+            n,
+            mean: self.mean + delta * other.n / n,
+            m2: self.m2 + other.m2 + delta * delta * self.n * other.n / n,
+        }
+    }
+}
+
+/// Per-channel [`Moments`] of `x` (`g.n` images), each channel's sums
+/// shifted by its first element so that the deviations do not cancel.
+pub fn group_moments(g: BnGeom, x: &[f32]) -> Vec<Moments> {
+    (0..g.c)
+        .map(|c| {
+            if g.count() == 0 {
+                return Moments::EMPTY;
+            }
+            let k = g.plane(x, 0, c)[0];
+            let mut lanes = [[0f64; 16]; 2];
+            for n in 0..g.n {
+                simd::shifted_sums(g.plane(x, n, c), k, &mut lanes);
+            }
+            let [s, q] = simd::lane_total(&lanes);
+            let n = g.count() as f64;
+            Moments {
+                n,
+                mean: k as f64 + s / n,
+                m2: (q - s * s / n).max(0.0),
+            }
+        })
+        .collect()
+}
+
+/// Batch mean and biased variance of each of `c` channels from the
+/// per-group moments, merged in group order.
+pub fn merge_moments(groups: &[Vec<Moments>], c: usize) -> (Vec<f32>, Vec<f32>) {
+    (0..c)
+        .map(|ch| {
+            let m = groups
+                .iter()
+                .fold(Moments::EMPTY, |acc, grp| acc.merge(grp[ch]));
+            if m.n == 0.0 {
+                return (f32::NAN, f32::NAN);
+            }
+            (m.mean as f32, (m.m2 / m.n) as f32)
+        })
+        .unzip()
+}
+
 /// `y = x * scale[c] + shift[c]`, the form both train and eval reduce to;
 /// with `relu`, `y = max(x * scale[c] + shift[c], 0)` in the same pass.
 pub fn scale_shift(g: BnGeom, x: &[f32], scale: &[f32], shift: &[f32], y: &mut [f32], relu: bool) {
@@ -175,6 +248,41 @@ mod tests {
         (0..n)
             .map(|i| (i as f32 * 0.731 + seed as f32).sin() * 1.5 + 0.2)
             .collect()
+    }
+
+    #[test]
+    fn group_moments_merge_to_the_batch_statistics() {
+        let g = BnGeom { n: 7, c: 3, hw: 37 };
+        let x: Vec<f32> = data(7 * 3 * 37, 3).iter().map(|v| v + 40.0).collect();
+        let (mean, var) = channel_stats(g, &x);
+        // Groups of 3, 3 and 1 images.
+        let plane = g.c * g.hw;
+        let groups: Vec<Vec<Moments>> = x
+            .chunks(3 * plane)
+            .map(|part| {
+                group_moments(
+                    BnGeom {
+                        n: part.len() / plane,
+                        ..g
+                    },
+                    part,
+                )
+            })
+            .collect();
+        let (gm, gv) = merge_moments(&groups, g.c);
+        for c in 0..g.c {
+            let vals: Vec<f64> = (0..g.n)
+                .flat_map(|n| g.plane(&x, n, c).iter().map(|&v| v as f64))
+                .collect();
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            let v = vals.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / vals.len() as f64;
+            for (got, want) in [(gm[c], m), (mean[c], m), (gv[c], v), (var[c], v)] {
+                assert!(
+                    (got as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{got} vs {want}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use super::conv::{ConvGeom, Epilogue};
 use super::gemm512::matmul_nn_ld;
+use super::norm::{group_moments, BnGeom, Moments};
 use crate::buffers::Scratch;
 
 /// Whether the Winograd path runs for this geometry (it needs the AVX-512
@@ -577,14 +578,41 @@ mod x86 {
 /// transform the weights once, then per group of images transform the input
 /// tiles, run one GEMM per transform point and transform the products back.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
+    forward_groups(g, x, w, ep, y, false);
+}
+
+/// [`forward`], also returning each image group's per-channel [`Moments`]
+/// of the output, taken while the group's output is still in cache.
+pub fn forward_moments(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    ep: Epilogue,
+    y: &mut [f32],
+) -> Vec<Vec<Moments>> {
+    forward_groups(g, x, w, ep, y, true)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn forward_groups(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    ep: Epilogue,
+    y: &mut [f32],
+    moments: bool,
+) -> Vec<Option<Vec<Moments>>> {
     let (th, tw) = grid(g);
     let tiles = th * tw;
     let nb = images_per_group(g);
     let u = weight_transform(g, w);
     let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
-    y.par_chunks_mut(nb * out_size)
+    let stats = y
+        .par_chunks_mut(nb * out_size)
         .enumerate()
-        .for_each(|(gi, y_grp)| {
+        .map(|(gi, y_grp)| {
             let imgs = y_grp.len() / out_size;
             let t_all = imgs * tiles;
             let x_grp = &x[gi * nb * in_size..][..imgs * in_size];
@@ -607,8 +635,16 @@ pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) 
             }
             let res = ep.residual_at(gi * nb * out_size, y_grp.len());
             output_transform(g, &m, sm, imgs, ep, res, y_grp);
-        });
+            let bn = BnGeom {
+                n: imgs,
+                c: g.o,
+                hw: g.p(),
+            };
+            moments.then(|| group_moments(bn, y_grp))
+        })
+        .collect();
     crate::buffers::recycle_f32(u);
+    stats
 }
 
 #[cfg(test)]

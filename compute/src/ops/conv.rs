@@ -2,8 +2,8 @@
 
 use super::Args;
 use crate::cpu::conv::{
-    conv2d_backward as cpu_backward, conv2d_forward as cpu_forward, conv2d_forward_ep, ConvGeom,
-    Epilogue,
+    conv2d_backward as cpu_backward, conv2d_forward as cpu_forward, conv2d_forward_ep,
+    conv2d_forward_stats, ConvGeom, Epilogue,
 };
 use crate::error::{param_err, shape_err, Result};
 use crate::tensor::Tensor;
@@ -48,7 +48,9 @@ fn geometry(a: &Args) -> Result<ConvGeom> {
     })
 }
 
-/// Inputs: x, w, optional bias [O]. Params: stride, padding.
+/// Inputs: x, w, optional bias [O]. Params: stride, padding, optional
+/// with_stats. Outputs: y, and with_stats the batch mean and biased variance
+/// of each output channel (for a following training-mode batch norm).
 pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
     let bias = if a.ins.len() == 3 {
@@ -63,8 +65,18 @@ pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
         None
     };
     let mut y = crate::buffers::uninit_f32(g.n * g.o * g.p());
+    let shape = vec![g.n, g.o, g.ho, g.wo];
+    if a.param_or(2, "with_stats", 0.0)? != 0.0 {
+        let ep = Epilogue::bias(bias);
+        let (mean, var) = conv2d_forward_stats(&g, a.f32(0)?, a.f32(1)?, ep, &mut y);
+        return Ok(vec![
+            Tensor::from_f32(shape, y),
+            Tensor::from_f32(vec![g.o], mean),
+            Tensor::from_f32(vec![g.o], var),
+        ]);
+    }
     cpu_forward(&g, a.f32(0)?, a.f32(1)?, bias, &mut y);
-    Ok(vec![Tensor::from_f32(vec![g.n, g.o, g.ho, g.wo], y)])
+    Ok(vec![Tensor::from_f32(shape, y)])
 }
 
 /// A convolution followed by evaluation-mode batch norm, folded into it:

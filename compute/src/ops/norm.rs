@@ -29,8 +29,11 @@ fn geometry(a: &Args, vecs: &[usize]) -> Result<BnGeom> {
     })
 }
 
-/// In place: running_mean, running_var. Inputs: x, gamma, beta.
-/// Params: momentum, eps. Outputs: y, batch mean, batch inverse std.
+/// In place: running_mean, running_var. Inputs: x, gamma, beta, and with
+/// given_stats the batch mean and biased variance (as `conv2d` with
+/// with_stats returns them) instead of a pass over x to compute them.
+/// Params: momentum, eps, optional given_stats. Outputs: y, batch mean,
+/// batch inverse std.
 pub fn batch_norm_train(a: &mut Args) -> Result<Vec<Tensor>> {
     train(a, false)
 }
@@ -42,17 +45,40 @@ pub fn batch_norm_relu_train(a: &mut Args) -> Result<Vec<Tensor>> {
 }
 
 /// [`batch_norm_train`] plus a residual, then a ReLU: `y = max(bn(x) + r, 0)`
-/// in one pass. Inputs: x, gamma, beta, r (shaped like x); otherwise as
-/// [`batch_norm_train`].
+/// in one pass. Inputs: x, gamma, beta, r (shaped like x), then the given
+/// statistics; otherwise as [`batch_norm_train`].
 pub fn batch_norm_add_relu_train(a: &mut Args) -> Result<Vec<Tensor>> {
-    a.same_shape(0, 3)?;
-    train(a, true)
+    train_with(a, true, true)
 }
 
-/// The training-mode forward; with a fourth input (the residual), `relu`
-/// comes after the residual sum.
 fn train(a: &mut Args, relu: bool) -> Result<Vec<Tensor>> {
-    let g = geometry(a, &[1, 2])?;
+    train_with(a, relu, false)
+}
+
+/// The training-mode forward; with `residual` (the fourth input), `relu`
+/// comes after the residual sum.
+fn train_with(a: &mut Args, relu: bool, residual: bool) -> Result<Vec<Tensor>> {
+    let given = a.param_or(2, "given_stats", 0.0)? != 0.0;
+    let first_stat = 3 + residual as usize;
+    let expected = first_stat + if given { 2 } else { 0 };
+    if a.ins.len() != expected {
+        return shape_err(
+            a.op,
+            format!(
+                "{} inputs, expected {expected} (given_stats {given})",
+                a.ins.len()
+            ),
+        );
+    }
+    let stat_inputs: Vec<usize> = if given {
+        vec![first_stat, first_stat + 1]
+    } else {
+        vec![]
+    };
+    let g = geometry(a, &[&[1, 2][..], &stat_inputs].concat())?;
+    if residual {
+        a.same_shape(0, 3)?;
+    }
     for m in a.muts.iter() {
         if m.shape != [g.c] {
             return shape_err(
@@ -64,11 +90,15 @@ fn train(a: &mut Args, relu: bool) -> Result<Vec<Tensor>> {
     let momentum = a.param(0, "momentum")? as f32;
     let eps = a.param(1, "eps")? as f32;
     let (x, gamma, beta) = (a.f32(0)?, a.f32(1)?, a.f32(2)?);
-    let (mean, var) = channel_stats(g, x);
+    let (mean, var) = if given {
+        (a.f32(first_stat)?.to_vec(), a.f32(first_stat + 1)?.to_vec())
+    } else {
+        channel_stats(g, x)
+    };
     let invstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
     let (scale, shift) = train_affine(gamma, beta, &mean, &invstd);
     let mut y = crate::buffers::uninit_f32(x.len());
-    if a.ins.len() == 4 {
+    if residual {
         scale_shift_add_relu(g, x, a.f32(3)?, &scale, &shift, &mut y);
     } else {
         scale_shift(g, x, &scale, &shift, &mut y, relu);
