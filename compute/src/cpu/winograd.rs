@@ -89,33 +89,49 @@ pub(crate) fn images_per_group(g: &ConvGeom) -> usize {
     target.div_ceil(th * tw).clamp(1, g.n.max(1))
 }
 
-/// `U[xi][o][c] = (G w[o][c] G^T)[xi]`.
+/// `U[xi][o][c] = (G w[o][c] G^T)[xi]`, computed in f64 (in parallel over
+/// the output channels, then transposed into point-major order).
 fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+    const SIXTH: f64 = 1.0 / 6.0;
+    const TWELFTH: f64 = 1.0 / 12.0;
+    const TWENTYFOURTH: f64 = 1.0 / 24.0;
     let (o_n, c_n) = (g.o, g.c);
-    let mut u = crate::buffers::uninit_f32(POINTS * o_n * c_n);
+    let uo = o_n * c_n;
     let gm = |a: f64, b: f64, c: f64| {
+        let (s, d) = (a + c, b);
         [
-            a / 4.0,
-            -(a + b + c) / 6.0,
-            -(a - b + c) / 6.0,
-            a / 24.0 + b / 12.0 + c / 6.0,
-            a / 24.0 - b / 12.0 + c / 6.0,
+            0.25 * a,
+            -SIXTH * (s + d),
+            -SIXTH * (s - d),
+            TWENTYFOURTH * a + TWELFTH * b + SIXTH * c,
+            TWENTYFOURTH * a - TWELFTH * b + SIXTH * c,
             c,
         ]
     };
-    for o in 0..o_n {
-        for c in 0..c_n {
-            let k: [f64; 9] = std::array::from_fn(|i| w[(o * c_n + c) * 9 + i] as f64);
-            // Columns of G g (6 rows x 3 columns).
-            let cols: [[f64; 6]; 3] = std::array::from_fn(|j| gm(k[j], k[3 + j], k[6 + j]));
-            for i in 0..6 {
-                let row = gm(cols[0][i], cols[1][i], cols[2][i]);
-                for (j, v) in row.into_iter().enumerate() {
-                    u[((i * 6 + j) * o_n + o) * c_n + c] = v as f32;
+    let mut per_pair = crate::buffers::uninit_f32(POINTS * uo);
+    per_pair
+        .par_chunks_mut(POINTS * c_n)
+        .enumerate()
+        .for_each(|(o, out)| {
+            for (c, t) in out.chunks_exact_mut(POINTS).enumerate() {
+                let k: [f64; 9] = std::array::from_fn(|i| w[(o * c_n + c) * 9 + i] as f64);
+                // Columns of G g (6 rows x 3 columns), then G along each row.
+                let cols: [[f64; 6]; 3] = std::array::from_fn(|j| gm(k[j], k[3 + j], k[6 + j]));
+                for i in 0..6 {
+                    let row = gm(cols[0][i], cols[1][i], cols[2][i]);
+                    for (j, v) in row.into_iter().enumerate() {
+                        t[i * 6 + j] = v as f32;
+                    }
                 }
             }
+        });
+    let mut u = crate::buffers::uninit_f32(POINTS * uo);
+    u.par_chunks_mut(uo).enumerate().for_each(|(xi, blk)| {
+        for (oc, v) in blk.iter_mut().enumerate() {
+            *v = per_pair[oc * POINTS + xi];
         }
-    }
+    });
+    crate::buffers::recycle_f32(per_pair);
     u
 }
 
