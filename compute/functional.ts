@@ -206,7 +206,8 @@ export function batchNormTrain(
 /**
  * `relu(batchNorm(x) + r)` with batch statistics in one op (a residual block's
  * output); updates the running statistics in place. Backward: the ReLU mask
- * on dy gives the residual's gradient, and the batch norm backward of it x's.
+ * on dy gives the residual's gradient, and the batch norm backward of it x's
+ * (one op, the masking in the pass that takes the batch norm's sums).
  */
 export function batchNormAddReluTrain(
   x: Var,
@@ -224,10 +225,11 @@ export function batchNormAddReluTrain(
     stats,
     batch,
   );
-  return record(y, [x, gamma, beta, r], (dy) => {
-    const g = ops.reluBackward(y, dy);
-    return [...ops.batchNormBackward(x.value, g, gamma.value, mean, invstd), g];
-  });
+  return record(
+    y,
+    [x, gamma, beta, r],
+    (dy) => ops.batchNormAddReluBackward(x.value, y, dy, gamma.value, mean, invstd),
+  );
 }
 
 /** Batch norm with running statistics, then a ReLU if `relu` (evaluation mode; no gradient kept). */

@@ -277,6 +277,24 @@ export const batchNormReluBackward = (
   invstd: Tensor,
 ): [Tensor, Tensor, Tensor] =>
   run("batch_norm_relu_backward", [x, dy, gamma, beta, mean, invstd]) as [Tensor, Tensor, Tensor];
+/**
+ * Backward of {@linkcode batchNormAddReluTrain} given its output y: returns
+ * [dx, dgamma, dbeta, dr], dr (dy where y > 0, else 0) being the residual's gradient.
+ */
+export const batchNormAddReluBackward = (
+  x: Tensor,
+  y: Tensor,
+  dy: Tensor,
+  gamma: Tensor,
+  mean: Tensor,
+  invstd: Tensor,
+): [Tensor, Tensor, Tensor, Tensor] =>
+  run("batch_norm_add_relu_backward", [x, y, dy, gamma, mean, invstd]) as [
+    Tensor,
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
 /** Returns [dx, dgamma, dbeta]. */
 export const batchNormBackward = (
   x: Tensor,

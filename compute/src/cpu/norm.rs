@@ -214,16 +214,7 @@ pub fn backward(
         })
         .collect();
     let (dbeta, dgamma): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
-    let inv_m = 1.0 / g.count() as f32;
-    // dx = k * (dy - mean(dy) - xhat * mean(dy * xhat)) = a*dy + b*x + c per channel.
-    let coef: Vec<[f32; 3]> = (0..g.c)
-        .map(|c| {
-            let k = gamma[c] * invstd[c];
-            let (mdy, mdyx) = (dbeta[c] * inv_m, dgamma[c] * inv_m);
-            let b = -k * invstd[c] * mdyx;
-            [k, b, -k * mdy - b * mean[c]]
-        })
-        .collect();
+    let coef = dx_coefficients(g, gamma, mean, invstd, (&dbeta, &dgamma));
     let mut dx = crate::buffers::uninit_f32(x.len());
     dx.par_chunks_mut(g.hw)
         .enumerate()
@@ -238,6 +229,75 @@ pub fn backward(
             }
         });
     (dx, dgamma, dbeta)
+}
+
+/// Per channel, `dx = k (dy - mean(dy) - xhat mean(dy xhat))` as
+/// `a dy + b x + c`: returns `[a, b, c]` from `dbeta = sum dy` and
+/// `dgamma = sum dy xhat`.
+fn dx_coefficients(
+    g: BnGeom,
+    gamma: &[f32],
+    mean: &[f32],
+    invstd: &[f32],
+    (dbeta, dgamma): (&[f32], &[f32]),
+) -> Vec<[f32; 3]> {
+    let inv_m = 1.0 / g.count() as f32;
+    (0..g.c)
+        .map(|c| {
+            let k = gamma[c] * invstd[c];
+            let (mdy, mdyx) = (dbeta[c] * inv_m, dgamma[c] * inv_m);
+            let b = -k * invstd[c] * mdyx;
+            [k, b, -k * mdy - b * mean[c]]
+        })
+        .collect()
+}
+
+/// Backward of `y = max(bn(x) + r, 0)` (training mode), given `y` and its
+/// gradient `dy`. Returns `(dx, dgamma, dbeta, dr)`: `dr`, `dy` where
+/// `y > 0` and 0 elsewhere, is both the residual's gradient and the batch
+/// norm output's; the pass that writes it also takes the batch norm's sums.
+pub fn backward_add_relu(
+    g: BnGeom,
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    mean: &[f32],
+    invstd: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut dr = crate::buffers::uninit_f32(x.len());
+    let plane_sums: Vec<[f64; 2]> = dr
+        .par_chunks_mut(g.hw)
+        .enumerate()
+        .with_min_len(planes_per_task(g.hw))
+        .map(|(i, drp)| {
+            let (n, c) = (i / g.c, i % g.c);
+            let mut lanes = [[0f64; 16]; 2];
+            let (yp, dp, xp) = (g.plane(y, n, c), g.plane(dy, n, c), g.plane(x, n, c));
+            simd::masked_grad_sums(drp, dp, yp, xp, mean[c], &mut lanes);
+            simd::lane_total(&lanes)
+        })
+        .collect();
+    let (dbeta, dgamma): (Vec<f32>, Vec<f32>) = (0..g.c)
+        .map(|c| {
+            let [s, q] = (0..g.n).fold([0f64; 2], |[s, q], n| {
+                let [ps, pq] = plane_sums[n * g.c + c];
+                [s + ps, q + pq]
+            });
+            (s as f32, (q * invstd[c] as f64) as f32)
+        })
+        .unzip();
+    let coef = dx_coefficients(g, gamma, mean, invstd, (&dbeta, &dgamma));
+    let mut dx = crate::buffers::uninit_f32(x.len());
+    dx.par_chunks_mut(g.hw)
+        .enumerate()
+        .with_min_len(planes_per_task(g.hw))
+        .for_each(|(i, dxp)| {
+            let (n, c) = (i / g.c, i % g.c);
+            let [a, b, cc] = coef[c];
+            simd::lin2(dxp, g.plane(&dr, n, c), g.plane(x, n, c), a, b, cc);
+        });
+    (dx, dgamma, dbeta, dr)
 }
 
 #[cfg(test)]
@@ -283,6 +343,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn add_relu_backward_matches_separate_passes() {
+        let g = BnGeom { n: 3, c: 4, hw: 37 };
+        let (x, dy, r) = (
+            data(3 * 4 * 37, 1),
+            data(3 * 4 * 37, 2),
+            data(3 * 4 * 37, 5),
+        );
+        let gamma = [0.7f32, -1.2, 1.0, 0.3];
+        let beta = [0.1f32, 0.4, -0.3, 0.0];
+        let (mean, var) = channel_stats(g, &x);
+        let invstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
+        let (scale, shift) = train_affine(&gamma, &beta, &mean, &invstd);
+        let mut y = vec![0f32; x.len()];
+        scale_shift_add_relu(g, &x, &r, &scale, &shift, &mut y);
+        let masked: Vec<f32> = dy
+            .iter()
+            .zip(&y)
+            .map(|(&d, &v)| if v > 0.0 { d } else { 0.0 })
+            .collect();
+        assert!(masked.contains(&0.0) && masked.iter().any(|&v| v != 0.0));
+        let (dx, dgamma, dbeta) = backward(g, &x, &masked, &gamma, &mean, &invstd, None);
+        let (dx2, dgamma2, dbeta2, dr) = backward_add_relu(g, &x, &y, &dy, &gamma, &mean, &invstd);
+        assert_eq!(dr, masked);
+        let close = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .all(|(a, b)| (a - b).abs() <= 1e-5 * (1.0 + b.abs()))
+        };
+        assert!(close(&dx2, &dx) && close(&dgamma2, &dgamma) && close(&dbeta2, &dbeta));
     }
 
     #[test]

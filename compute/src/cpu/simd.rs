@@ -200,6 +200,42 @@ multiversion! {
 }
 
 multiversion! {
+    /// `o = dy` where `y > 0`, else 0 (the gradient through a ReLU with output
+    /// `y`), and adds `(o, o * (x - m))` into `acc` as [`grad_sums`] does.
+    pub fn masked_grad_sums(o: &mut [f32], dy: &[f32], y: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
+        let blocks = o.chunks_mut(BLOCK).zip(dy.chunks(BLOCK)).zip(y.chunks(BLOCK)).zip(x.chunks(BLOCK));
+        for (((ob, db), yb), xb) in blocks {
+            let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
+            let mut oi = ob.chunks_exact_mut(LANES);
+            let mut di = db.chunks_exact(LANES);
+            let mut yi = yb.chunks_exact(LANES);
+            let mut xi = xb.chunks_exact(LANES);
+            for (((o, d), yv), v) in (&mut oi).zip(&mut di).zip(&mut yi).zip(&mut xi) {
+                let o: &mut [f32; LANES] = o.try_into().unwrap();
+                let d: &[f32; LANES] = d.try_into().unwrap();
+                let yv: &[f32; LANES] = yv.try_into().unwrap();
+                let v: &[f32; LANES] = v.try_into().unwrap();
+                for l in 0..LANES {
+                    let dl = keep_if_positive(d[l], yv[l]);
+                    o[l] = dl;
+                    s[l] += dl;
+                    q[l] += dl * (v[l] - m);
+                }
+            }
+            let (orest, drest) = (oi.into_remainder(), di.remainder());
+            let (yrest, xrest) = (yi.remainder(), xi.remainder());
+            for (l, o) in orest.iter_mut().enumerate() {
+                let dl = keep_if_positive(drest[l], yrest[l]);
+                *o = dl;
+                s[l] += dl;
+                q[l] += dl * (xrest[l] - m);
+            }
+            fold_block(acc, &s, &q);
+        }
+    }
+}
+
+multiversion! {
     /// `y = max((x * a + b) + r, 0)`: [`scale_add`] then [`add_relu`] in one pass.
     pub fn scale_add_res_relu(y: &mut [f32], x: &[f32], r: &[f32], a: f32, b: f32) {
         for ((y, &x), &r) in y.iter_mut().zip(x).zip(r) {

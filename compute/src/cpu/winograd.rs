@@ -92,19 +92,15 @@ pub(crate) fn images_per_group(g: &ConvGeom) -> usize {
 /// `U[xi][o][c] = (G w[o][c] G^T)[xi]`, computed in f64 (in parallel over
 /// the output channels, then transposed into point-major order).
 fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
-    const SIXTH: f64 = 1.0 / 6.0;
-    const TWELFTH: f64 = 1.0 / 12.0;
-    const TWENTYFOURTH: f64 = 1.0 / 24.0;
     let (o_n, c_n) = (g.o, g.c);
     let uo = o_n * c_n;
     let gm = |a: f64, b: f64, c: f64| {
-        let (s, d) = (a + c, b);
         [
-            0.25 * a,
-            -SIXTH * (s + d),
-            -SIXTH * (s - d),
-            TWENTYFOURTH * a + TWELFTH * b + SIXTH * c,
-            TWENTYFOURTH * a - TWELFTH * b + SIXTH * c,
+            a / 4.0,
+            -(a + b + c) / 6.0,
+            -(a - b + c) / 6.0,
+            a / 24.0 + b / 12.0 + c / 6.0,
+            a / 24.0 - b / 12.0 + c / 6.0,
             c,
         ]
     };

@@ -210,6 +210,12 @@ pub static OPS: &[OpDef] = &[
         norm::batch_norm_add_relu_train,
     ),
     op(
+        "batch_norm_add_relu_backward",
+        6,
+        6,
+        norm::batch_norm_add_relu_backward,
+    ),
+    op(
         "batch_norm_relu_backward",
         6,
         6,

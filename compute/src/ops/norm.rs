@@ -2,7 +2,8 @@
 
 use super::Args;
 use crate::cpu::norm::{
-    backward, channel_stats, scale_shift, scale_shift_add_relu, train_affine, BnGeom,
+    backward, backward_add_relu, channel_stats, scale_shift, scale_shift_add_relu, train_affine,
+    BnGeom,
 };
 use crate::error::{shape_err, Result};
 use crate::tensor::Tensor;
@@ -180,6 +181,28 @@ pub fn batch_norm_relu_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         Some(a.f32(3)?),
     );
     grads(a, g, dx, dgamma, dbeta)
+}
+
+/// Backward of [`batch_norm_add_relu_train`]: the ReLU mask from its output
+/// y on dy, then the batch norm backward, in two passes.
+/// Inputs: x, y, dy, gamma, batch mean, batch inverse std.
+/// Outputs: dx, dgamma, dbeta, and the residual's gradient (dy masked).
+pub fn batch_norm_add_relu_backward(a: &mut Args) -> Result<Vec<Tensor>> {
+    let g = geometry(a, &[3, 4, 5])?;
+    a.same_shape(0, 1)?;
+    a.same_shape(0, 2)?;
+    let (dx, dgamma, dbeta, dr) = backward_add_relu(
+        g,
+        a.f32(0)?,
+        a.f32(1)?,
+        a.f32(2)?,
+        a.f32(3)?,
+        a.f32(4)?,
+        a.f32(5)?,
+    );
+    let mut out = grads(a, g, dx, dgamma, dbeta)?;
+    out.push(Tensor::from_f32(a.input(0).shape.clone(), dr));
+    Ok(out)
 }
 
 fn grads(
