@@ -161,6 +161,45 @@ export function conv2dStats(
   };
 }
 
+/**
+ * `conv2d(relu(batchNorm(x)), w)` in training mode, given x's batch statistics
+ * `batch`: the batch norm + ReLU is the convolution's prologue, applied as it reads
+ * x and never written out. Updates the running statistics in place; returns the
+ * output and its batch statistics. Backward: the convolution's gradients (with
+ * respect to w, and to the prologue's output), then the batch norm + ReLU backward.
+ */
+export function bnReluConv2dStats(
+  x: Var,
+  gamma: Var,
+  beta: Var,
+  running: ops.RunningStats,
+  batch: ops.BatchStats,
+  w: Var,
+  o: ops.Conv2dOptions,
+): { y: Var; stats: ops.BatchStats } {
+  const [n, , h, wd] = x.shape;
+  const [mean, invstd, scale, shift] = ops.batchNormTrainAffine(
+    gamma.value,
+    beta.value,
+    running,
+    batch,
+    n * h * wd,
+  );
+  const prologue = [scale, shift] as const;
+  const [y, ym, yv] = ops.conv2dStats(x.value, w.value, undefined, o, prologue);
+  const out = record(y, [x, w, gamma, beta], (dy) => {
+    const g = ops.conv2dBackward(x.value, w.value, dy, {
+      ...o,
+      withBias: false,
+      needDx: true,
+      prologue,
+    });
+    const bn = ops.batchNormReluBackward(x.value, g.dx!, gamma.value, beta.value, mean, invstd);
+    return [bn[0], g.dw, bn[1], bn[2]];
+  });
+  return { y: out, stats: [ym, yv] };
+}
+
 export function maxPool2d(x: Var, kernel: number, stride = kernel): Var {
   const [y, idx] = ops.maxPool2d(x.value, kernel, stride);
   const [h, w] = x.shape.slice(2);

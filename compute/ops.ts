@@ -142,8 +142,18 @@ export const conv2dStats = (
   w: Tensor,
   b: Tensor | undefined,
   o: Conv2dOptions,
+  prologue?: Prologue,
 ): [Tensor, Tensor, Tensor] =>
-  run("conv2d", b ? [x, w, b] : [x, w], [o.stride, o.padding, 1]) as [Tensor, Tensor, Tensor];
+  run(
+    "conv2d",
+    [x, w, ...(b ? [b] : []), ...(prologue ?? [])],
+    [o.stride, o.padding, 1, prologue ? 1 : 0],
+  ) as [Tensor, Tensor, Tensor];
+/**
+ * Per input channel `[scale, shift]`: a convolution given one reads
+ * `max(x * scale + shift, 0)` in place of x (a batch norm + ReLU never written out).
+ */
+export type Prologue = readonly [scale: Tensor, shift: Tensor];
 /**
  * A bias-free convolution followed by evaluation-mode batch norm with the running statistics in
  * `s`, folded into it per call, then `residual` added (same shape as the output) if given and a
@@ -168,19 +178,28 @@ export const conv2dBnEval = (
   );
 /**
  * Returns dx (if needDx), dw and db (if withBias). With `dxAcc` (a gradient
- * already collected for x; needs needDx), dx comes back with it added.
+ * already collected for x; needs needDx), dx comes back with it added. With
+ * `prologue`, the forward read `prologue(x)`, and dx is the gradient with
+ * respect to that.
  */
 export function conv2dBackward(
   x: Tensor,
   w: Tensor,
   dy: Tensor,
-  o: Conv2dOptions & { withBias: boolean; needDx: boolean; dxAcc?: Tensor },
+  o: Conv2dOptions & {
+    withBias: boolean;
+    needDx: boolean;
+    dxAcc?: Tensor;
+    prologue?: Prologue;
+  },
 ): { dx?: Tensor; dw: Tensor; db?: Tensor } {
-  const out = run("conv2d_backward", o.dxAcc ? [x, w, dy, o.dxAcc] : [x, w, dy], [
+  const inputs = [x, w, dy, ...(o.dxAcc ? [o.dxAcc] : []), ...(o.prologue ?? [])];
+  const out = run("conv2d_backward", inputs, [
     o.stride,
     o.padding,
     o.withBias ? 1 : 0,
     o.needDx ? 1 : 0,
+    o.prologue ? 1 : 0,
   ]);
   const dx = o.needDx ? out.shift() : undefined;
   return { dx, dw: out[0], db: o.withBias ? out[1] : undefined };
@@ -253,6 +272,23 @@ export const batchNormAddReluTrain = (
     s.eps,
     batch ? 1 : 0,
   ]) as [Tensor, Tensor, Tensor];
+/**
+ * A training-mode batch norm that a convolution applies as its {@linkcode Prologue}:
+ * updates the running statistics from `batch` (x's statistics, `count` elements per
+ * channel) and returns [batch mean, batch inverse std, scale, shift].
+ */
+export const batchNormTrainAffine = (
+  gamma: Tensor,
+  beta: Tensor,
+  s: RunningStats,
+  batch: BatchStats,
+  count: number,
+): [Tensor, Tensor, Tensor, Tensor] =>
+  run("batch_norm_train_affine", [s.mean, s.variance, gamma, beta, ...batch], [
+    s.momentum,
+    s.eps,
+    count,
+  ]) as [Tensor, Tensor, Tensor, Tensor];
 /** Batch norm with the running statistics, then a ReLU if `relu` (one pass). */
 export const batchNormEval = (
   x: Tensor,

@@ -132,6 +132,22 @@ export class BatchNorm2d extends Module {
     return F.batchNormTrain(x, w, b, stats, o.relu ?? false, batch);
   }
 
+  /**
+   * Training mode: `conv(relu(this(x)))` given x's batch statistics, the batch norm +
+   * ReLU applied as the convolution reads x (never written out); returns the output
+   * and its batch statistics. `conv` must have no bias.
+   */
+  reluConvTrain(x: Var, batch: BatchStats, conv: Conv2d): { y: Var; stats: BatchStats } {
+    if (!this.training || conv.bias) {
+      throw new Error("reluConvTrain needs training mode and a bias-free convolution");
+    }
+    this.numBatchesTracked++;
+    return F.bnReluConv2dStats(x, this.weight, this.bias, this.runningStats(), batch, conv.weight, {
+      stride: conv.stride,
+      padding: conv.padding,
+    });
+  }
+
   private apply(x: Var, relu: boolean): Var {
     const stats = this.runningStats();
     if (!this.training) return F.batchNormEval(x, this.weight, this.bias, stats, relu);

@@ -65,8 +65,17 @@ export class BasicBlock extends Module {
 
   forward(x: Var): Var {
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    const h = convBn(this.conv1, this.bn1, x, { relu: true });
-    return convBn(this.conv2, this.bn2, h, { relu: true, residual: shortcut });
+    if (!this.bn1.training) {
+      const h = convBn(this.conv1, this.bn1, x, { relu: true });
+      return convBn(this.conv2, this.bn2, h, { relu: true, residual: shortcut });
+    }
+    // Training: bn1 + ReLU is conv2's prologue, so its output is never written out.
+    const c1 = F.conv2dStats(x, this.conv1.weight, this.conv1.bias, {
+      stride: this.conv1.stride,
+      padding: this.conv1.padding,
+    });
+    const c2 = this.bn1.reluConvTrain(c1.y, c1.stats, this.conv2);
+    return this.bn2.trainWith(c2.y, c2.stats, { relu: true, residual: shortcut });
   }
 
   protected override children(): [string, Module][] {

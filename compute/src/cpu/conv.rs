@@ -242,6 +242,30 @@ fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
     }
 }
 
+/// A per-input-channel `max(x * scale[c] + shift[c], 0)` applied to the
+/// input as the convolution reads it: a training-mode batch norm + ReLU whose
+/// output is never written out (the padding stays zero).
+#[derive(Clone, Copy)]
+pub struct Prologue<'a> {
+    pub scale: &'a [f32],
+    pub shift: &'a [f32],
+}
+
+impl Prologue<'_> {
+    /// The input with the prologue applied, for the paths that read it
+    /// from memory (as the batch-norm kernels compute it).
+    fn materialize(&self, g: &ConvGeom, x: &[f32]) -> Vec<f32> {
+        let bn = super::norm::BnGeom {
+            n: g.n,
+            c: g.c,
+            hw: g.h * g.w,
+        };
+        let mut h = crate::buffers::uninit_f32(x.len());
+        super::norm::scale_shift(bn, x, self.scale, self.shift, &mut h, true);
+        h
+    }
+}
+
 /// What the forward does to each output element after the convolution sum:
 /// `y = max(conv + bias[o] + residual, 0)`, each part optional, in that order.
 #[derive(Clone, Copy, Default)]
@@ -286,9 +310,10 @@ pub fn conv2d_forward_ep(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &m
 /// of each output channel (what a following training-mode batch norm
 /// needs); the Winograd path takes them from each image group's output while
 /// it is still in cache.
+/// With `pro`, the convolution is of `pro(x)`.
 pub fn conv2d_forward_stats(
     g: &ConvGeom,
-    x: &[f32],
+    (x, pro): (&[f32], Option<Prologue>),
     w: &[f32],
     ep: Epilogue,
     y: &mut [f32],
@@ -299,10 +324,17 @@ pub fn conv2d_forward_stats(
         hw: g.p(),
     };
     if super::winograd::applies(g) {
-        let groups = super::winograd::forward_moments(g, x, w, ep, y);
+        let groups = super::winograd::forward_moments(g, (x, pro), w, ep, y);
         return super::norm::merge_moments(&groups, g.o);
     }
-    conv2d_forward_ep(g, x, w, ep, y);
+    match pro {
+        Some(p) => {
+            let h = p.materialize(g, x);
+            conv2d_forward_ep(g, &h, w, ep, y);
+            crate::buffers::recycle_f32(h);
+        }
+        None => conv2d_forward_ep(g, x, w, ep, y),
+    }
     super::norm::channel_stats(bn, y)
 }
 
@@ -354,16 +386,26 @@ fn group_size(n: usize) -> usize {
 
 /// Gradients of the convolution. Returns `(dw, db)`; writes `dx` if given,
 /// plus `dx_acc` where given (a gradient already collected for `x`, added as
-/// the data gradient is written instead of in a pass of its own).
+/// the data gradient is written instead of in a pass of its own). With
+/// `pro`, the convolution was of `pro(x)`, and `dx` is the gradient with
+/// respect to `pro(x)`.
 pub fn conv2d_backward(
     g: &ConvGeom,
-    x: &[f32],
+    (x, pro): (&[f32], Option<Prologue>),
     w: &[f32],
     dy: &[f32],
     dx: Option<&mut [f32]>,
     dx_acc: Option<&[f32]>,
     with_bias: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
+    if let Some(p) = pro {
+        if !(super::simd::level() >= 2 && super::winograd::applies(g)) {
+            let h = p.materialize(g, x);
+            let out = conv2d_backward(g, (&h, None), w, dy, dx, dx_acc, with_bias);
+            crate::buffers::recycle_f32(h);
+            return out;
+        }
+    }
     assert!(dx_acc.is_none_or(|a| dx.as_ref().is_some_and(|d| d.len() == a.len())));
     let tg = transposed_geom(g);
     // The data gradient as a convolution of `dy` where that is cheap
@@ -392,7 +434,7 @@ pub fn conv2d_backward(
             late_acc(dx);
         }
         if super::winograd::applies(g) {
-            let dw = super::winograd_wgrad::weight_grad(g, x, dy);
+            let dw = super::winograd_wgrad::weight_grad(g, (x, pro), dy);
             return (dw, with_bias.then(|| bias_grad(g, dy)));
         }
         let parts = weight_grad_partials(g, x, dy, with_bias);
@@ -693,7 +735,8 @@ mod tests {
             );
             let mut dx_a = vec![0f32; x.len()];
             let mut dx_b = vec![0f32; x.len()];
-            let (dw_a, db_a) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut dx_a), None, true);
+            let (dw_a, db_a) =
+                conv2d_backward(&g, (&x, None), &wt, &dy, Some(&mut dx_a), None, true);
             let (dw_b, db_b) = weight_grads(&g, &x, &wt, &dy, Some(&mut dx_b), true);
             for (a, b) in dx_a.iter().zip(&dx_b) {
                 assert!((a - b).abs() < 1e-4, "{a} vs {b} (k {kh} pad {pad})");
@@ -712,6 +755,35 @@ mod tests {
     }
 
     #[test]
+    fn prologue_equals_its_written_out_input() {
+        // Winograd (row and gather transforms), and im2col (strided).
+        for (n, c, h, stride) in [(3, 16, 32, 1), (5, 8, 8, 1), (3, 8, 9, 2)] {
+            let g = geom(n, c, c, h, h, 3, stride, 1);
+            let (x, wt, dy) = (
+                data(n * c * h * h, 1),
+                data(c * c * 9, 2),
+                data(n * c * g.p(), 3),
+            );
+            let (scale, shift) = (data(c, 4), data(c, 5));
+            let pro = Prologue {
+                scale: &scale,
+                shift: &shift,
+            };
+            let hx = pro.materialize(&g, &x);
+            assert!(hx.contains(&0.0) && hx.iter().any(|&v| v > 0.0));
+            let (mut y1, mut y2) = (vec![0f32; n * c * g.p()], vec![0f32; n * c * g.p()]);
+            let ep = Epilogue::default();
+            let s1 = conv2d_forward_stats(&g, (&x, Some(pro)), &wt, ep, &mut y1);
+            let s2 = conv2d_forward_stats(&g, (&hx, None), &wt, ep, &mut y2);
+            assert_eq!((&y1, &s1), (&y2, &s2), "forward {n} {c} {h} {stride}");
+            let (mut d1, mut d2) = (vec![0f32; x.len()], vec![0f32; x.len()]);
+            let b1 = conv2d_backward(&g, (&x, Some(pro)), &wt, &dy, Some(&mut d1), None, false);
+            let b2 = conv2d_backward(&g, (&hx, None), &wt, &dy, Some(&mut d2), None, false);
+            assert_eq!((b1, d1), (b2, d2), "backward {n} {c} {h} {stride}");
+        }
+    }
+
+    #[test]
     fn collected_gradient_is_added_to_dx() {
         // Transposed-convolution data gradient (3x3 pad 1), col2im (strided).
         for (k, stride, pad) in [(3, 1, 1), (3, 2, 1)] {
@@ -725,8 +797,17 @@ mod tests {
             let acc = data(x.len(), 4);
             let mut plain = vec![0f32; x.len()];
             let mut summed = vec![0f32; x.len()];
-            let (dw_a, _) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut plain), None, false);
-            let (dw_b, _) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut summed), Some(&acc), false);
+            let (dw_a, _) =
+                conv2d_backward(&g, (&x, None), &wt, &dy, Some(&mut plain), None, false);
+            let (dw_b, _) = conv2d_backward(
+                &g,
+                (&x, None),
+                &wt,
+                &dy,
+                Some(&mut summed),
+                Some(&acc),
+                false,
+            );
             assert_eq!(dw_a, dw_b);
             for ((s, p), a) in summed.iter().zip(&plain).zip(&acc) {
                 assert_eq!(*s, p + a, "k {k} stride {stride}");
@@ -754,8 +835,8 @@ mod tests {
             );
             let run = || {
                 let mut dx = vec![f32::NAN; x.len()];
-                let (dw, db) = conv2d_backward(&g, &x, &wt, &dy, Some(&mut dx), None, true);
-                let (dw2, db2) = conv2d_backward(&g, &x, &wt, &dy, None, None, false);
+                let (dw, db) = conv2d_backward(&g, (&x, None), &wt, &dy, Some(&mut dx), None, true);
+                let (dw2, db2) = conv2d_backward(&g, (&x, None), &wt, &dy, None, None, false);
                 assert_eq!(dw, dw2);
                 assert!(db2.is_none());
                 (dx, dw, db.unwrap())

@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeom, Epilogue};
+use super::conv::{ConvGeom, Epilogue, Prologue};
 use super::gemm512::matmul_nn_ld;
 use super::norm::{group_moments, BnGeom, Moments};
 use crate::buffers::Scratch;
@@ -133,9 +133,12 @@ fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
 
 /// Input tiles of `nb` images into `v[xi][c][t]`, `t` counting tiles image
 /// by image, row by row; `(ts, blk)` are the strides from [`strides`].
+/// With `pro`, each input value goes through it as it is read (zero
+/// padding stays zero).
 pub(crate) fn input_transform(
     g: &ConvGeom,
     x: &[f32],
+    pro: Option<Prologue>,
     nb: usize,
     v: &mut [f32],
     (ts, blk): (usize, usize),
@@ -143,6 +146,7 @@ pub(crate) fn input_transform(
     let (th, tw) = grid(g);
     check_input(g, th * tw, POINTS, (x.len(), nb), v.len(), (ts, blk));
     assert!(nb * g.c * g.h * g.w <= i32::MAX as usize);
+    assert!(pro.is_none_or(|p| p.scale.len() >= g.c && p.shift.len() >= g.c));
     // SAFETY: AVX-512F is present (checked by `applies`); reads stay within
     // the planes (masked loads and gathers) and writes within `v`, as
     // checked above. Rows of at least 8 tiles fill half the lanes or more
@@ -150,9 +154,9 @@ pub(crate) fn input_transform(
     #[cfg(target_arch = "x86_64")]
     unsafe {
         if tw >= 8 {
-            x86::input_transform(g, x.as_ptr(), nb, v.as_mut_ptr(), ts, blk)
+            x86::input_transform(g, x.as_ptr(), pro, nb, v.as_mut_ptr(), ts, blk)
         } else {
-            x86::input_transform_gather(g, x.as_ptr(), nb, v.as_mut_ptr(), ts, blk)
+            x86::input_transform_gather(g, x.as_ptr(), pro, nb, v.as_mut_ptr(), ts, blk)
         }
     };
 }
@@ -203,18 +207,45 @@ fn output_transform(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{grid, ConvGeom};
+    use super::{grid, ConvGeom, Prologue};
     use crate::cpu::simd::lanes;
     use std::arch::x86_64::*;
+
+    /// A channel's prologue as `(scale, shift)` vectors.
+    type Affine = Option<(__m512, __m512)>;
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn affine_of(pro: Option<Prologue>, c: usize) -> Affine {
+        pro.map(|p| (_mm512_set1_ps(p.scale[c]), _mm512_set1_ps(p.shift[c])))
+    }
+
+    /// `max(v * a + b, 0)` in the lanes of `mask` (rounded as the batch-norm
+    /// kernels round it: a product, then a sum), zero in the others.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn apply(v: __m512, mask: __mmask16, aff: Affine) -> __m512 {
+        match aff {
+            Some((a, b)) => {
+                let y = _mm512_add_ps(_mm512_mul_ps(v, a), b);
+                _mm512_maskz_max_ps(mask, y, _mm512_setzero_ps())
+            }
+            None => v,
+        }
+    }
 
     /// 16 columns of a row from column `from` on, zero outside `0..w`.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn load_cols(row: *const f32, w: usize, from: isize) -> __m512 {
+    unsafe fn load_cols(row: *const f32, w: usize, from: isize, aff: Affine) -> __m512 {
         let lo = (-from).clamp(0, 16) as usize;
         let hi = (w as isize - from).clamp(0, 16) as usize;
         let mask = lanes(hi) & !lanes(lo);
-        _mm512_maskz_loadu_ps(mask, row.wrapping_offset(from))
+        apply(
+            _mm512_maskz_loadu_ps(mask, row.wrapping_offset(from)),
+            mask,
+            aff,
+        )
     }
 
     /// `B^T d` for one line `d` of six values.
@@ -260,13 +291,20 @@ mod x86 {
     /// transformed along the row: `B^T d`.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn row_tiles(g: &ConvGeom, plane: *const f32, r: usize, cs: isize) -> [__m512; 6] {
+    unsafe fn row_tiles(
+        g: &ConvGeom,
+        plane: *const f32,
+        aff: Affine,
+        r: usize,
+        cs: isize,
+    ) -> [__m512; 6] {
         let iy = r as isize - g.pad as isize;
         if iy < 0 || iy >= g.h as isize {
             return [_mm512_setzero_ps(); 6];
         }
         let row = plane.add(iy as usize * g.w);
-        let l: [__m512; 5] = std::array::from_fn(|k| load_cols(row, g.w, cs + 16 * k as isize));
+        let l: [__m512; 5] =
+            std::array::from_fn(|k| load_cols(row, g.w, cs + 16 * k as isize, aff));
         let mut d = [_mm512_setzero_ps(); 6];
         for (j, dj) in d.iter_mut().take(4).enumerate() {
             let j = j as i32;
@@ -305,6 +343,7 @@ mod x86 {
     pub unsafe fn input_transform(
         g: &ConvGeom,
         x: *const f32,
+        pro: Option<Prologue>,
         nb: usize,
         v: *mut f32,
         ts: usize,
@@ -315,18 +354,19 @@ mod x86 {
         for img in 0..nb {
             for c in 0..g.c {
                 let plane = x.add((img * g.c + c) * g.h * g.w);
+                let aff = affine_of(pro, c);
                 let mut tx0 = 0;
                 while tx0 < tw {
                     let mask = lanes((tw - tx0).min(16));
                     let cs = 4 * tx0 as isize - pad;
                     let mut r: [[__m512; 6]; 6] = [[_mm512_setzero_ps(); 6]; 6];
-                    r[4] = row_tiles(g, plane, 0, cs);
-                    r[5] = row_tiles(g, plane, 1, cs);
+                    r[4] = row_tiles(g, plane, aff, 0, cs);
+                    r[5] = row_tiles(g, plane, aff, 1, cs);
                     for ty in 0..th {
                         r[0] = r[4];
                         r[1] = r[5];
                         for (k, rk) in r.iter_mut().enumerate().skip(2) {
-                            *rk = row_tiles(g, plane, 4 * ty + k, cs);
+                            *rk = row_tiles(g, plane, aff, 4 * ty + k, cs);
                         }
                         let base = img * th * tw + ty * tw + tx0;
                         // B^T along each column j of the row-transformed tile.
@@ -350,6 +390,7 @@ mod x86 {
     pub unsafe fn input_transform_gather(
         g: &ConvGeom,
         x: *const f32,
+        pro: Option<Prologue>,
         nb: usize,
         v: *mut f32,
         ts: usize,
@@ -391,15 +432,18 @@ mod x86 {
             });
             for c in 0..g.c {
                 let src = x.add(c * plane) as *const u8;
+                let aff = affine_of(pro, c);
                 let mut r = [[_mm512_setzero_ps(); 6]; 6];
                 for i in 0..6 {
                     let d: [__m512; 6] = std::array::from_fn(|j| {
-                        _mm512_mask_i32gather_ps::<4>(
+                        let mask = rowm[i] & colm[j];
+                        let v = _mm512_mask_i32gather_ps::<4>(
                             _mm512_setzero_ps(),
-                            rowm[i] & colm[j],
+                            mask,
                             idx[i][j],
                             src as *const f32,
-                        )
+                        );
+                        apply(v, mask, aff)
                     });
                     r[i] = bt(d);
                 }
@@ -590,19 +634,20 @@ mod x86 {
 /// transform the weights once, then per group of images transform the input
 /// tiles, run one GEMM per transform point and transform the products back.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
-    forward_groups(g, x, w, ep, y, false);
+    forward_groups(g, (x, None), w, ep, y, false);
 }
 
-/// [`forward`], also returning each image group's per-channel [`Moments`]
-/// of the output, taken while the group's output is still in cache.
+/// [`forward`] of `pro(x)` (the prologue applied as the input is read),
+/// also returning each image group's per-channel [`Moments`] of the output,
+/// taken while the group's output is still in cache.
 pub fn forward_moments(
     g: &ConvGeom,
-    x: &[f32],
+    (x, pro): (&[f32], Option<Prologue>),
     w: &[f32],
     ep: Epilogue,
     y: &mut [f32],
 ) -> Vec<Vec<Moments>> {
-    forward_groups(g, x, w, ep, y, true)
+    forward_groups(g, (x, pro), w, ep, y, true)
         .into_iter()
         .flatten()
         .collect()
@@ -610,7 +655,7 @@ pub fn forward_moments(
 
 fn forward_groups(
     g: &ConvGeom,
-    x: &[f32],
+    (x, pro): (&[f32], Option<Prologue>),
     w: &[f32],
     ep: Epilogue,
     y: &mut [f32],
@@ -631,7 +676,7 @@ fn forward_groups(
             let (sv, sm) = (strides(t_all, g.c), strides(t_all, g.o));
             let mut v = Scratch::uninit(POINTS * sv.1);
             let mut m = Scratch::uninit(POINTS * sm.1);
-            input_transform(g, x_grp, imgs, &mut v, sv);
+            input_transform(g, x_grp, pro, imgs, &mut v, sv);
             for xi in 0..POINTS {
                 let ok = matmul_nn_ld(
                     g.o,

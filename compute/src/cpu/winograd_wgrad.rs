@@ -13,7 +13,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::ConvGeom;
+use super::conv::{ConvGeom, Prologue};
 use super::gemm512::matmul_nn_acc;
 use super::winograd::{grid, images_per_group, input_transform, strides, POINTS};
 use crate::buffers::Scratch;
@@ -173,7 +173,7 @@ fn groups_per_partial(groups: usize) -> usize {
 
 /// Weight gradient `dW [O, C, 3, 3]` of a geometry where
 /// [`super::winograd::applies`] holds.
-pub fn weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+pub fn weight_grad(g: &ConvGeom, (x, pro): (&[f32], Option<Prologue>), dy: &[f32]) -> Vec<f32> {
     let (th, tw) = grid(g);
     let tiles = th * tw;
     let nb = images_per_group(g);
@@ -193,7 +193,14 @@ pub fn weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 let first = gi * nb;
                 let imgs = (g.n - first).min(nb);
                 let t_all = imgs * tiles;
-                input_transform(g, &x[first * in_size..][..imgs * in_size], imgs, &mut v, sv);
+                input_transform(
+                    g,
+                    &x[first * in_size..][..imgs * in_size],
+                    pro,
+                    imgs,
+                    &mut v,
+                    sv,
+                );
                 let dy_grp = &dy[first * out_size..][..imgs * out_size];
                 grad_transform(g, dy_grp, imgs, &mut m, sm);
                 for xi in 0..POINTS {
@@ -251,7 +258,7 @@ mod tests {
         ] {
             let g = geom(n, c, o, h, w, 3, 1, pad);
             let (x, dy) = (data(n * c * h * w, 4), data(n * o * g.p(), 5));
-            let dw = weight_grad(&g, &x, &dy);
+            let dw = weight_grad(&g, (&x, None), &dy);
             let r = &reference_grads(&g, &x, &vec![0f32; o * c * 9], &dy)[1];
             let scale = r.iter().fold(1f64, |m, v| m.max(v.abs()));
             let worst = dw
@@ -261,7 +268,11 @@ mod tests {
                 .fold(0f64, f64::max);
             let what = format!("{n} {c} {o} {h} {w} {pad}");
             assert!(worst < 1e-5, "{what}: relative error {worst}");
-            assert_eq!(on_one_thread(|| weight_grad(&g, &x, &dy)), dw, "{what}");
+            assert_eq!(
+                on_one_thread(|| weight_grad(&g, (&x, None), &dy)),
+                dw,
+                "{what}"
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::Args;
 use crate::cpu::conv::{
     conv2d_backward as cpu_backward, conv2d_forward as cpu_forward, conv2d_forward_ep,
-    conv2d_forward_stats, ConvGeom, Epilogue,
+    conv2d_forward_stats, ConvGeom, Epilogue, Prologue,
 };
 use crate::error::{param_err, shape_err, Result};
 use crate::tensor::Tensor;
@@ -48,12 +48,38 @@ fn geometry(a: &Args) -> Result<ConvGeom> {
     })
 }
 
-/// Inputs: x, w, optional bias [O]. Params: stride, padding, optional
-/// with_stats. Outputs: y, and with_stats the batch mean and biased variance
+/// The optional prologue: with the flag parameter at `flag`, the last two
+/// inputs are its scale and shift, one per input channel. Returns it and the
+/// number of inputs before it.
+fn prologue<'a>(a: &'a Args, flag: usize, c: usize) -> Result<(Option<Prologue<'a>>, usize)> {
+    if a.param_or(flag, "prologue", 0.0)? == 0.0 {
+        return Ok((None, a.ins.len()));
+    }
+    let n = a.ins.len();
+    for i in [n - 2, n - 1] {
+        if n < 4 || a.input(i).shape != [c] {
+            return shape_err(
+                a.op,
+                format!("prologue input {i}: expected [{c}] (scale, shift per input channel)"),
+            );
+        }
+    }
+    let pro = Prologue {
+        scale: a.f32(n - 2)?,
+        shift: a.f32(n - 1)?,
+    };
+    Ok((Some(pro), n - 2))
+}
+
+/// Inputs: x, w, optional bias [O], then with the prologue flag its scale
+/// and shift [C] (the convolution is of `max(x * scale + shift, 0)`, never
+/// written out). Params: stride, padding, optional with_stats, optional
+/// prologue. Outputs: y, and with_stats the batch mean and biased variance
 /// of each output channel (for a following training-mode batch norm).
 pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
-    let bias = if a.ins.len() == 3 {
+    let (pro, n_in) = prologue(a, 3, g.c)?;
+    let bias = if n_in == 3 {
         if a.input(2).shape != [g.o] {
             return shape_err(
                 a.op,
@@ -66,9 +92,14 @@ pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
     };
     let mut y = crate::buffers::uninit_f32(g.n * g.o * g.p());
     let shape = vec![g.n, g.o, g.ho, g.wo];
-    if a.param_or(2, "with_stats", 0.0)? != 0.0 {
+    let with_stats = a.param_or(2, "with_stats", 0.0)? != 0.0;
+    if pro.is_some() && !with_stats {
+        return param_err(a.op, "a prologue needs with_stats".to_string());
+    }
+    if with_stats {
         let ep = Epilogue::bias(bias);
-        let (mean, var) = conv2d_forward_stats(&g, a.f32(0)?, a.f32(1)?, ep, &mut y);
+        let x = (a.f32(0)?, pro);
+        let (mean, var) = conv2d_forward_stats(&g, x, a.f32(1)?, ep, &mut y);
         return Ok(vec![
             Tensor::from_f32(shape, y),
             Tensor::from_f32(vec![g.o], mean),
@@ -149,12 +180,15 @@ fn fold_bn(
 }
 
 /// Inputs: x, w, dy, optional dx_acc (a gradient already collected for x,
-/// returned added to dx). Params: stride, padding, with_bias, need_dx.
+/// returned added to dx), then with the prologue flag its scale and shift as
+/// in [`conv2d`] (dx is then the gradient with respect to the prologue's
+/// output). Params: stride, padding, with_bias, need_dx, optional prologue.
 /// Outputs: [dx if need_dx], dw, [db if with_bias].
 pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
     let with_bias = a.flag(2, "with_bias")?;
     let need_dx = a.flag(3, "need_dx")?;
+    let (pro, n_in) = prologue(a, 4, g.c)?;
     if a.input(2).shape != [g.n, g.o, g.ho, g.wo] {
         return shape_err(
             a.op,
@@ -165,7 +199,7 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
             ),
         );
     }
-    let dx_acc = if a.ins.len() == 4 {
+    let dx_acc = if n_in == 4 {
         if !need_dx || a.input(3).shape != a.input(0).shape {
             return shape_err(
                 a.op,
@@ -183,7 +217,7 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let mut dx = need_dx.then(|| crate::buffers::uninit_f32(g.n * g.c * g.h * g.w));
     let (dw, db) = cpu_backward(
         &g,
-        a.f32(0)?,
+        (a.f32(0)?, pro),
         a.f32(1)?,
         a.f32(2)?,
         dx.as_deref_mut(),

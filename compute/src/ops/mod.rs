@@ -184,8 +184,8 @@ pub static OPS: &[OpDef] = &[
     // layers
     op("linear", 2, 3, linear::linear),
     op("linear_backward", 3, 3, linear::linear_backward),
-    op("conv2d", 2, 3, conv::conv2d),
-    op("conv2d_backward", 3, 4, conv::conv2d_backward),
+    op("conv2d", 2, 5, conv::conv2d),
+    op("conv2d_backward", 3, 6, conv::conv2d_backward),
     op("conv2d_bn_eval", 6, 7, conv::conv2d_bn_eval),
     op("max_pool2d", 1, 1, pool::max_pool2d),
     op("max_pool2d_backward", 2, 2, pool::max_pool2d_backward),
@@ -202,6 +202,13 @@ pub static OPS: &[OpDef] = &[
         norm::batch_norm_relu_train,
     ),
     op("batch_norm_relu_eval", 5, 5, norm::batch_norm_relu_eval),
+    op_mut(
+        "batch_norm_train_affine",
+        2,
+        6,
+        6,
+        norm::batch_norm_train_affine,
+    ),
     op_mut(
         "batch_norm_add_relu_train",
         2,

@@ -104,8 +104,24 @@ fn train_with(a: &mut Args, relu: bool, residual: bool) -> Result<Vec<Tensor>> {
     } else {
         scale_shift(g, x, &scale, &shift, &mut y, relu);
     }
-    // Running variance uses the unbiased estimate, as PyTorch does.
-    let count = (g.n * g.hw) as f32;
+    update_running(a, &mean, &var, (g.n * g.hw) as f32, momentum)?;
+    Ok(vec![
+        Tensor::from_f32(a.input(0).shape.clone(), y),
+        Tensor::from_f32(vec![g.c], mean),
+        Tensor::from_f32(vec![g.c], invstd),
+    ])
+}
+
+/// The running statistics (the two in-place inputs) move towards the batch's
+/// by `momentum`; the running variance takes the unbiased estimate of
+/// `count` elements per channel, as PyTorch's does.
+fn update_running(
+    a: &mut Args,
+    mean: &[f32],
+    var: &[f32],
+    count: f32,
+    momentum: f32,
+) -> Result<()> {
     let unbias = if count > 1.0 {
         count / (count - 1.0)
     } else {
@@ -115,14 +131,46 @@ fn train_with(a: &mut Args, relu: bool, residual: bool) -> Result<Vec<Tensor>> {
     let (rm, rv) = a.muts.split_at_mut(1);
     let rm = rm[0].f32s_mut(op, 0)?;
     let rv = rv[0].f32s_mut(op, 1)?;
-    for c in 0..g.c {
+    for c in 0..mean.len() {
         rm[c] = (1.0 - momentum) * rm[c] + momentum * mean[c];
         rv[c] = (1.0 - momentum) * rv[c] + momentum * var[c] * unbias;
     }
+    Ok(())
+}
+
+/// A training-mode batch norm (+ ReLU) that a convolution applies as its
+/// prologue instead of writing it out: from the batch statistics, updates
+/// the running statistics as [`batch_norm_train`] does and returns the
+/// per-channel transform. In place: running_mean, running_var. Inputs:
+/// gamma, beta, batch mean, batch biased variance (all [C]). Params:
+/// momentum, eps, count (elements per channel in the batch). Outputs: batch
+/// mean, batch inverse std, scale, shift.
+pub fn batch_norm_train_affine(a: &mut Args) -> Result<Vec<Tensor>> {
+    let c = a.input(0).shape.clone();
+    for i in 0..4 {
+        if a.input(i).shape.len() != 1 || a.input(i).shape != c {
+            return shape_err(
+                a.op,
+                format!("input {i} is {:?}, expected {c:?}", a.input(i).shape),
+            );
+        }
+    }
+    if a.muts.iter().any(|m| m.shape != c) {
+        return shape_err(a.op, format!("running statistics must be {c:?}"));
+    }
+    let momentum = a.param(0, "momentum")? as f32;
+    let eps = a.param(1, "eps")? as f32;
+    let count = a.positive(2, "count")? as f32;
+    let (gamma, beta) = (a.f32(0)?, a.f32(1)?);
+    let (mean, var) = (a.f32(2)?.to_vec(), a.f32(3)?.to_vec());
+    let invstd: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let (scale, shift) = train_affine(gamma, beta, &mean, &invstd);
+    update_running(a, &mean, &var, count, momentum)?;
     Ok(vec![
-        Tensor::from_f32(a.input(0).shape.clone(), y),
-        Tensor::from_f32(vec![g.c], mean),
-        Tensor::from_f32(vec![g.c], invstd),
+        Tensor::from_f32(c.clone(), mean),
+        Tensor::from_f32(c.clone(), invstd),
+        Tensor::from_f32(c.clone(), scale),
+        Tensor::from_f32(c, shift),
     ])
 }
 
