@@ -144,24 +144,28 @@ fn fold_points(g: &ConvGeom, du: &[f32]) -> Vec<f32> {
     ];
     let uo = g.o * g.c;
     let mut dw = crate::buffers::uninit_f32(uo * 9);
-    for oc in 0..uo {
-        let at = oc % g.c * g.o + oc / g.c;
-        // t = dU G (6 x 3), then G^T t.
-        let mut t = [[0f64; 3]; 6];
-        for (i, ti) in t.iter_mut().enumerate() {
-            for (q, tq) in ti.iter_mut().enumerate() {
-                *tq = (0..6)
-                    .map(|j| du[(i * 6 + j) * uo + at] as f64 * G[j][q])
-                    .sum();
+    dw.par_chunks_mut(9 * g.c)
+        .enumerate()
+        .for_each(|(o, dw_o)| {
+            for (c, dw_oc) in dw_o.chunks_exact_mut(9).enumerate() {
+                let at = c * g.o + o;
+                // t = dU G (6 x 3), then G^T t.
+                let mut t = [[0f64; 3]; 6];
+                for (i, ti) in t.iter_mut().enumerate() {
+                    for (q, tq) in ti.iter_mut().enumerate() {
+                        *tq = (0..6)
+                            .map(|j| du[(i * 6 + j) * uo + at] as f64 * G[j][q])
+                            .sum();
+                    }
+                }
+                for p in 0..3 {
+                    for q in 0..3 {
+                        let v: f64 = (0..6).map(|i| G[i][p] * t[i][q]).sum();
+                        dw_oc[p * 3 + q] = v as f32;
+                    }
+                }
             }
-        }
-        for p in 0..3 {
-            for q in 0..3 {
-                let v: f64 = (0..6).map(|i| G[i][p] * t[i][q]).sum();
-                dw[oc * 9 + p * 3 + q] = v as f32;
-            }
-        }
-    }
+        });
     dw
 }
 
@@ -222,11 +226,21 @@ pub fn weight_grad(g: &ConvGeom, (x, pro): (&[f32], Option<Prologue>), dy: &[f32
             du
         })
         .collect();
-    let mut du = crate::buffers::zeros_f32(POINTS * uo);
-    for part in partials {
-        du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-        crate::buffers::recycle_f32(part);
-    }
+    // The partials summed in order, element by element, in parallel.
+    let mut parts = partials.into_iter();
+    let Some(mut du) = parts.next() else {
+        return crate::buffers::zeros_f32(uo * 9);
+    };
+    let rest: Vec<Vec<f32>> = parts.collect();
+    du.par_chunks_mut(crate::cpu::CHUNK)
+        .enumerate()
+        .for_each(|(k, chunk)| {
+            for part in &rest {
+                let src = &part[k * crate::cpu::CHUNK..][..chunk.len()];
+                chunk.iter_mut().zip(src).for_each(|(a, b)| *a += b);
+            }
+        });
+    rest.into_iter().for_each(crate::buffers::recycle_f32);
     let dw = fold_points(g, &du);
     crate::buffers::recycle_f32(du);
     dw
