@@ -24,6 +24,17 @@ impl BnGeom {
 
 use super::simd;
 
+/// Channel `c`'s shift `k` (its first element, so that the deviations do
+/// not cancel) and `[sum (x - k), sum (x - k)^2]`; `g.count()` must be > 0.
+fn shifted_channel_sums(g: BnGeom, x: &[f32], c: usize) -> (f32, [f64; 2]) {
+    let k = g.plane(x, 0, c)[0];
+    let mut lanes = [[0f64; 16]; 2];
+    for n in 0..g.n {
+        simd::shifted_sums(g.plane(x, n, c), k, &mut lanes);
+    }
+    (k, simd::lane_total(&lanes))
+}
+
 /// Batch mean and biased variance of each channel (one pass, shifted by the
 /// channel's first element so the variance does not cancel).
 pub fn channel_stats(g: BnGeom, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
@@ -33,12 +44,7 @@ pub fn channel_stats(g: BnGeom, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
             if g.count() == 0 {
                 return (f32::NAN, f32::NAN);
             }
-            let k = g.plane(x, 0, c)[0];
-            let mut lanes = [[0f64; 16]; 2];
-            for n in 0..g.n {
-                simd::shifted_sums(g.plane(x, n, c), k, &mut lanes);
-            }
-            let [s, q] = simd::lane_total(&lanes);
+            let (k, [s, q]) = shifted_channel_sums(g, x, c);
             let cnt = g.count() as f64;
             let m1 = s / cnt;
             let var = (q / cnt - m1 * m1).max(0.0);
@@ -81,20 +87,14 @@ impl Moments {
     }
 }
 
-/// Per-channel [`Moments`] of `x` (`g.n` images), each channel's sums
-/// shifted by its first element so that the deviations do not cancel.
+/// Per-channel [`Moments`] of `x` (`g.n` images), from shifted sums.
 pub fn group_moments(g: BnGeom, x: &[f32]) -> Vec<Moments> {
     (0..g.c)
         .map(|c| {
             if g.count() == 0 {
                 return Moments::EMPTY;
             }
-            let k = g.plane(x, 0, c)[0];
-            let mut lanes = [[0f64; 16]; 2];
-            for n in 0..g.n {
-                simd::shifted_sums(g.plane(x, n, c), k, &mut lanes);
-            }
-            let [s, q] = simd::lane_total(&lanes);
+            let (k, [s, q]) = shifted_channel_sums(g, x, c);
             let n = g.count() as f64;
             Moments {
                 n,
