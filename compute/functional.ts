@@ -166,7 +166,8 @@ export function conv2dStats(
  * `batch`: the batch norm + ReLU is the convolution's prologue, applied as it reads
  * x and never written out. Updates the running statistics in place; returns the
  * output and its batch statistics. Backward: the convolution's gradients (with
- * respect to w, and to the prologue's output), then the batch norm + ReLU backward.
+ * respect to w, and to the prologue's output), then the batch norm + ReLU backward,
+ * in one op that takes the batch norm's sums as the data gradient is written.
  */
 export function bnReluConv2dStats(
   x: Var,
@@ -188,14 +189,17 @@ export function bnReluConv2dStats(
   const prologue = [scale, shift] as const;
   const [y, ym, yv] = ops.conv2dStats(x.value, w.value, undefined, o, prologue);
   const out = record(y, [x, w, gamma, beta], (dy) => {
-    const g = ops.conv2dBackward(x.value, w.value, dy, {
-      ...o,
-      withBias: false,
-      needDx: true,
-      prologue,
-    });
-    const bn = ops.batchNormReluBackward(x.value, g.dx!, gamma.value, beta.value, mean, invstd);
-    return [bn[0], g.dw, bn[1], bn[2]];
+    const bn = [mean, invstd, scale, shift] as const;
+    const [dx, dw, dgamma, dbeta] = ops.bnReluConv2dBackward(
+      x.value,
+      w.value,
+      dy,
+      gamma.value,
+      beta.value,
+      bn,
+      o,
+    );
+    return [dx, dw, dgamma, dbeta];
   });
   return { y: out, stats: [ym, yv] };
 }

@@ -178,33 +178,45 @@ export const conv2dBnEval = (
   );
 /**
  * Returns dx (if needDx), dw and db (if withBias). With `dxAcc` (a gradient
- * already collected for x; needs needDx), dx comes back with it added. With
- * `prologue`, the forward read `prologue(x)`, and dx is the gradient with
- * respect to that.
+ * already collected for x; needs needDx), dx comes back with it added.
  */
 export function conv2dBackward(
   x: Tensor,
   w: Tensor,
   dy: Tensor,
-  o: Conv2dOptions & {
-    withBias: boolean;
-    needDx: boolean;
-    dxAcc?: Tensor;
-    prologue?: Prologue;
-  },
+  o: Conv2dOptions & { withBias: boolean; needDx: boolean; dxAcc?: Tensor },
 ): { dx?: Tensor; dw: Tensor; db?: Tensor } {
-  const inputs = [x, w, dy, ...(o.dxAcc ? [o.dxAcc] : []), ...(o.prologue ?? [])];
-  const out = run("conv2d_backward", inputs, [
+  const out = run("conv2d_backward", o.dxAcc ? [x, w, dy, o.dxAcc] : [x, w, dy], [
     o.stride,
     o.padding,
     o.withBias ? 1 : 0,
     o.needDx ? 1 : 0,
-    o.prologue ? 1 : 0,
   ]);
   const dx = o.needDx ? out.shift() : undefined;
   return { dx, dw: out[0], db: o.withBias ? out[1] : undefined };
 }
 
+/**
+ * Backward of `conv2d(relu(batchNorm(z)), w)` whose batch norm + ReLU was the
+ * convolution's prologue (`bn` as {@linkcode batchNormTrainAffine} returns it): the
+ * convolution's gradients, then the batch norm + ReLU backward, in one op. Returns
+ * [dz, dw, dgamma, dbeta].
+ */
+export const bnReluConv2dBackward = (
+  z: Tensor,
+  w: Tensor,
+  dy: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  bn: readonly [mean: Tensor, invstd: Tensor, scale: Tensor, shift: Tensor],
+  o: Conv2dOptions,
+): [Tensor, Tensor, Tensor, Tensor] =>
+  run("bn_relu_conv2d_backward", [z, w, dy, gamma, beta, ...bn], [o.stride, o.padding]) as [
+    Tensor,
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
 /** Returns [y, argmax indices]. */
 export const maxPool2d = (x: Tensor, kernel: number, stride: number): [Tensor, Tensor] =>
   run("max_pool2d", [x], [kernel, stride]) as [Tensor, Tensor];

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat};
 use super::gemm512::{matmul_nn, matmul_nn_acc};
+use super::norm::{group_grad_sums, BnBackward, BnGeom};
 use crate::buffers::Scratch;
 
 /// Geometry of one convolution.
@@ -450,6 +451,50 @@ pub fn conv2d_backward(
     }
 }
 
+/// The backward of `conv(pro(x))` where `pro` is a training-mode batch norm +
+/// ReLU (its input `x`, its forward's statistics `bn`): returns `dw` and, for
+/// the batch norm + ReLU backward that follows, per channel
+/// `[sum d, sum d (x - mean)]` of `dx` behind the ReLU mask; writes `dx`, the
+/// gradient with respect to `pro(x)`. Where the data gradient runs on
+/// Winograd, the sums are taken from each image group's `dx` while it is
+/// still in cache.
+pub fn conv2d_backward_bn(
+    g: &ConvGeom,
+    (x, pro): (&[f32], Prologue),
+    w: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    bn: BnBackward,
+) -> (Vec<f32>, Vec<[f64; 2]>) {
+    let geom = BnGeom {
+        n: g.n,
+        c: g.c,
+        hw: g.h * g.w,
+    };
+    match transposed_geom(g) {
+        Some(tg) if super::winograd::applies(&tg) => {
+            let wf = flipped_weights(g, w);
+            let (z, ep) = ((x, bn), Epilogue::default());
+            let groups = super::winograd::forward_grad_sums(&tg, dy, &wf, ep, dx, z);
+            crate::buffers::recycle_f32(wf);
+            let (dw, _) = conv2d_backward(g, (x, Some(pro)), w, dy, None, None, false);
+            let sums = (0..g.c)
+                .map(|c| {
+                    groups.iter().fold([0f64; 2], |[s, q], grp| {
+                        let [gs, gq] = grp[c];
+                        [s + gs, q + gq]
+                    })
+                })
+                .collect();
+            (dw, sums)
+        }
+        _ => {
+            let (dw, _) = conv2d_backward(g, (x, Some(pro)), w, dy, Some(dx), None, false);
+            (dw, group_grad_sums(geom, dx, x, bn))
+        }
+    }
+}
+
 /// For a stride-1 convolution with `pad < kernel`, the data gradient is a
 /// convolution of `dy` with the flipped, transposed weights and padding
 /// `kernel - 1 - pad`; this is its geometry. Used only where the input is
@@ -780,6 +825,45 @@ mod tests {
             let b1 = conv2d_backward(&g, (&x, Some(pro)), &wt, &dy, Some(&mut d1), None, false);
             let b2 = conv2d_backward(&g, (&hx, None), &wt, &dy, Some(&mut d2), None, false);
             assert_eq!((b1, d1), (b2, d2), "backward {n} {c} {h} {stride}");
+        }
+    }
+
+    #[test]
+    fn batch_norm_sums_from_the_data_gradient_match_a_separate_pass() {
+        // Winograd data gradient (sums per image group), im2col (strided).
+        for (n, c, h, stride) in [(5, 16, 16, 1), (3, 8, 9, 2)] {
+            let g = geom(n, c, c, h, h, 3, stride, 1);
+            let (x, wt, dy) = (
+                data(n * c * h * h, 1),
+                data(c * c * 9, 2),
+                data(n * c * g.p(), 3),
+            );
+            let (scale, shift, mean) = (data(c, 4), data(c, 5), data(c, 6));
+            let pro = Prologue {
+                scale: &scale,
+                shift: &shift,
+            };
+            let bn = BnBackward {
+                mean: &mean,
+                scale: &scale,
+                shift: &shift,
+            };
+            let mut dx = vec![0f32; x.len()];
+            let (dw, sums) = conv2d_backward_bn(&g, (&x, pro), &wt, &dy, &mut dx, bn);
+            let mut dx2 = vec![0f32; x.len()];
+            let (dw2, _) =
+                conv2d_backward(&g, (&x, Some(pro)), &wt, &dy, Some(&mut dx2), None, false);
+            assert_eq!((&dw, &dx), (&dw2, &dx2));
+            let geom = BnGeom { n, c, hw: h * h };
+            let want = group_grad_sums(geom, &dx2, &x, bn);
+            for (got, want) in sums.iter().zip(&want) {
+                for k in 0..2 {
+                    assert!(
+                        (got[k] - want[k]).abs() <= 1e-9 * (1.0 + want[k].abs()),
+                        "{got:?} vs {want:?}"
+                    );
+                }
+            }
         }
     }
 

@@ -105,6 +105,32 @@ pub fn group_moments(g: BnGeom, x: &[f32]) -> Vec<Moments> {
         .collect()
 }
 
+/// What a training-mode batch norm + ReLU backward needs of its forward:
+/// the batch mean, and the ReLU mask's `max(z * scale + shift, 0)`.
+#[derive(Clone, Copy)]
+pub struct BnBackward<'a> {
+    pub mean: &'a [f32],
+    pub scale: &'a [f32],
+    pub shift: &'a [f32],
+}
+
+/// Per channel `[sum d, sum d (z - mean)]` over `g.n` images, `d = dy`
+/// where `z * scale + shift > 0` (else 0): the first pass of the batch
+/// norm + ReLU backward, for part of a batch.
+pub fn group_grad_sums(g: BnGeom, dy: &[f32], z: &[f32], bn: BnBackward) -> Vec<[f64; 2]> {
+    (0..g.c)
+        .map(|c| {
+            let mut lanes = [[0f64; 16]; 2];
+            let mask = (bn.scale[c], bn.shift[c]);
+            for n in 0..g.n {
+                let (dp, zp) = (g.plane(dy, n, c), g.plane(z, n, c));
+                simd::grad_sums_relu(dp, zp, bn.mean[c], mask, &mut lanes);
+            }
+            simd::lane_total(&lanes)
+        })
+        .collect()
+}
+
 /// Batch mean and biased variance of each of `c` channels from the
 /// per-group moments, merged in group order.
 pub fn merge_moments(groups: &[Vec<Moments>], c: usize) -> (Vec<f32>, Vec<f32>) {
@@ -185,7 +211,10 @@ fn planes_per_task(hw: usize) -> usize {
 /// inverse standard deviation. Returns `(dx, dgamma, dbeta)`. With
 /// `relu_shift = Some(beta)` the transform was followed by a ReLU: `dy` is
 /// taken as zero wherever `x * scale + shift <= 0`, the mask recomputed from
-/// `x` exactly as the forward computed its output.
+/// `x` exactly as the forward computed its output. `given`, per channel
+/// `[sum d, sum d (x - mean)]` of the masked `dy` (as a convolution's data
+/// gradient can take them, see `conv2d_backward_bn`), replaces the first pass.
+#[allow(clippy::too_many_arguments)]
 pub fn backward(
     g: BnGeom,
     x: &[f32],
@@ -194,12 +223,17 @@ pub fn backward(
     mean: &[f32],
     invstd: &[f32],
     relu_shift: Option<&[f32]>,
+    given: Option<&[[f64; 2]]>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let mask = relu_shift.map(|beta| train_affine(gamma, beta, mean, invstd));
     let mask_of = |c: usize| mask.as_ref().map(|(a, b)| (a[c], b[c]));
     let sums: Vec<(f32, f32)> = (0..g.c)
         .into_par_iter()
         .map(|c| {
+            if let Some(given) = given {
+                let [s, q] = given[c];
+                return (s as f32, (q * invstd[c] as f64) as f32);
+            }
             let m = mean[c];
             let mut lanes = [[0f64; 16]; 2];
             for n in 0..g.n {
@@ -366,7 +400,7 @@ mod tests {
             .map(|(&d, &v)| if v > 0.0 { d } else { 0.0 })
             .collect();
         assert!(masked.contains(&0.0) && masked.iter().any(|&v| v != 0.0));
-        let (dx, dgamma, dbeta) = backward(g, &x, &masked, &gamma, &mean, &invstd, None);
+        let (dx, dgamma, dbeta) = backward(g, &x, &masked, &gamma, &mean, &invstd, None, None);
         let (dx2, dgamma2, dbeta2, dr) = backward_add_relu(g, &x, &y, &dy, &gamma, &mean, &invstd);
         assert_eq!(dr, masked);
         let close = |a: &[f32], b: &[f32]| {
@@ -399,8 +433,8 @@ mod tests {
             .zip(&yr)
             .map(|(&d, &v)| if v > 0.0 { d } else { 0.0 })
             .collect();
-        let plain = backward(g, &x, &masked, &gamma, &mean, &invstd, None);
-        let fused = backward(g, &x, &dy, &gamma, &mean, &invstd, Some(&beta));
+        let plain = backward(g, &x, &masked, &gamma, &mean, &invstd, None, None);
+        let fused = backward(g, &x, &dy, &gamma, &mean, &invstd, Some(&beta), None);
         assert_eq!(plain, fused);
     }
 }

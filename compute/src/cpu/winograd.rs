@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::conv::{ConvGeom, Epilogue, Prologue};
 use super::gemm512::matmul_nn_ld;
-use super::norm::{group_moments, BnGeom, Moments};
+use super::norm::{group_grad_sums, group_moments, BnBackward, BnGeom, Moments};
 use crate::buffers::Scratch;
 
 /// Whether the Winograd path runs for this geometry (it needs the AVX-512
@@ -634,7 +634,7 @@ mod x86 {
 /// transform the weights once, then per group of images transform the input
 /// tiles, run one GEMM per transform point and transform the products back.
 pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
-    forward_groups(g, (x, None), w, ep, y, false);
+    forward_groups(g, (x, None), w, ep, y, |_, _| ());
 }
 
 /// [`forward`] of `pro(x)` (the prologue applied as the input is read),
@@ -647,20 +647,54 @@ pub fn forward_moments(
     ep: Epilogue,
     y: &mut [f32],
 ) -> Vec<Vec<Moments>> {
-    forward_groups(g, (x, pro), w, ep, y, true)
-        .into_iter()
-        .flatten()
-        .collect()
+    let out_size = g.o * g.p();
+    forward_groups(g, (x, pro), w, ep, y, |_, y_grp| {
+        let bn = BnGeom {
+            n: y_grp.len() / out_size,
+            c: g.o,
+            hw: g.p(),
+        };
+        group_moments(bn, y_grp)
+    })
 }
 
-fn forward_groups(
+/// [`forward`] (used as a data gradient: `dz = conv(dy)`), also returning
+/// for each image group and channel the sums a following batch norm + ReLU
+/// backward needs, `[sum d, sum d (z - mean)]` with `d = dz` where
+/// `z * scale + shift > 0` (else 0), taken while the group's `dz` is still in
+/// cache. `z` (the batch norm's input) is laid out like the output.
+pub fn forward_grad_sums(
+    g: &ConvGeom,
+    dy: &[f32],
+    w: &[f32],
+    ep: Epilogue,
+    dz: &mut [f32],
+    (z, bn): (&[f32], BnBackward),
+) -> Vec<Vec<[f64; 2]>> {
+    let out_size = g.o * g.p();
+    assert!(z.len() == dz.len() && bn.mean.len() >= g.o && bn.scale.len() >= g.o);
+    assert!(bn.shift.len() >= g.o);
+    forward_groups(g, (dy, None), w, ep, dz, |first, dz_grp| {
+        let geom = BnGeom {
+            n: dz_grp.len() / out_size,
+            c: g.o,
+            hw: g.p(),
+        };
+        let z_grp = &z[first * out_size..][..dz_grp.len()];
+        group_grad_sums(geom, dz_grp, z_grp, bn)
+    })
+}
+
+/// Runs the convolution group by group; `after(first image, group output)`
+/// runs on each group's output as soon as it is written.
+fn forward_groups<R: Send>(
     g: &ConvGeom,
     (x, pro): (&[f32], Option<Prologue>),
     w: &[f32],
     ep: Epilogue,
     y: &mut [f32],
-    moments: bool,
-) -> Vec<Option<Vec<Moments>>> {
+    after: impl Fn(usize, &[f32]) -> R + Sync,
+) -> Vec<R> {
     let (th, tw) = grid(g);
     let tiles = th * tw;
     let nb = images_per_group(g);
@@ -692,12 +726,7 @@ fn forward_groups(
             }
             let res = ep.residual_at(gi * nb * out_size, y_grp.len());
             output_transform(g, &m, sm, imgs, ep, res, y_grp);
-            let bn = BnGeom {
-                n: imgs,
-                c: g.o,
-                hw: g.p(),
-            };
-            moments.then(|| group_moments(bn, y_grp))
+            after(gi * nb, y_grp)
         })
         .collect();
     crate::buffers::recycle_f32(u);

@@ -2,9 +2,10 @@
 
 use super::Args;
 use crate::cpu::conv::{
-    conv2d_backward as cpu_backward, conv2d_forward as cpu_forward, conv2d_forward_ep,
-    conv2d_forward_stats, ConvGeom, Epilogue, Prologue,
+    conv2d_backward as cpu_backward, conv2d_backward_bn, conv2d_forward as cpu_forward,
+    conv2d_forward_ep, conv2d_forward_stats, ConvGeom, Epilogue, Prologue,
 };
+use crate::cpu::norm::{BnBackward, BnGeom};
 use crate::error::{param_err, shape_err, Result};
 use crate::tensor::Tensor;
 
@@ -180,15 +181,12 @@ fn fold_bn(
 }
 
 /// Inputs: x, w, dy, optional dx_acc (a gradient already collected for x,
-/// returned added to dx), then with the prologue flag its scale and shift as
-/// in [`conv2d`] (dx is then the gradient with respect to the prologue's
-/// output). Params: stride, padding, with_bias, need_dx, optional prologue.
+/// returned added to dx). Params: stride, padding, with_bias, need_dx.
 /// Outputs: [dx if need_dx], dw, [db if with_bias].
 pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
     let with_bias = a.flag(2, "with_bias")?;
     let need_dx = a.flag(3, "need_dx")?;
-    let (pro, n_in) = prologue(a, 4, g.c)?;
     if a.input(2).shape != [g.n, g.o, g.ho, g.wo] {
         return shape_err(
             a.op,
@@ -199,7 +197,7 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
             ),
         );
     }
-    let dx_acc = if n_in == 4 {
+    let dx_acc = if a.ins.len() == 4 {
         if !need_dx || a.input(3).shape != a.input(0).shape {
             return shape_err(
                 a.op,
@@ -217,7 +215,7 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let mut dx = need_dx.then(|| crate::buffers::uninit_f32(g.n * g.c * g.h * g.w));
     let (dw, db) = cpu_backward(
         &g,
-        (a.f32(0)?, pro),
+        (a.f32(0)?, None),
         a.f32(1)?,
         a.f32(2)?,
         dx.as_deref_mut(),
@@ -233,6 +231,62 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         out.push(Tensor::from_f32(vec![g.o], db));
     }
     Ok(out)
+}
+
+/// Backward of `conv2d(relu(batch_norm(z)), w)` in training mode, where the
+/// batch norm + ReLU was the convolution's prologue (see [`conv2d`]):
+/// the convolution's gradients, then the batch norm + ReLU backward, whose
+/// sums come from the data gradient as it is written. Inputs: z, w, dy,
+/// gamma, beta, batch mean, batch inverse std, scale, shift (the last six
+/// [C], as `batch_norm_train_affine` returns them). Params: stride, padding.
+/// Outputs: dz, dw, dgamma, dbeta.
+pub fn bn_relu_conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
+    let g = geometry(a)?;
+    if a.input(2).shape != [g.n, g.o, g.ho, g.wo] {
+        return shape_err(
+            a.op,
+            format!(
+                "dy {:?}, expected {:?}",
+                a.input(2).shape,
+                [g.n, g.o, g.ho, g.wo]
+            ),
+        );
+    }
+    for i in 3..9 {
+        if a.input(i).shape != [g.c] {
+            return shape_err(
+                a.op,
+                format!("input {i} is {:?}, expected [{}]", a.input(i).shape, g.c),
+            );
+        }
+    }
+    let (z, w, dy) = (a.f32(0)?, a.f32(1)?, a.f32(2)?);
+    let (gamma, beta, mean, invstd) = (a.f32(3)?, a.f32(4)?, a.f32(5)?, a.f32(6)?);
+    let pro = Prologue {
+        scale: a.f32(7)?,
+        shift: a.f32(8)?,
+    };
+    let bn = BnBackward {
+        mean,
+        scale: pro.scale,
+        shift: pro.shift,
+    };
+    let mut dh = crate::buffers::uninit_f32(z.len());
+    let (dw, sums) = conv2d_backward_bn(&g, (z, pro), w, dy, &mut dh, bn);
+    let geom = BnGeom {
+        n: g.n,
+        c: g.c,
+        hw: g.h * g.w,
+    };
+    let (dz, dgamma, dbeta) =
+        crate::cpu::norm::backward(geom, z, &dh, gamma, mean, invstd, Some(beta), Some(&sums));
+    crate::buffers::recycle_f32(dh);
+    Ok(vec![
+        Tensor::from_f32(a.input(0).shape.clone(), dz),
+        Tensor::from_f32(a.input(1).shape.clone(), dw),
+        Tensor::from_f32(vec![g.c], dgamma),
+        Tensor::from_f32(vec![g.c], dbeta),
+    ])
 }
 
 #[cfg(test)]

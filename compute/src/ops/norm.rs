@@ -208,6 +208,7 @@ pub fn batch_norm_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         a.f32(3)?,
         a.f32(4)?,
         None,
+        None,
     );
     grads(a, g, dx, dgamma, dbeta)
 }
@@ -227,6 +228,7 @@ pub fn batch_norm_relu_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         a.f32(4)?,
         a.f32(5)?,
         Some(a.f32(3)?),
+        None,
     );
     grads(a, g, dx, dgamma, dbeta)
 }
