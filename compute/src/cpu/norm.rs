@@ -249,6 +249,20 @@ pub fn backward(
         .collect();
     let (dbeta, dgamma): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
     let coef = dx_coefficients(g, gamma, mean, invstd, (&dbeta, &dgamma));
+    let dx = dx_pass(g, x, dy, &coef, mask_of);
+    (dx, dgamma, dbeta)
+}
+
+/// `dx = a dy + b x + c` per channel (`coef`), with `dy` taken as 0 behind
+/// the ReLU mask `mask_of(c)` where there is one: the second pass of the
+/// backward.
+fn dx_pass(
+    g: BnGeom,
+    x: &[f32],
+    dy: &[f32],
+    coef: &[[f32; 3]],
+    mask_of: impl Fn(usize) -> Option<(f32, f32)> + Sync,
+) -> Vec<f32> {
     let mut dx = crate::buffers::uninit_f32(x.len());
     dx.par_chunks_mut(g.hw)
         .enumerate()
@@ -262,7 +276,7 @@ pub fn backward(
                 None => simd::lin2(dxp, dp, xp, a, b, cc),
             }
         });
-    (dx, dgamma, dbeta)
+    dx
 }
 
 /// Per channel, `dx = k (dy - mean(dy) - xhat mean(dy xhat))` as
@@ -322,15 +336,7 @@ pub fn backward_add_relu(
         })
         .unzip();
     let coef = dx_coefficients(g, gamma, mean, invstd, (&dbeta, &dgamma));
-    let mut dx = crate::buffers::uninit_f32(x.len());
-    dx.par_chunks_mut(g.hw)
-        .enumerate()
-        .with_min_len(planes_per_task(g.hw))
-        .for_each(|(i, dxp)| {
-            let (n, c) = (i / g.c, i % g.c);
-            let [a, b, cc] = coef[c];
-            simd::lin2(dxp, g.plane(&dr, n, c), g.plane(x, n, c), a, b, cc);
-        });
+    let dx = dx_pass(g, x, &dr, &coef, |_| None);
     (dx, dgamma, dbeta, dr)
 }
 

@@ -49,6 +49,18 @@ fn geometry(a: &Args) -> Result<ConvGeom> {
     })
 }
 
+/// Fails unless input 2 (dy) has the convolution's output shape.
+fn check_dy(a: &Args, g: &ConvGeom) -> Result<()> {
+    let want = [g.n, g.o, g.ho, g.wo];
+    if a.input(2).shape != want {
+        return shape_err(
+            a.op,
+            format!("dy {:?}, expected {want:?}", a.input(2).shape),
+        );
+    }
+    Ok(())
+}
+
 /// The optional prologue: with the flag parameter at `flag`, the last two
 /// inputs are its scale and shift, one per input channel. Returns it and the
 /// number of inputs before it.
@@ -187,16 +199,7 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
     let with_bias = a.flag(2, "with_bias")?;
     let need_dx = a.flag(3, "need_dx")?;
-    if a.input(2).shape != [g.n, g.o, g.ho, g.wo] {
-        return shape_err(
-            a.op,
-            format!(
-                "dy {:?}, expected {:?}",
-                a.input(2).shape,
-                [g.n, g.o, g.ho, g.wo]
-            ),
-        );
-    }
+    check_dy(a, &g)?;
     let dx_acc = if a.ins.len() == 4 {
         if !need_dx || a.input(3).shape != a.input(0).shape {
             return shape_err(
@@ -242,16 +245,7 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
 /// Outputs: dz, dw, dgamma, dbeta.
 pub fn bn_relu_conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
-    if a.input(2).shape != [g.n, g.o, g.ho, g.wo] {
-        return shape_err(
-            a.op,
-            format!(
-                "dy {:?}, expected {:?}",
-                a.input(2).shape,
-                [g.n, g.o, g.ho, g.wo]
-            ),
-        );
-    }
+    check_dy(a, &g)?;
     for i in 3..9 {
         if a.input(i).shape != [g.c] {
             return shape_err(
