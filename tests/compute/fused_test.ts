@@ -103,3 +103,32 @@ Deno.test("a prologue needs with_stats, and its inputs one value per input chann
     );
   });
 });
+
+Deno.test("the fused ops refuse inputs of the wrong shape with the op's name and what was expected", () => {
+  tidy(() => {
+    const x = Tensor.fromF32(wave(2 * 8 * 8 * 8, 1), [2, 8, 8, 8]);
+    const w = Tensor.fromF32(wave(8 * 8 * 9, 2), [8, 8, 3, 3]);
+    const [c8, c7] = [ops.full([8], 1), ops.full([7], 1)];
+    const o = { stride: 1, padding: 1 };
+    assert.throws(
+      () => ops.batchNormTrain(x, c8, c8, running(8), false, [c7, c8]),
+      /batch_norm_train.*input 3 is \[7\], expected \[8\]/,
+    );
+    assert.throws(
+      () => ops.batchNormAddReluTrain(x, c8, c8, ops.full([2, 8, 8, 7], 0), running(8)),
+      /batch_norm_add_relu_train/,
+    );
+    assert.throws(
+      () => ops.conv2dBackward(x, w, x, { ...o, withBias: false, needDx: true, dxAcc: w }),
+      /conv2d_backward.*dx_acc \[8, 8, 3, 3\]/,
+    );
+    assert.throws(
+      () => ops.bnReluConv2dBackward(x, w, x, c8, c8, [c8, c8, c8, c7], o),
+      /bn_relu_conv2d_backward.*input 8 is \[7\], expected \[8\]/,
+    );
+    assert.throws(
+      () => ops.batchNormTrainAffine(c8, c8, running(7), [c8, c8], 128),
+      /batch_norm_train_affine.*running statistics/,
+    );
+  });
+});
