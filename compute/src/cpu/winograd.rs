@@ -46,32 +46,25 @@ pub(crate) fn strides(t: usize, rows: usize) -> (usize, usize) {
 }
 
 /// The bounds the unsafe input-transform kernels rely on: `nb` images fit in
-/// `x`, and `points` blocks of `g.c` rows of at least `tiles` columns fit in `v`.
-pub(crate) fn check_input(
-    g: &ConvGeom,
-    tiles: usize,
-    points: usize,
-    (x_len, nb): (usize, usize),
-    v_len: usize,
-    (ts, blk): (usize, usize),
-) {
-    assert!(x_len >= nb * g.c * g.h * g.w && v_len >= points * blk);
-    assert!(ts >= nb * tiles && blk >= g.c * ts);
+/// `x`, and [`POINTS`] blocks of `g.c` rows of all the images' tiles fit in `v`.
+fn check_input(g: &ConvGeom, (x_len, nb): (usize, usize), v_len: usize, (ts, blk): (usize, usize)) {
+    let (th, tw) = grid(g);
+    assert!(x_len >= nb * g.c * g.h * g.w && v_len >= POINTS * blk);
+    assert!(ts >= nb * th * tw && blk >= g.c * ts);
 }
 
-/// The bounds the unsafe output-transform kernels rely on: `points` blocks of
-/// `g.o` rows of at least `tiles` columns in `m`, and `nb` images of output
+/// The bounds the unsafe output-transform kernels rely on: [`POINTS`] blocks
+/// of `g.o` rows of all the images' tiles in `m`, and `nb` images of output
 /// (and residual, and `g.o` biases) in place.
-pub(crate) fn check_output(
+fn check_output(
     g: &ConvGeom,
-    tiles: usize,
-    points: usize,
     m_len: usize,
     (ts, blk): (usize, usize),
     (nb, ep, res): (usize, &Epilogue, Option<&[f32]>),
     y_len: usize,
 ) {
-    assert!(ts >= nb * tiles && blk >= g.o * ts && m_len >= points * blk);
+    let (th, tw) = grid(g);
+    assert!(ts >= nb * th * tw && blk >= g.o * ts && m_len >= POINTS * blk);
     assert!(y_len >= nb * g.o * g.p() && ep.bias.is_none_or(|b| b.len() >= g.o));
     assert!(res.is_none_or(|r| r.len() >= nb * g.o * g.p()));
 }
@@ -143,8 +136,8 @@ pub(crate) fn input_transform(
     v: &mut [f32],
     (ts, blk): (usize, usize),
 ) {
-    let (th, tw) = grid(g);
-    check_input(g, th * tw, POINTS, (x.len(), nb), v.len(), (ts, blk));
+    let tw = grid(g).1;
+    check_input(g, (x.len(), nb), v.len(), (ts, blk));
     assert!(nb * g.c * g.h * g.w <= i32::MAX as usize);
     assert!(pro.is_none_or(|p| p.scale.len() >= g.c && p.shift.len() >= g.c));
     // SAFETY: AVX-512F is present (checked by `applies`); reads stay within
@@ -172,16 +165,8 @@ fn output_transform(
     res: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    let (th, tw) = grid(g);
-    check_output(
-        g,
-        th * tw,
-        POINTS,
-        m.len(),
-        (ts, blk),
-        (nb, &ep, res),
-        y.len(),
-    );
+    let tw = grid(g).1;
+    check_output(g, m.len(), (ts, blk), (nb, &ep, res), y.len());
     let res = res.map(|r| r.as_ptr());
     // SAFETY: as in `input_transform`.
     #[cfg(target_arch = "x86_64")]

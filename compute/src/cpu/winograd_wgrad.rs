@@ -76,6 +76,21 @@ mod x86 {
         ]
     }
 
+    /// `A d A^T` of one 4x4 tile `d` (each element a vector over 16
+    /// channels): A along each row, then down each column; point `(i, j)`
+    /// goes to `row + (6 i + j) blk`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store_points(d: [[__m512; 4]; 4], row: *mut f32, blk: usize) {
+        let rows = d.map(|r| a(r));
+        for j in 0..6 {
+            let col = a(rows.map(|r| r[j]));
+            for (i, v) in col.into_iter().enumerate() {
+                _mm512_storeu_ps(row.add((i * 6 + j) * blk), v);
+            }
+        }
+    }
+
     /// `r` transposed: lane `i` of vector `k` is lane `k` of `r[i]`.
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -154,17 +169,11 @@ mod x86 {
                         });
                         for q in 0..4 {
                             let tx = 4 * cx + q;
-                            let rows: [[__m512; 6]; 4] = std::array::from_fn(|r| {
-                                a(std::array::from_fn(|j| cols[r][4 * q + j]))
+                            let tile = std::array::from_fn(|r| {
+                                std::array::from_fn(|j| cols[r][4 * q + j])
                             });
-                            let tcols: [[__m512; 6]; 6] =
-                                std::array::from_fn(|j| a(rows.map(|row| row[j])));
                             let row = m.add((img * th * tw + ty * tw + tx) * os + o0);
-                            for (j, col) in tcols.into_iter().enumerate() {
-                                for (i, v) in col.into_iter().enumerate() {
-                                    _mm512_storeu_ps(row.add((i * 6 + j) * blk), v);
-                                }
-                            }
+                            store_points(tile, row, blk);
                         }
                     }
                 }
@@ -204,9 +213,8 @@ mod x86 {
                             lane_planes,
                             _mm512_set1_epi32((oy * g.wo + ox) as i32),
                         );
-                        // A along each row of the tile, then A down each column.
-                        let r: [[__m512; 6]; 4] = std::array::from_fn(|i| {
-                            a(std::array::from_fn(|j| {
+                        let tile = std::array::from_fn(|i| {
+                            std::array::from_fn(|j| {
                                 if i < rows && j < cols {
                                     let idx = _mm512_add_epi32(
                                         idx0,
@@ -216,16 +224,10 @@ mod x86 {
                                 } else {
                                     zero
                                 }
-                            }))
+                            })
                         });
                         let row = m.add((img * th * tw + ty * tw + tx) * os + o0);
-                        let cols: [[__m512; 6]; 6] =
-                            std::array::from_fn(|j| a(r.map(|row| row[j])));
-                        for (j, col) in cols.into_iter().enumerate() {
-                            for (i, v) in col.into_iter().enumerate() {
-                                _mm512_storeu_ps(row.add((i * 6 + j) * blk), v);
-                            }
-                        }
+                        store_points(tile, row, blk);
                     }
                 }
             }

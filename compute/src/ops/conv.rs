@@ -61,11 +61,11 @@ fn check_dy(a: &Args, g: &ConvGeom) -> Result<()> {
     Ok(())
 }
 
-/// The optional prologue: with the flag parameter at `flag`, the last two
-/// inputs are its scale and shift, one per input channel. Returns it and the
-/// number of inputs before it.
-fn prologue<'a>(a: &'a Args, flag: usize, c: usize) -> Result<(Option<Prologue<'a>>, usize)> {
-    if a.param_or(flag, "prologue", 0.0)? == 0.0 {
+/// [`conv2d`]'s optional prologue: with the prologue flag (parameter 3), the
+/// last two inputs are its scale and shift, one per input channel. Returns it
+/// and the number of inputs before it.
+fn prologue<'a>(a: &'a Args, c: usize) -> Result<(Option<Prologue<'a>>, usize)> {
+    if a.param_or(3, "prologue", 0.0)? == 0.0 {
         return Ok((None, a.ins.len()));
     }
     let n = a.ins.len();
@@ -91,7 +91,7 @@ fn prologue<'a>(a: &'a Args, flag: usize, c: usize) -> Result<(Option<Prologue<'
 /// of each output channel (for a following training-mode batch norm).
 pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
-    let (pro, n_in) = prologue(a, 3, g.c)?;
+    let (pro, n_in) = prologue(a, g.c)?;
     let bias = if n_in == 3 {
         if a.input(2).shape != [g.o] {
             return shape_err(
