@@ -356,7 +356,7 @@ mod x86 {
                         let base = img * th * tw + ty * tw + tx0;
                         // B^T along each column j of the row-transformed tile.
                         for j in 0..6 {
-                            let col = bt(r.map(|row| row[j]));
+                            let col = bt(std::array::from_fn(|i| r[i][j]));
                             for (i, o) in col.into_iter().enumerate() {
                                 let at = (i * 6 + j) * blk + c * ts + base;
                                 _mm512_mask_storeu_ps(v.add(at), mask, o);
@@ -434,7 +434,7 @@ mod x86 {
                 }
                 let at0 = c * ts + t0;
                 for j in 0..6 {
-                    let col = bt(r.map(|row| row[j]));
+                    let col = bt(std::array::from_fn(|i| r[i][j]));
                     for (i, o) in col.into_iter().enumerate() {
                         _mm512_storeu_ps(v.add((i * 6 + j) * blk + at0), o);
                     }

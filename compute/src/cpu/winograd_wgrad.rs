@@ -84,7 +84,7 @@ mod x86 {
     unsafe fn store_points(d: [[__m512; 4]; 4], row: *mut f32, blk: usize) {
         let rows = d.map(|r| a(r));
         for j in 0..6 {
-            let col = a(rows.map(|r| r[j]));
+            let col = a(std::array::from_fn(|i| rows[i][j]));
             for (i, v) in col.into_iter().enumerate() {
                 _mm512_storeu_ps(row.add((i * 6 + j) * blk), v);
             }
