@@ -395,7 +395,7 @@ pub fn conv2d_backward(
     (x, pro): (&[f32], Option<Prologue>),
     w: &[f32],
     dy: &[f32],
-    dx: Option<&mut [f32]>,
+    mut dx: Option<&mut [f32]>,
     dx_acc: Option<&[f32]>,
     with_bias: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
@@ -409,6 +409,21 @@ pub fn conv2d_backward(
     }
     assert!(dx_acc.is_none_or(|a| dx.as_ref().is_some_and(|d| d.len() == a.len())));
     let tg = transposed_geom(g);
+    if let (Some(dx), Some(tg)) = (dx.as_deref_mut(), tg) {
+        if super::winograd_wgrad::fuses(g, &tg) {
+            let wf = flipped_weights(g, w);
+            let (dw, _) = super::winograd_wgrad::backward(
+                (g, &tg),
+                (x, pro),
+                &wf,
+                dy,
+                (dx, dx_acc),
+                |_, _| (),
+            );
+            crate::buffers::recycle_f32(wf);
+            return (dw, with_bias.then(|| bias_grad(g, dy)));
+        }
+    }
     // The data gradient as a convolution of `dy` where that is cheap
     // (`dx` is then written here); otherwise `dx` is left to the weight pass.
     let dx = match (dx, tg) {
@@ -472,12 +487,24 @@ pub fn conv2d_backward_bn(
         hw: g.h * g.w,
     };
     match transposed_geom(g) {
-        Some(tg) if super::winograd::applies(&tg) => {
+        Some(tg) if super::winograd_wgrad::fuses(g, &tg) => {
             let wf = flipped_weights(g, w);
-            let (z, ep) = ((x, bn), Epilogue::default());
-            let groups = super::winograd::forward_grad_sums(&tg, dy, &wf, ep, dx, z);
+            let in_size = g.c * g.h * g.w;
+            let (dw, groups) = super::winograd_wgrad::backward(
+                (g, &tg),
+                (x, Some(pro)),
+                &wf,
+                dy,
+                (dx, None),
+                |first, dx_grp| {
+                    let grp = BnGeom {
+                        n: dx_grp.len() / in_size,
+                        ..geom
+                    };
+                    group_grad_sums(grp, dx_grp, &x[first * in_size..][..dx_grp.len()], bn)
+                },
+            );
             crate::buffers::recycle_f32(wf);
-            let (dw, _) = conv2d_backward(g, (x, Some(pro)), w, dy, None, None, false);
             let sums = (0..g.c)
                 .map(|c| {
                     groups.iter().fold([0f64; 2], |[s, q], grp| {

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::conv::{ConvGeom, Epilogue, Prologue};
 use super::gemm512::matmul_nn_ld;
-use super::norm::{group_grad_sums, group_moments, BnBackward, BnGeom, Moments};
+use super::norm::{group_moments, BnGeom, Moments};
 use crate::buffers::Scratch;
 
 /// Whether the Winograd path runs for this geometry (it needs the AVX-512
@@ -84,7 +84,7 @@ pub(crate) fn images_per_group(g: &ConvGeom) -> usize {
 
 /// `U[xi][o][c] = (G w[o][c] G^T)[xi]`, computed in f64 (in parallel over
 /// the output channels, then transposed into point-major order).
-fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
+pub(crate) fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let (o_n, c_n) = (g.o, g.c);
     let uo = o_n * c_n;
     let gm = |a: f64, b: f64, c: f64| {
@@ -191,7 +191,7 @@ fn output_transform(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use super::{grid, ConvGeom, Prologue};
     use crate::cpu::simd::lanes;
     use std::arch::x86_64::*;
@@ -253,6 +253,13 @@ mod x86 {
             _mm512_fnmadd_ps(two, d31, d42),
             _mm512_fnmadd_ps(five, d[3], _mm512_fmadd_ps(four, d[1], d[5])),
         ]
+    }
+
+    /// Column `j` of a tile of vectors, read by index (mapping the tile
+    /// would copy all of it, through the stack, for every column).
+    #[inline(always)]
+    pub(crate) fn column<const R: usize>(r: &[[__m512; 6]; R], j: usize) -> [__m512; R] {
+        std::array::from_fn(|i| r[i][j])
     }
 
     /// `A^T m` for one line `m` of six values.
@@ -356,7 +363,7 @@ mod x86 {
                         let base = img * th * tw + ty * tw + tx0;
                         // B^T along each column j of the row-transformed tile.
                         for j in 0..6 {
-                            let col = bt(std::array::from_fn(|i| r[i][j]));
+                            let col = bt(column(&r, j));
                             for (i, o) in col.into_iter().enumerate() {
                                 let at = (i * 6 + j) * blk + c * ts + base;
                                 _mm512_mask_storeu_ps(v.add(at), mask, o);
@@ -434,7 +441,7 @@ mod x86 {
                 }
                 let at0 = c * ts + t0;
                 for j in 0..6 {
-                    let col = bt(std::array::from_fn(|i| r[i][j]));
+                    let col = bt(column(&r, j));
                     for (i, o) in col.into_iter().enumerate() {
                         _mm512_storeu_ps(v.add((i * 6 + j) * blk + at0), o);
                     }
@@ -643,33 +650,6 @@ pub fn forward_moments(
     })
 }
 
-/// [`forward`] (used as a data gradient: `dz = conv(dy)`), also returning
-/// for each image group and channel the sums a following batch norm + ReLU
-/// backward needs, `[sum d, sum d (z - mean)]` with `d = dz` where
-/// `z * scale + shift > 0` (else 0), taken while the group's `dz` is still in
-/// cache. `z` (the batch norm's input) is laid out like the output.
-pub fn forward_grad_sums(
-    g: &ConvGeom,
-    dy: &[f32],
-    w: &[f32],
-    ep: Epilogue,
-    dz: &mut [f32],
-    (z, bn): (&[f32], BnBackward),
-) -> Vec<Vec<[f64; 2]>> {
-    let out_size = g.o * g.p();
-    assert!(z.len() == dz.len() && bn.mean.len() >= g.o && bn.scale.len() >= g.o);
-    assert!(bn.shift.len() >= g.o);
-    forward_groups(g, (dy, None), w, ep, dz, |first, dz_grp| {
-        let geom = BnGeom {
-            n: dz_grp.len() / out_size,
-            c: g.o,
-            hw: g.p(),
-        };
-        let z_grp = &z[first * out_size..][..dz_grp.len()];
-        group_grad_sums(geom, dz_grp, z_grp, bn)
-    })
-}
-
 /// Runs the convolution group by group; `after(first image, group output)`
 /// runs on each group's output as soon as it is written.
 fn forward_groups<R: Send>(
@@ -680,8 +660,6 @@ fn forward_groups<R: Send>(
     y: &mut [f32],
     after: impl Fn(usize, &[f32]) -> R + Sync,
 ) -> Vec<R> {
-    let (th, tw) = grid(g);
-    let tiles = th * tw;
     let nb = images_per_group(g);
     let u = weight_transform(g, w);
     let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
@@ -690,32 +668,68 @@ fn forward_groups<R: Send>(
         .enumerate()
         .map(|(gi, y_grp)| {
             let imgs = y_grp.len() / out_size;
-            let t_all = imgs * tiles;
             let x_grp = &x[gi * nb * in_size..][..imgs * in_size];
-            let (sv, sm) = (strides(t_all, g.c), strides(t_all, g.o));
-            let mut v = Scratch::uninit(POINTS * sv.1);
-            let mut m = Scratch::uninit(POINTS * sm.1);
-            input_transform(g, x_grp, pro, imgs, &mut v, sv);
-            for xi in 0..POINTS {
-                let ok = matmul_nn_ld(
-                    g.o,
-                    t_all,
-                    g.c,
-                    &u[xi * g.o * g.c..][..g.o * g.c],
-                    &v[xi * sv.1..][..g.c * sv.0],
-                    sv.0,
-                    &mut m[xi * sm.1..][..g.o * sm.0],
-                    sm.0,
-                );
-                assert!(ok, "Winograd path needs the AVX-512 kernel");
-            }
+            let t_all = imgs * grid(g).0 * grid(g).1;
+            let lens = (
+                POINTS * strides(t_all, g.c).1,
+                POINTS * strides(t_all, g.o).1,
+            );
+            let mut bufs = GroupBuffers::new(lens);
             let res = ep.residual_at(gi * nb * out_size, y_grp.len());
-            output_transform(g, &m, sm, imgs, ep, res, y_grp);
+            forward_group(g, (x_grp, pro), &u, (ep, res), y_grp, &mut bufs);
             after(gi * nb, y_grp)
         })
         .collect();
     crate::buffers::recycle_f32(u);
     stats
+}
+
+/// Scratch for one image group: transformed input tiles `v` and products `m`.
+pub(crate) struct GroupBuffers {
+    pub v: Scratch,
+    pub m: Scratch,
+}
+
+impl GroupBuffers {
+    pub fn new((v_len, m_len): (usize, usize)) -> GroupBuffers {
+        GroupBuffers {
+            v: Scratch::uninit(v_len),
+            m: Scratch::uninit(m_len),
+        }
+    }
+}
+
+/// One image group of [`forward_groups`]: `y_grp = conv(pro(x_grp))` with the
+/// transformed weights `u`, then the epilogue `ep` with `res`, the group's
+/// part of its residual.
+pub(crate) fn forward_group(
+    g: &ConvGeom,
+    (x_grp, pro): (&[f32], Option<Prologue>),
+    u: &[f32],
+    (ep, res): (Epilogue, Option<&[f32]>),
+    y_grp: &mut [f32],
+    bufs: &mut GroupBuffers,
+) {
+    let (th, tw) = grid(g);
+    let imgs = y_grp.len() / (g.o * g.p());
+    let t_all = imgs * th * tw;
+    let (sv, sm) = (strides(t_all, g.c), strides(t_all, g.o));
+    let (v, m) = (&mut bufs.v[..POINTS * sv.1], &mut bufs.m[..POINTS * sm.1]);
+    input_transform(g, x_grp, pro, imgs, v, sv);
+    for xi in 0..POINTS {
+        let ok = matmul_nn_ld(
+            g.o,
+            t_all,
+            g.c,
+            &u[xi * g.o * g.c..][..g.o * g.c],
+            &v[xi * sv.1..][..g.c * sv.0],
+            sv.0,
+            &mut m[xi * sm.1..][..g.o * sm.0],
+            sm.0,
+        );
+        assert!(ok, "Winograd path needs the AVX-512 kernel");
+    }
+    output_transform(g, m, sm, imgs, ep, res, y_grp);
 }
 
 #[cfg(test)]

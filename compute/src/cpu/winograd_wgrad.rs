@@ -13,10 +13,12 @@
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeom, Prologue};
+use super::conv::{ConvGeom, Epilogue, Prologue};
 use super::gemm512::matmul_nn_acc;
-use super::winograd::{grid, images_per_group, input_transform, strides, POINTS};
-use crate::buffers::Scratch;
+use super::winograd::{
+    forward_group, grid, images_per_group, input_transform, strides, weight_transform,
+    GroupBuffers, POINTS,
+};
 
 /// Row stride of the tile-major `dM^T[xi][t][o]`, and the stride of one
 /// point's block of `tiles` rows.
@@ -50,6 +52,7 @@ fn grad_transform(g: &ConvGeom, dy: &[f32], nb: usize, m: &mut [f32], (os, blk):
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::super::winograd::x86::column;
     use super::{grid, ConvGeom};
     use std::arch::x86_64::*;
 
@@ -84,7 +87,7 @@ mod x86 {
     unsafe fn store_points(d: [[__m512; 4]; 4], row: *mut f32, blk: usize) {
         let rows = d.map(|r| a(r));
         for j in 0..6 {
-            let col = a(std::array::from_fn(|i| rows[i][j]));
+            let col = a(column(&rows, j));
             for (i, v) in col.into_iter().enumerate() {
                 _mm512_storeu_ps(row.add((i * 6 + j) * blk), v);
             }
@@ -279,61 +282,146 @@ fn groups_per_partial(groups: usize) -> usize {
     groups.div_ceil(16).max(1)
 }
 
+/// Lengths of the scratch `(v, m)` for one image group of `imgs` images.
+fn buffer_lens(g: &ConvGeom, imgs: usize) -> (usize, usize) {
+    let (th, tw) = grid(g);
+    let t = imgs * th * tw;
+    (POINTS * strides(t, g.c).1, POINTS * grad_strides(g, t).1)
+}
+
+/// Adds one image group's weight-gradient products into `du` (`dU^T[xi]`,
+/// `[C, O]` per point).
+fn accumulate_group(
+    g: &ConvGeom,
+    (x_grp, pro): (&[f32], Option<Prologue>),
+    dy_grp: &[f32],
+    du: &mut [f32],
+    bufs: &mut GroupBuffers,
+) {
+    let (th, tw) = grid(g);
+    let imgs = dy_grp.len() / (g.o * g.p());
+    let t_all = imgs * th * tw;
+    let uo = g.o * g.c;
+    let (sv, sm) = (strides(t_all, g.c), grad_strides(g, t_all));
+    let (v, m) = (&mut bufs.v[..POINTS * sv.1], &mut bufs.m[..POINTS * sm.1]);
+    input_transform(g, x_grp, pro, imgs, v, sv);
+    grad_transform(g, dy_grp, imgs, m, sm);
+    for xi in 0..POINTS {
+        let ok = matmul_nn_acc(
+            g.c,
+            g.o,
+            t_all,
+            &v[xi * sv.1..][..g.c * sv.0],
+            sv.0,
+            &m[xi * sm.1..][..t_all * sm.0],
+            sm.0,
+            &mut du[xi * uo..][..uo],
+            g.o,
+            true,
+        );
+        assert!(ok, "Winograd path needs the AVX-512 kernel");
+    }
+}
+
 /// Weight gradient `dW [O, C, 3, 3]` of a geometry where
 /// [`super::winograd::applies`] holds.
 pub fn weight_grad(g: &ConvGeom, (x, pro): (&[f32], Option<Prologue>), dy: &[f32]) -> Vec<f32> {
-    let (th, tw) = grid(g);
-    let tiles = th * tw;
     let nb = images_per_group(g);
     let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
     let groups = g.n.div_ceil(nb);
     let per = groups_per_partial(groups);
-    let uo = g.o * g.c;
     let partials: Vec<Vec<f32>> = (0..groups.div_ceil(per))
         .into_par_iter()
         .map(|pi| {
-            let mut du = crate::buffers::zeros_f32(POINTS * uo);
-            let t_max = nb * tiles;
-            let (sv, sm) = (strides(t_max, g.c), grad_strides(g, t_max));
-            let mut v = Scratch::uninit(POINTS * sv.1);
-            let mut m = Scratch::uninit(POINTS * sm.1);
+            let mut du = crate::buffers::zeros_f32(POINTS * g.o * g.c);
+            let mut bufs = GroupBuffers::new(buffer_lens(g, nb));
             for gi in pi * per..((pi + 1) * per).min(groups) {
                 let first = gi * nb;
                 let imgs = (g.n - first).min(nb);
-                let t_all = imgs * tiles;
-                input_transform(
-                    g,
-                    &x[first * in_size..][..imgs * in_size],
-                    pro,
-                    imgs,
-                    &mut v,
-                    sv,
-                );
+                let x_grp = &x[first * in_size..][..imgs * in_size];
                 let dy_grp = &dy[first * out_size..][..imgs * out_size];
-                grad_transform(g, dy_grp, imgs, &mut m, sm);
-                for xi in 0..POINTS {
-                    let ok = matmul_nn_acc(
-                        g.c,
-                        g.o,
-                        t_all,
-                        &v[xi * sv.1..][..g.c * sv.0],
-                        sv.0,
-                        &m[xi * sm.1..][..t_all * sm.0],
-                        sm.0,
-                        &mut du[xi * uo..][..uo],
-                        g.o,
-                        true,
-                    );
-                    assert!(ok, "Winograd path needs the AVX-512 kernel");
-                }
+                accumulate_group(g, (x_grp, pro), dy_grp, &mut du, &mut bufs);
             }
             du
         })
         .collect();
-    // The partials summed in order, element by element, in parallel.
+    fold_partials(g, partials)
+}
+
+/// Whether [`backward`] can run a geometry: its data gradient (the
+/// convolution `tg`, see [`backward`]) groups images as its weight gradient.
+pub fn fuses(g: &ConvGeom, tg: &ConvGeom) -> bool {
+    super::winograd::applies(g)
+        && super::winograd::applies(tg)
+        && images_per_group(g) == images_per_group(tg)
+}
+
+/// Both gradients of a convolution where [`fuses`] holds, image group by
+/// image group, so that each group of `dy` and `x` is read from memory once
+/// for both: `dx = conv_tg(dy, wf)` (the data gradient as a convolution of
+/// geometry `tg` with the flipped weights `wf`), plus `dx_acc` where given;
+/// `after(first image, group of dx)` runs on each group of `dx` as soon as
+/// it is written. Returns `dW [O, C, 3, 3]` and the results of `after`.
+/// Bit-identical to the data gradient through [`super::winograd::forward`]
+/// and then [`weight_grad`].
+#[allow(clippy::too_many_arguments)]
+pub fn backward<R: Send>(
+    (g, tg): (&ConvGeom, &ConvGeom),
+    (x, pro): (&[f32], Option<Prologue>),
+    wf: &[f32],
+    dy: &[f32],
+    (dx, dx_acc): (&mut [f32], Option<&[f32]>),
+    after: impl Fn(usize, &[f32]) -> R + Sync,
+) -> (Vec<f32>, Vec<R>) {
+    assert!(fuses(g, tg) && tg.c == g.o && tg.o == g.c && tg.n == g.n);
+    assert!(dx.len() == x.len() && dx_acc.is_none_or(|a| a.len() == dx.len()));
+    let nb = images_per_group(g);
+    let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
+    let groups = g.n.div_ceil(nb);
+    let per = groups_per_partial(groups);
+    let u = weight_transform(tg, wf);
+    let ep = Epilogue {
+        residual: dx_acc,
+        ..Default::default()
+    };
+    // The data gradient's tiles have `g.o` rows in, `g.c` out.
+    let (wv, wm) = buffer_lens(g, nb);
+    let t = nb * grid(g).0 * grid(g).1;
+    let (dv, dm) = (POINTS * strides(t, g.o).1, POINTS * strides(t, g.c).1);
+    let parts: Vec<(Vec<f32>, Vec<R>)> = dx
+        .par_chunks_mut(per * nb * in_size)
+        .enumerate()
+        .map(|(pi, dx_part)| {
+            let mut du = crate::buffers::zeros_f32(POINTS * g.o * g.c);
+            let mut bufs = GroupBuffers::new((wv.max(dv), wm.max(dm)));
+            let mut results = Vec::new();
+            for (k, dx_grp) in dx_part.chunks_mut(nb * in_size).enumerate() {
+                let first = (pi * per + k) * nb;
+                let imgs = dx_grp.len() / in_size;
+                let dy_grp = &dy[first * out_size..][..imgs * out_size];
+                let res = ep.residual_at(first * in_size, dx_grp.len());
+                forward_group(tg, (dy_grp, None), &u, (ep, res), dx_grp, &mut bufs);
+                results.push(after(first, dx_grp));
+                let x_grp = &x[first * in_size..][..imgs * in_size];
+                accumulate_group(g, (x_grp, pro), dy_grp, &mut du, &mut bufs);
+            }
+            (du, results)
+        })
+        .collect();
+    crate::buffers::recycle_f32(u);
+    let (partials, results): (Vec<Vec<f32>>, Vec<Vec<R>>) = parts.into_iter().unzip();
+    (
+        fold_partials(g, partials),
+        results.into_iter().flatten().collect(),
+    )
+}
+
+/// The partial `dU^T`s summed in order, element by element (in parallel),
+/// then folded into `dW`.
+fn fold_partials(g: &ConvGeom, partials: Vec<Vec<f32>>) -> Vec<f32> {
     let mut parts = partials.into_iter();
     let Some(mut du) = parts.next() else {
-        return crate::buffers::zeros_f32(uo * 9);
+        return crate::buffers::zeros_f32(g.o * g.c * 9);
     };
     let rest: Vec<Vec<f32>> = parts.collect();
     du.par_chunks_mut(crate::cpu::CHUNK)
