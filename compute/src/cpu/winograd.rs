@@ -165,13 +165,16 @@ fn output_transform(
     res: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    let tw = grid(g).1;
     check_output(g, m.len(), (ts, blk), (nb, &ep, res), y.len());
     let res = res.map(|r| r.as_ptr());
     // SAFETY: as in `input_transform`.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        let f = if tw >= 8 {
+        let (th, tw) = grid(g);
+        let whole = g.ho == 4 * th && g.wo == 4 * tw;
+        let f = if whole && (tw % 4 == 0 || tw <= 2) {
+            x86::output_transform_packed
+        } else if tw >= 8 {
             x86::output_transform
         } else {
             x86::output_transform_scatter
@@ -536,6 +539,101 @@ pub(crate) mod x86 {
         }
     }
 
+    /// Output values `y[dx]` (lane `l`: column `dx` of tile `l`, one tile row
+    /// of 16 tiles) in column order: lane `q` of vector `k` holds column
+    /// `q % 4` of tile `4 k + q / 4`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn interleave(y: [__m512; 4]) -> [__m512; 4] {
+        let lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+        let hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+        let p_lo = _mm512_permutex2var_ps(y[0], lo, y[2]);
+        let p_hi = _mm512_permutex2var_ps(y[0], hi, y[2]);
+        let q_lo = _mm512_permutex2var_ps(y[1], lo, y[3]);
+        let q_hi = _mm512_permutex2var_ps(y[1], hi, y[3]);
+        [
+            _mm512_permutex2var_ps(p_lo, lo, q_lo),
+            _mm512_permutex2var_ps(p_lo, hi, q_lo),
+            _mm512_permutex2var_ps(p_hi, lo, q_hi),
+            _mm512_permutex2var_ps(p_hi, hi, q_hi),
+        ]
+    }
+
+    /// Output tiles where every tile is whole (`4 th x 4 tw` outputs) and
+    /// four consecutive tiles lie in one tile row or span whole rows
+    /// (`tw` a multiple of 4, or 1 or 2): lanes are 16 consecutive tiles of
+    /// the group, whatever their rows and images, and [`interleave`] turns
+    /// each output row `dy` of them into runs of image row `4 ty + dy`,
+    /// stored whole (16 columns), or in halves or quarters for narrower
+    /// images. No scatters, and no lane left empty.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn output_transform_packed(
+        g: &ConvGeom,
+        m: *const f32,
+        ts: usize,
+        blk: usize,
+        nb: usize,
+        bias: Option<&[f32]>,
+        res: Option<*const f32>,
+        relu: bool,
+        y: *mut f32,
+    ) {
+        let (th, tw) = grid(g);
+        let tiles = th * tw;
+        let t_all = nb * tiles;
+        // Tiles per run of one image row: 4, or the whole tile row.
+        let run = tw.min(4);
+        let p = g.ho * g.wo;
+        let zero = _mm512_setzero_ps();
+        for t0 in (0..t_all).step_by(16) {
+            let n = (t_all - t0).min(16);
+            // Per run of tiles: the lanes it fills, and where in channel 0
+            // its first tile's top row starts (of the run's lanes, lane
+            // `lane0` lands there).
+            let runs: Vec<(__mmask16, usize)> = (0..n)
+                .step_by(run)
+                .map(|first| {
+                    let t = t0 + first;
+                    let (img, r) = (t / tiles, t % tiles);
+                    let at = img * g.o * p + 4 * (r / tw) * g.wo + 4 * (r % tw);
+                    let lane0 = 4 * (first % 4);
+                    let mask = lanes(lane0 + 4 * run) & !lanes(lane0);
+                    (mask, at.wrapping_sub(lane0))
+                })
+                .collect();
+            for o in 0..g.o {
+                let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
+                let src = m.add(o * ts + t0);
+                let mut s = [[zero; 6]; 4];
+                for j in 0..6 {
+                    let mc: [__m512; 6] = std::array::from_fn(|i| {
+                        _mm512_maskz_loadu_ps(lanes(n), src.add((i * 6 + j) * blk))
+                    });
+                    for (srow, v) in s.iter_mut().zip(at(mc)) {
+                        srow[j] = v;
+                    }
+                }
+                for (dy, srow) in s.into_iter().enumerate() {
+                    let outs = interleave(at(srow).map(|v| _mm512_add_ps(v, b)));
+                    let shift = o * p + dy * g.wo;
+                    // Vector k holds tiles t0 + 4 k .. t0 + 4 k + 3.
+                    for (ri, &(mask, base)) in runs.iter().enumerate() {
+                        let mut v = outs[ri * run / 4];
+                        let at = base.wrapping_add(shift);
+                        if let Some(rp) = res {
+                            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, rp.wrapping_add(at)));
+                        }
+                        if relu {
+                            v = _mm512_max_ps(v, zero);
+                        }
+                        _mm512_mask_storeu_ps(y.wrapping_add(at), mask, v);
+                    }
+                }
+            }
+        }
+    }
+
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn output_transform(
@@ -551,8 +649,6 @@ pub(crate) mod x86 {
     ) {
         let (th, tw) = grid(g);
         let p = g.ho * g.wo;
-        let lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-        let hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
         let zero = _mm512_setzero_ps();
         for img in 0..nb {
             for o in 0..g.o {
@@ -586,19 +682,9 @@ pub(crate) mod x86 {
                             if oy >= g.ho {
                                 break;
                             }
-                            let [y0, y1, y2, y3] = at(srow).map(|v| _mm512_add_ps(v, b));
-                            // Interleave so that lane q of vector k holds
-                            // column 4 (4 k + q / 4) + q % 4 of the block.
-                            let p_lo = _mm512_permutex2var_ps(y0, lo_idx, y2);
-                            let p_hi = _mm512_permutex2var_ps(y0, hi_idx, y2);
-                            let q_lo = _mm512_permutex2var_ps(y1, lo_idx, y3);
-                            let q_hi = _mm512_permutex2var_ps(y1, hi_idx, y3);
-                            let outs = [
-                                _mm512_permutex2var_ps(p_lo, lo_idx, q_lo),
-                                _mm512_permutex2var_ps(p_lo, hi_idx, q_lo),
-                                _mm512_permutex2var_ps(p_hi, lo_idx, q_hi),
-                                _mm512_permutex2var_ps(p_hi, hi_idx, q_hi),
-                            ];
+                            // Lane q of vector k: column 4 (4 k + q / 4) + q % 4
+                            // of the block.
+                            let outs = interleave(at(srow).map(|v| _mm512_add_ps(v, b)));
                             let at = oy * g.wo + 4 * tx0;
                             for (q, mut v) in outs.into_iter().enumerate() {
                                 if masks[q] == 0 {
