@@ -204,6 +204,52 @@ export function bnReluConv2dStats(
   return { y: out, stats: [ym, yv] };
 }
 
+/** A bias-free convolution and the training-mode batch norm after it. */
+export interface ConvBn {
+  w: Var;
+  o: ops.Conv2dOptions;
+  gamma: Var;
+  beta: Var;
+  running: ops.RunningStats;
+}
+
+/**
+ * A residual block with an identity shortcut in training mode,
+ * `relu(bn2(conv2(relu(bn1(conv1(x))))) + x)` with batch statistics: conv1 taking
+ * its output's statistics as it writes it, bn1 + ReLU as conv2's prologue, then bn2,
+ * the shortcut and the ReLU in one op; updates both running statistics in place.
+ * Backward: one op (see {@linkcode ops.residualBlockBackward}) in which neither
+ * batch norm's input gradient is written out.
+ */
+export function residualBlockTrain(x: Var, c1: ConvBn, c2: ConvBn): Var {
+  const [z1, m1, v1] = ops.conv2dStats(x.value, c1.w.value, undefined, c1.o);
+  const [n, , h, wd] = z1.shape;
+  const affine = ops.batchNormTrainAffine(
+    c1.gamma.value,
+    c1.beta.value,
+    c1.running,
+    [m1, v1],
+    n * h * wd,
+  );
+  const [z2, m2, v2] = ops.conv2dStats(z1, c2.w.value, undefined, c2.o, [affine[2], affine[3]]);
+  const [out, mean2, invstd2] = ops.batchNormAddReluTrain(
+    z2,
+    c2.gamma.value,
+    c2.beta.value,
+    x.value,
+    c2.running,
+    [m2, v2],
+  );
+  const parents = [x, c1.w, c1.gamma, c1.beta, c2.w, c2.gamma, c2.beta];
+  return record(out, parents, (dout, take) =>
+    ops.residualBlockBackward(
+      { x: x.value, w1: c1.w.value, z1, w2: c2.w.value, z2, out, dout },
+      { gamma: c1.gamma.value, beta: c1.beta.value, affine },
+      { gamma: c2.gamma.value, mean: mean2, invstd: invstd2 },
+      { conv1: c1.o, conv2: c2.o, dxAcc: take(0) },
+    ));
+}
+
 export function maxPool2d(x: Var, kernel: number, stride = kernel): Var {
   const [y, idx] = ops.maxPool2d(x.value, kernel, stride);
   const [h, w] = x.shape.slice(2);

@@ -8,7 +8,8 @@ import { check, lib } from "./ffi.ts";
 import { adopt, Tensor } from "./tensor.ts";
 
 const names = new Map<string, Uint8Array>();
-const handleBuffer = new Uint32Array(16);
+/** Input handles of one call, grown to the longest input list seen. */
+let handleBuffer = new Uint32Array(16);
 const outBuffer = new Uint32Array(8);
 
 /** Per-op call counts and milliseconds, collected when MACER_PROFILE=1. */
@@ -51,6 +52,7 @@ function runOp(name: string, inputs: readonly Tensor[], params: readonly number[
     encoded = new TextEncoder().encode(name);
     names.set(name, encoded);
   }
+  if (inputs.length > handleBuffer.length) handleBuffer = new Uint32Array(inputs.length);
   for (let i = 0; i < inputs.length; i++) handleBuffer[i] = inputs[i].handle;
   const n = check(
     lib.cm_run(
@@ -217,6 +219,44 @@ export const bnReluConv2dBackward = (
     Tensor,
     Tensor,
   ];
+/**
+ * Backward of a residual block with an identity shortcut in training mode,
+ * `out = relu(bn2(conv2(relu(bn1(conv1(x))))) + x)` with bn1 + ReLU as conv2's
+ * {@linkcode Prologue}, in one op: neither batch norm's input gradient is written out
+ * (each is computed group by group as the convolution backward after it reads it).
+ * `bn1` is as {@linkcode batchNormTrainAffine} returns it; `dxAcc`, a gradient already
+ * collected for x. Returns [dx, dw1, dgamma1, dbeta1, dw2, dgamma2, dbeta2].
+ */
+export const residualBlockBackward = (
+  t: { x: Tensor; w1: Tensor; z1: Tensor; w2: Tensor; z2: Tensor; out: Tensor; dout: Tensor },
+  bn1: {
+    gamma: Tensor;
+    beta: Tensor;
+    affine: readonly [mean: Tensor, invstd: Tensor, scale: Tensor, shift: Tensor];
+  },
+  bn2: { gamma: Tensor; mean: Tensor; invstd: Tensor },
+  o: { conv1: Conv2dOptions; conv2: Conv2dOptions; dxAcc?: Tensor },
+): Tensor[] =>
+  run(
+    "residual_block_backward",
+    [
+      t.x,
+      t.w1,
+      t.z1,
+      t.w2,
+      t.z2,
+      t.out,
+      t.dout,
+      bn1.gamma,
+      bn1.beta,
+      ...bn1.affine,
+      bn2.gamma,
+      bn2.mean,
+      bn2.invstd,
+      ...(o.dxAcc ? [o.dxAcc] : []),
+    ],
+    [o.conv1.stride, o.conv1.padding, o.conv2.stride, o.conv2.padding],
+  );
 /** Returns [y, argmax indices]. */
 export const maxPool2d = (x: Tensor, kernel: number, stride: number): [Tensor, Tensor] =>
   run("max_pool2d", [x], [kernel, stride]) as [Tensor, Tensor];

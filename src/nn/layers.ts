@@ -148,6 +148,25 @@ export class BatchNorm2d extends Module {
     });
   }
 
+  /**
+   * Training mode: `conv` and this batch norm after it, as the fused residual block
+   * takes them ({@linkcode F.residualBlockTrain}, which updates the running
+   * statistics). `conv` must have no bias.
+   */
+  afterConvTrain(conv: Conv2d): F.ConvBn {
+    if (!this.training || conv.bias) {
+      throw new Error("afterConvTrain needs training mode and a bias-free convolution");
+    }
+    this.numBatchesTracked++;
+    return {
+      w: conv.weight,
+      o: { stride: conv.stride, padding: conv.padding },
+      gamma: this.weight,
+      beta: this.bias,
+      running: this.runningStats(),
+    };
+  }
+
   private apply(x: Var, relu: boolean): Var {
     const stats = this.runningStats();
     if (!this.training) return F.batchNormEval(x, this.weight, this.bias, stats, relu);

@@ -69,6 +69,12 @@ export class BasicBlock extends Module {
       const h = convBn(this.conv1, this.bn1, x, { relu: true });
       return convBn(this.conv2, this.bn2, h, { relu: true, residual: shortcut });
     }
+    if (!this.downsample) {
+      // One op each way: bn1 + ReLU as conv2's prologue, and in the backward
+      // neither batch norm's input gradient written out.
+      const c1 = this.bn1.afterConvTrain(this.conv1);
+      return F.residualBlockTrain(x, c1, this.bn2.afterConvTrain(this.conv2));
+    }
     // Training: bn1 + ReLU is conv2's prologue, so its output is never written out.
     const c1 = F.conv2dStats(x, this.conv1.weight, this.conv1.bias, {
       stride: this.conv1.stride,

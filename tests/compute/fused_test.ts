@@ -92,6 +92,55 @@ Deno.test("batchNormAddReluTrain with conv2dStats statistics equals batchNormTra
   });
 });
 
+Deno.test("residualBlockTrain equals the fused ops it replaces, bit for bit, and the plain chain", () => {
+  tidy(() => {
+    const o = { stride: 1, padding: 1 };
+    // 8x8 and 16x16 images; x also feeds a second use, so that its gradient
+    // arrives partly collected (the op's optional last input).
+    for (const hw of [8, 16]) {
+      const leaves: [string, number[]][] = [
+        ["x", [3, 8, hw, hw]],
+        ["w1", [8, 8, 3, 3]],
+        ["gamma1", [8]],
+        ["beta1", [8]],
+        ["w2", [8, 8, 3, 3]],
+        ["gamma2", [8]],
+        ["beta2", [8]],
+      ];
+      const stats = () => [running(8), running(8)];
+      const [r1, r2] = [stats(), stats()];
+      const [bn1f, bn2f] = r1;
+      const block = gradients(leaves, ([x, w1, gamma1, beta1, w2, gamma2, beta2]) => {
+        const c1 = { w: w1, o, gamma: gamma1, beta: beta1, running: bn1f };
+        const c2 = { w: w2, o, gamma: gamma2, beta: beta2, running: bn2f };
+        return F.add(F.residualBlockTrain(x, c1, c2), x);
+      });
+      const [bn1u, bn2u] = r2;
+      const ops3 = gradients(leaves, ([x, w1, gamma1, beta1, w2, gamma2, beta2]) => {
+        const c1 = F.conv2dStats(x, w1, undefined, o);
+        const c2 = F.bnReluConv2dStats(c1.y, gamma1, beta1, bn1u, c1.stats, w2, o);
+        return F.add(F.batchNormAddReluTrain(c2.y, gamma2, beta2, x, bn2u, c2.stats), x);
+      });
+      const plain = gradients(leaves, ([x, w1, gamma1, beta1, w2, gamma2, beta2]) => {
+        const h = F.batchNormTrain(F.conv2d(x, w1, undefined, o), gamma1, beta1, running(8), true);
+        const z = F.batchNormTrain(F.conv2d(h, w2, undefined, o), gamma2, beta2, running(8));
+        return F.add(F.addRelu(z, x), x);
+      });
+      assert.deepEqual(block.y.toF32(), ops3.y.toF32(), `y (${hw}x${hw})`);
+      assertClose(block.y, plain.y, 1e-5, `y against the plain chain (${hw}x${hw})`);
+      leaves.forEach(([name], i) => {
+        const what = `d${name} (${hw}x${hw})`;
+        assert.deepEqual(block.grads[i].toF32(), ops3.grads[i].toF32(), what);
+        assertClose(block.grads[i], plain.grads[i], 1e-4, `${what} against the plain chain`);
+      });
+      for (const [f, u] of [[bn1f, bn1u], [bn2f, bn2u]]) {
+        assert.deepEqual(f.mean.toF32(), u.mean.toF32(), "running mean");
+        assert.deepEqual(f.variance.toF32(), u.variance.toF32(), "running variance");
+      }
+    }
+  });
+});
+
 Deno.test("a prologue needs with_stats, and its inputs one value per input channel", () => {
   tidy(() => {
     const x = Tensor.fromF32(wave(2 * 8 * 8 * 8, 1), [2, 8, 8, 8]);
@@ -125,6 +174,18 @@ Deno.test("the fused ops refuse inputs of the wrong shape with the op's name and
     assert.throws(
       () => ops.bnReluConv2dBackward(x, w, x, c8, c8, [c8, c8, c8, c7], o),
       /bn_relu_conv2d_backward.*input 8 is \[7\], expected \[8\]/,
+    );
+    const t = { x, w1: w, z1: x, w2: w, z2: x, out: x, dout: x };
+    const bn1 = { gamma: c8, beta: c8, affine: [c8, c8, c8, c8] as const };
+    const o2 = { conv1: o, conv2: o };
+    assert.throws(
+      () => ops.residualBlockBackward(t, bn1, { gamma: c8, mean: c8, invstd: c7 }, o2),
+      /residual_block_backward.*input 15 is \[7\], expected \[8\]/,
+    );
+    assert.throws(
+      () =>
+        ops.residualBlockBackward({ ...t, dout: w }, bn1, { gamma: c8, mean: c8, invstd: c8 }, o2),
+      /residual_block_backward.*input 6 is \[8, 8, 3, 3\], expected \[2, 8, 8, 8\]/,
     );
     assert.throws(
       () => ops.batchNormTrainAffine(c8, c8, running(7), [c8, c8], 128),

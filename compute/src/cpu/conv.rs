@@ -15,7 +15,8 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat};
 use super::gemm512::{matmul_nn, matmul_nn_acc};
-use super::norm::{group_grad_sums, BnBackward, BnGeom};
+use super::norm::{group_grad_sums, BnBackward, BnGeom, DeferredDx};
+pub use super::winograd_wgrad::Dy;
 use crate::buffers::Scratch;
 
 /// Geometry of one convolution.
@@ -416,7 +417,7 @@ pub fn conv2d_backward(
                 (g, &tg),
                 (x, pro),
                 &wf,
-                dy,
+                Dy::Given(dy),
                 (dx, dx_acc),
                 |_, _| (),
             );
@@ -473,11 +474,12 @@ pub fn conv2d_backward(
 /// gradient with respect to `pro(x)`. Where the data gradient runs on
 /// Winograd, the sums are taken from each image group's `dx` while it is
 /// still in cache.
+/// `dy` may be deferred (see [`Dy`]).
 pub fn conv2d_backward_bn(
     g: &ConvGeom,
     (x, pro): (&[f32], Prologue),
     w: &[f32],
-    dy: &[f32],
+    dy: Dy,
     dx: &mut [f32],
     bn: BnBackward,
 ) -> (Vec<f32>, Vec<[f64; 2]>) {
@@ -516,10 +518,50 @@ pub fn conv2d_backward_bn(
             (dw, sums)
         }
         _ => {
-            let (dw, _) = conv2d_backward(g, (x, Some(pro)), w, dy, Some(dx), None, false);
+            let dy = written_out(dy);
+            let (dw, _) = conv2d_backward(g, (x, Some(pro)), w, &dy, Some(dx), None, false);
             (dw, group_grad_sums(geom, dx, x, bn))
         }
     }
+}
+
+/// `dy` as one tensor (computing it where it is deferred).
+fn written_out(dy: Dy) -> std::borrow::Cow<[f32]> {
+    match dy {
+        Dy::Given(d) => std::borrow::Cow::Borrowed(d),
+        Dy::Deferred(d) => std::borrow::Cow::Owned(d.materialize()),
+    }
+}
+
+/// The gradients of a bias-free convolution of `x` whose output gradient
+/// is the deferred second pass of a batch norm backward (see [`Dy`]):
+/// returns `dw` and writes `dx`, plus `dx_acc`. On Winograd the batch norm
+/// pass runs image group by image group as the convolution reads it.
+pub fn conv2d_backward_deferred(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    dy: DeferredDx,
+    dx: &mut [f32],
+    dx_acc: Option<&[f32]>,
+) -> Vec<f32> {
+    if let Some(tg) = transposed_geom(g).filter(|tg| super::winograd_wgrad::fuses(g, tg)) {
+        let wf = flipped_weights(g, w);
+        let (dw, _) = super::winograd_wgrad::backward(
+            (g, &tg),
+            (x, None),
+            &wf,
+            Dy::Deferred(dy),
+            (dx, dx_acc),
+            |_, _| (),
+        );
+        crate::buffers::recycle_f32(wf);
+        return dw;
+    }
+    let dy = dy.materialize();
+    let (dw, _) = conv2d_backward(g, (x, None), w, &dy, Some(dx), dx_acc, false);
+    crate::buffers::recycle_f32(dy);
+    dw
 }
 
 /// For a stride-1 convolution with `pad < kernel`, the data gradient is a
@@ -876,7 +918,7 @@ mod tests {
                 shift: &shift,
             };
             let mut dx = vec![0f32; x.len()];
-            let (dw, sums) = conv2d_backward_bn(&g, (&x, pro), &wt, &dy, &mut dx, bn);
+            let (dw, sums) = conv2d_backward_bn(&g, (&x, pro), &wt, Dy::Given(&dy), &mut dx, bn);
             let mut dx2 = vec![0f32; x.len()];
             let (dw2, _) =
                 conv2d_backward(&g, (&x, Some(pro)), &wt, &dy, Some(&mut dx2), None, false);

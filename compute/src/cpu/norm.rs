@@ -269,14 +269,81 @@ fn dx_pass(
         .with_min_len(planes_per_task(g.hw))
         .for_each(|(i, dxp)| {
             let (n, c) = (i / g.c, i % g.c);
-            let (xp, dp) = (g.plane(x, n, c), g.plane(dy, n, c));
-            let [a, b, cc] = coef[c];
-            match mask_of(c) {
-                Some(mk) => simd::lin2_relu(dxp, dp, xp, a, b, cc, mk),
-                None => simd::lin2(dxp, dp, xp, a, b, cc),
-            }
+            dx_plane(
+                dxp,
+                (g.plane(dy, n, c), g.plane(x, n, c)),
+                coef[c],
+                mask_of(c),
+            );
         });
     dx
+}
+
+/// One plane of [`dx_pass`]: `dx = a dy + b x + c`, `dy` taken as 0 behind
+/// the ReLU mask `mask` where there is one.
+fn dx_plane(dx: &mut [f32], (dy, x): (&[f32], &[f32]), coef: [f32; 3], mask: Option<(f32, f32)>) {
+    let [a, b, c] = coef;
+    match mask {
+        Some(mk) => simd::lin2_relu(dx, dy, x, a, b, c, mk),
+        None => simd::lin2(dx, dy, x, a, b, c),
+    }
+}
+
+/// The second pass of a training-mode batch norm (+ ReLU) backward, left
+/// to run image group by image group where its output is read (a
+/// convolution's backward), so that the whole gradient is never written
+/// out: `dx = a[c] dy + b[c] x + c[c]`, with `dy` taken as 0 where
+/// `x * scale + shift <= 0` given `mask = Some((scale, shift))`.
+#[derive(Clone, Copy)]
+pub struct DeferredDx<'a> {
+    pub g: BnGeom,
+    pub x: &'a [f32],
+    pub dy: &'a [f32],
+    pub coef: &'a [[f32; 3]],
+    pub mask: Option<(&'a [f32], &'a [f32])>,
+}
+
+impl DeferredDx<'_> {
+    /// `dx` of `out.len() / (c hw)` images from image `first` on, into `out`.
+    pub fn images(&self, first: usize, out: &mut [f32]) {
+        let g = self.g;
+        let plane0 = first * g.c;
+        for (i, dxp) in out.chunks_exact_mut(g.hw).enumerate() {
+            let c = (plane0 + i) % g.c;
+            let at = (plane0 + i) * g.hw;
+            let mask = self.mask.map(|(a, b)| (a[c], b[c]));
+            dx_plane(
+                dxp,
+                (&self.dy[at..][..g.hw], &self.x[at..][..g.hw]),
+                self.coef[c],
+                mask,
+            );
+        }
+    }
+
+    /// All of `dx`, written out (for the paths that read it from memory).
+    pub fn materialize(&self) -> Vec<f32> {
+        let mask_of = |c: usize| self.mask.map(|(a, b)| (a[c], b[c]));
+        dx_pass(self.g, self.x, self.dy, self.coef, mask_of)
+    }
+}
+
+/// `(dgamma, dbeta)` and the `dx` coefficients of a training-mode batch
+/// norm backward from its per-channel `[sum d, sum d (x - mean)]`.
+pub fn grads_from_sums(
+    g: BnGeom,
+    gamma: &[f32],
+    mean: &[f32],
+    invstd: &[f32],
+    sums: &[[f64; 2]],
+) -> (Vec<f32>, Vec<f32>, Vec<[f32; 3]>) {
+    let (dbeta, dgamma): (Vec<f32>, Vec<f32>) = sums
+        .iter()
+        .zip(invstd)
+        .map(|(&[s, q], &is)| (s as f32, (q * is as f64) as f32))
+        .unzip();
+    let coef = dx_coefficients(g, gamma, mean, invstd, (&dbeta, &dgamma));
+    (dgamma, dbeta, coef)
 }
 
 /// Per channel, `dx = k (dy - mean(dy) - xhat mean(dy xhat))` as
@@ -313,6 +380,22 @@ pub fn backward_add_relu(
     mean: &[f32],
     invstd: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (dr, dgamma, dbeta, coef) = add_relu_sums(g, x, y, dy, gamma, mean, invstd);
+    let dx = dx_pass(g, x, &dr, &coef, |_| None);
+    (dx, dgamma, dbeta, dr)
+}
+
+/// The first pass of [`backward_add_relu`]: returns `(dr, dgamma, dbeta,
+/// coef)`, `coef` the per-channel `dx = a dr + b x + c` of the second.
+pub fn add_relu_sums(
+    g: BnGeom,
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    mean: &[f32],
+    invstd: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<[f32; 3]>) {
     let mut dr = crate::buffers::uninit_f32(x.len());
     let plane_sums: Vec<[f64; 2]> = dr
         .par_chunks_mut(g.hw)
@@ -336,8 +419,7 @@ pub fn backward_add_relu(
         })
         .unzip();
     let coef = dx_coefficients(g, gamma, mean, invstd, (&dbeta, &dgamma));
-    let dx = dx_pass(g, x, &dr, &coef, |_| None);
-    (dx, dgamma, dbeta, dr)
+    (dr, dgamma, dbeta, coef)
 }
 
 #[cfg(test)]

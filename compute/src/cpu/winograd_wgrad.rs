@@ -15,10 +15,12 @@ use rayon::prelude::*;
 
 use super::conv::{ConvGeom, Epilogue, Prologue};
 use super::gemm512::matmul_nn_acc;
+use super::norm::DeferredDx;
 use super::winograd::{
     forward_group, grid, images_per_group, input_transform, strides, weight_transform,
     GroupBuffers, POINTS,
 };
+use crate::buffers::Scratch;
 
 /// Row stride of the tile-major `dM^T[xi][t][o]`, and the stride of one
 /// point's block of `tiles` rows.
@@ -356,6 +358,24 @@ pub fn fuses(g: &ConvGeom, tg: &ConvGeom) -> bool {
         && images_per_group(g) == images_per_group(tg)
 }
 
+/// The output gradient of a convolution backward: given, or the second
+/// pass of a batch norm backward, computed image group by image group as
+/// the backward reads it (and never written out whole).
+#[derive(Clone, Copy)]
+pub enum Dy<'a> {
+    Given(&'a [f32]),
+    Deferred(DeferredDx<'a>),
+}
+
+impl Dy<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Dy::Given(d) => d.len(),
+            Dy::Deferred(d) => d.x.len(),
+        }
+    }
+}
+
 /// Both gradients of a convolution where [`fuses`] holds, image group by
 /// image group, so that each group of `dy` and `x` is read from memory once
 /// for both: `dx = conv_tg(dy, wf)` (the data gradient as a convolution of
@@ -363,18 +383,25 @@ pub fn fuses(g: &ConvGeom, tg: &ConvGeom) -> bool {
 /// `after(first image, group of dx)` runs on each group of `dx` as soon as
 /// it is written. Returns `dW [O, C, 3, 3]` and the results of `after`.
 /// Bit-identical to the data gradient through [`super::winograd::forward`]
-/// and then [`weight_grad`].
+/// and then [`weight_grad`] (of `dy` written out, where it is deferred).
 #[allow(clippy::too_many_arguments)]
 pub fn backward<R: Send>(
     (g, tg): (&ConvGeom, &ConvGeom),
     (x, pro): (&[f32], Option<Prologue>),
     wf: &[f32],
-    dy: &[f32],
+    dy: Dy,
     (dx, dx_acc): (&mut [f32], Option<&[f32]>),
     after: impl Fn(usize, &[f32]) -> R + Sync,
 ) -> (Vec<f32>, Vec<R>) {
     assert!(fuses(g, tg) && tg.c == g.o && tg.o == g.c && tg.n == g.n);
     assert!(dx.len() == x.len() && dx_acc.is_none_or(|a| a.len() == dx.len()));
+    assert!(dy.len() == g.n * g.o * g.p());
+    if let Dy::Deferred(d) = dy {
+        assert!(d.g.c == g.o && d.g.hw == g.p() && d.dy.len() == d.x.len());
+        assert!(
+            d.coef.len() >= g.o && d.mask.is_none_or(|(a, b)| a.len() >= g.o && b.len() >= g.o)
+        );
+    }
     let nb = images_per_group(g);
     let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
     let groups = g.n.div_ceil(nb);
@@ -395,10 +422,22 @@ pub fn backward<R: Send>(
             let mut du = crate::buffers::zeros_f32(POINTS * g.o * g.c);
             let mut bufs = GroupBuffers::new((wv.max(dv), wm.max(dm)));
             let mut results = Vec::new();
+            let mut dy_own = match dy {
+                Dy::Given(_) => None,
+                Dy::Deferred(_) => Some(Scratch::uninit(nb * out_size)),
+            };
             for (k, dx_grp) in dx_part.chunks_mut(nb * in_size).enumerate() {
                 let first = (pi * per + k) * nb;
                 let imgs = dx_grp.len() / in_size;
-                let dy_grp = &dy[first * out_size..][..imgs * out_size];
+                let dy_grp: &[f32] = match (dy, dy_own.as_deref_mut()) {
+                    (Dy::Given(d), _) => &d[first * out_size..][..imgs * out_size],
+                    (Dy::Deferred(d), Some(own)) => {
+                        let own = &mut own[..imgs * out_size];
+                        d.images(first, own);
+                        own
+                    }
+                    (Dy::Deferred(_), None) => unreachable!("scratch made above"),
+                };
                 let res = ep.residual_at(first * in_size, dx_grp.len());
                 forward_group(tg, (dy_grp, None), &u, (ep, res), dx_grp, &mut bufs);
                 results.push(after(first, dx_grp));

@@ -2,19 +2,25 @@
 
 use super::Args;
 use crate::cpu::conv::{
-    conv2d_backward as cpu_backward, conv2d_backward_bn, conv2d_forward as cpu_forward,
-    conv2d_forward_ep, conv2d_forward_stats, ConvGeom, Epilogue, Prologue,
+    conv2d_backward as cpu_backward, conv2d_backward_bn, conv2d_backward_deferred,
+    conv2d_forward as cpu_forward, conv2d_forward_ep, conv2d_forward_stats, ConvGeom, Dy, Epilogue,
+    Prologue,
 };
-use crate::cpu::norm::{BnBackward, BnGeom};
+use crate::cpu::norm::{add_relu_sums, grads_from_sums, BnBackward, BnGeom, DeferredDx};
 use crate::error::{param_err, shape_err, Result};
 use crate::tensor::Tensor;
 
 /// Reads x [N, C, H, W], w [O, C, kh, kw] and params (stride, pad).
 fn geometry(a: &Args) -> Result<ConvGeom> {
-    let xs = a.rank(0, 4)?.to_vec();
-    let ws = a.rank(1, 4)?.to_vec();
-    let stride = a.positive(0, "stride")?;
-    let pad = a.usize(1, "padding")?;
+    geometry_at(a, (0, 1), 0)
+}
+
+/// [`geometry`] of inputs `(x, w)` and params `p, p + 1` (stride, pad).
+fn geometry_at(a: &Args, (xi, wi): (usize, usize), p: usize) -> Result<ConvGeom> {
+    let xs = a.rank(xi, 4)?.to_vec();
+    let ws = a.rank(wi, 4)?.to_vec();
+    let stride = a.positive(p, "stride")?;
+    let pad = a.usize(p + 1, "padding")?;
     if xs[1] != ws[1] {
         return shape_err(
             a.op,
@@ -266,7 +272,7 @@ pub fn bn_relu_conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         shift: pro.shift,
     };
     let mut dh = crate::buffers::uninit_f32(z.len());
-    let (dw, sums) = conv2d_backward_bn(&g, (z, pro), w, dy, &mut dh, bn);
+    let (dw, sums) = conv2d_backward_bn(&g, (z, pro), w, Dy::Given(dy), &mut dh, bn);
     let geom = BnGeom {
         n: g.n,
         c: g.c,
@@ -280,6 +286,111 @@ pub fn bn_relu_conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         Tensor::from_f32(a.input(1).shape.clone(), dw),
         Tensor::from_f32(vec![g.c], dgamma),
         Tensor::from_f32(vec![g.c], dbeta),
+    ])
+}
+
+/// Backward of a residual block with an identity shortcut in training mode,
+/// `out = relu(bn2(conv2(relu(bn1(conv1(x))))) + x)`, bn1 + ReLU having
+/// been conv2's prologue: bn2's backward, conv2's, bn1's and conv1's in one
+/// op, where each batch norm's second pass runs image group by image group
+/// as the convolution backward after it reads it, so neither batch norm's
+/// input gradient is ever written out whole. Inputs: x, w1, z1 (conv1's
+/// output), w2, z2 (conv2's), out, dout, gamma1, beta1, batch mean1,
+/// invstd1, scale1, shift1 (as `batch_norm_train_affine` returns them),
+/// gamma2, batch mean2, invstd2, and optionally a gradient already
+/// collected for x. Params: conv1's stride and padding, conv2's. Outputs:
+/// dx, dw1, dgamma1, dbeta1, dw2, dgamma2, dbeta2.
+pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
+    let g1 = geometry_at(a, (0, 1), 0)?;
+    let g2 = geometry_at(a, (2, 3), 2)?;
+    let z1_shape = [g1.n, g1.o, g1.ho, g1.wo];
+    let out_shape = [g2.n, g2.o, g2.ho, g2.wo];
+    let x_shape = a.input(0).shape.clone();
+    let mut expect: Vec<(usize, Vec<usize>)> = vec![(2, z1_shape.to_vec())];
+    expect.extend([4, 5, 6].map(|i| (i, out_shape.to_vec())));
+    expect.extend((7..13).map(|i| (i, vec![g1.o])));
+    expect.extend((13..16).map(|i| (i, vec![g2.o])));
+    if a.ins.len() > 16 {
+        expect.push((16, x_shape.clone()));
+    }
+    for (i, want) in expect {
+        if a.input(i).shape != want {
+            return shape_err(
+                a.op,
+                format!("input {i} is {:?}, expected {want:?}", a.input(i).shape),
+            );
+        }
+    }
+    if out_shape[..] != x_shape[..] {
+        return shape_err(
+            a.op,
+            format!(
+                "block output {out_shape:?} differs from its input {x_shape:?} (identity shortcut)"
+            ),
+        );
+    }
+    let (x, w1, z1, w2, z2) = (a.f32(0)?, a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
+    let (out, dout) = (a.f32(5)?, a.f32(6)?);
+    let (gamma1, mean1, invstd1) = (a.f32(7)?, a.f32(9)?, a.f32(10)?);
+    let (scale1, shift1) = (a.f32(11)?, a.f32(12)?);
+    let (gamma2, mean2, invstd2) = (a.f32(13)?, a.f32(14)?, a.f32(15)?);
+    let bn2 = BnGeom {
+        n: g2.n,
+        c: g2.o,
+        hw: g2.p(),
+    };
+    let (dr, dgamma2, dbeta2, coef2) = add_relu_sums(bn2, z2, out, dout, gamma2, mean2, invstd2);
+    let dz2 = DeferredDx {
+        g: bn2,
+        x: z2,
+        dy: &dr,
+        coef: &coef2,
+        mask: None,
+    };
+    let pro1 = Prologue {
+        scale: scale1,
+        shift: shift1,
+    };
+    let mask1 = BnBackward {
+        mean: mean1,
+        scale: scale1,
+        shift: shift1,
+    };
+    let mut dh = crate::buffers::uninit_f32(z1.len());
+    let (dw2, sums1) = conv2d_backward_bn(&g2, (z1, pro1), w2, Dy::Deferred(dz2), &mut dh, mask1);
+    let bn1 = BnGeom {
+        n: g1.n,
+        c: g1.o,
+        hw: g1.p(),
+    };
+    let (dgamma1, dbeta1, coef1) = grads_from_sums(bn1, gamma1, mean1, invstd1, &sums1);
+    let dz1 = DeferredDx {
+        g: bn1,
+        x: z1,
+        dy: &dh,
+        coef: &coef1,
+        mask: Some((scale1, shift1)),
+    };
+    // The shortcut's gradient (plus any other collected for x), added to
+    // dx as conv1's data gradient is written.
+    let mut acc = dr;
+    if a.ins.len() > 16 {
+        acc.iter_mut().zip(a.f32(16)?).for_each(|(d, p)| *d += p);
+    }
+    let mut dx = crate::buffers::uninit_f32(x.len());
+    let dw1 = conv2d_backward_deferred(&g1, x, w1, dz1, &mut dx, Some(&acc));
+    crate::buffers::recycle_f32(acc);
+    crate::buffers::recycle_f32(dh);
+    let c1 = vec![g1.o];
+    let c2 = vec![g2.o];
+    Ok(vec![
+        Tensor::from_f32(x_shape, dx),
+        Tensor::from_f32(a.input(1).shape.clone(), dw1),
+        Tensor::from_f32(c1.clone(), dgamma1),
+        Tensor::from_f32(c1, dbeta1),
+        Tensor::from_f32(a.input(3).shape.clone(), dw2),
+        Tensor::from_f32(c2.clone(), dgamma2),
+        Tensor::from_f32(c2, dbeta2),
     ])
 }
 

@@ -193,6 +193,12 @@ pub static OPS: &[OpDef] = &[
         9,
         conv::bn_relu_conv2d_backward,
     ),
+    op(
+        "residual_block_backward",
+        16,
+        17,
+        conv::residual_block_backward,
+    ),
     op("max_pool2d", 1, 1, pool::max_pool2d),
     op("max_pool2d_backward", 2, 2, pool::max_pool2d_backward),
     op("avg_pool2d", 1, 1, pool::avg_pool2d),
