@@ -413,15 +413,18 @@ export interface SgdOptions {
   dampening: number;
   nesterov: boolean;
 }
-/** In place on param and buf. */
-export function sgdStep(
-  param: Tensor,
-  buf: Tensor,
-  grad: Tensor,
+/**
+ * One SGD step in place on each `param` and its momentum `buf`, PyTorch's
+ * torch.optim.SGD update; one call for all of a model's tensors (the threads share
+ * them out).
+ */
+export function sgdSteps(
+  items: readonly { param: Tensor; buf: Tensor; grad: Tensor }[],
   o: SgdOptions,
   firstStep: boolean,
 ): void {
-  run("sgd_step", [param, buf, grad], [
+  if (items.length === 0) return;
+  run("sgd_step", [...items.flatMap((t) => [t.param, t.buf]), ...items.map((t) => t.grad)], [
     o.lr,
     o.momentum,
     o.weightDecay,

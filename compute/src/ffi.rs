@@ -222,17 +222,23 @@ pub fn run_op(name: &str, handles: &[u32], params: &[f64]) -> Result<Vec<u32>> {
             got: handles.len(),
         });
     }
-    let (mut_handles, in_handles) = handles.split_at(def.n_mut);
-    for (i, h) in mut_handles.iter().enumerate() {
-        if handles.iter().enumerate().any(|(j, o)| j != i && o == h) {
-            return Err(Error::Param {
-                op: def.name,
-                msg: format!("input {i} is updated in place and must not be passed twice"),
-            });
+    let n_mut = def.muts.count(handles.len());
+    let (mut_handles, in_handles) = handles.split_at(n_mut);
+    // An input updated in place may appear only once (checked in one pass:
+    // the optimizer passes a whole model's tensors at a time).
+    if n_mut > 0 {
+        let mut first_at = std::collections::HashMap::with_capacity(handles.len());
+        for (j, &h) in handles.iter().enumerate() {
+            if let Some(i) = first_at.insert(h, j).filter(|&i| i < n_mut) {
+                return Err(Error::Param {
+                    op: def.name,
+                    msg: format!("input {i} is updated in place and must not be passed twice"),
+                });
+            }
         }
     }
     with_registry(|reg| {
-        let mut muts = Vec::with_capacity(def.n_mut);
+        let mut muts = Vec::with_capacity(n_mut);
         for &h in mut_handles {
             match reg.take(h) {
                 Ok(t) => muts.push(t),

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { sgdStep, zeros } from "../../compute/ops.ts";
+import { sgdSteps, zeros } from "../../compute/ops.ts";
 import type { Tensor } from "../../compute/tensor.ts";
 import type { Parameter } from "../nn/module.ts";
 
@@ -47,9 +47,10 @@ export class SGD {
       dampening: this.dampening,
       nesterov: this.nesterov,
     };
-    this.params.forEach((p, i) => {
-      if (p.grad !== null) sgdStep(p.value, this.buffers![i], p.grad, o, first);
-    });
+    const items = this.params.flatMap((p, i) =>
+      p.grad === null ? [] : [{ param: p.value, buf: this.buffers![i], grad: p.grad }]
+    );
+    sgdSteps(items, o, first);
   }
 
   dispose(): void {

@@ -75,6 +75,17 @@ Deno.test("bad calls raise ComputeError and leave the library usable", () => {
     assert.throws(() => ops.conv2d(a, a, undefined, { stride: 1, padding: 0 }), /4 dimensions/);
     assert.throws(() => ops.maxPool2d(ops.zeros([1, 1, 4, 4]), 2, 0), /stride/);
     assert.throws(() => Tensor.fromF32([1, 2, 3], [2, 2]), /needs 16 bytes/);
+    const sgd = { lr: 0.1, momentum: 0.9, weightDecay: 0, dampening: 0, nesterov: false };
+    const [p, m] = [Tensor.fromF32([1, 2], [2]), ops.zeros([2])];
+    assert.throws(
+      () => ops.sgdSteps([{ param: p, buf: m, grad: p }], sgd, true),
+      /sgd_step.*input 0 is updated in place and must not be passed twice/,
+    );
+    assert.throws(
+      () => ops.sgdSteps([{ param: p, buf: m, grad: a }], sgd, true),
+      /sgd_step.*tensor 0: param \[2\], buffer \[2\], grad \[2, 3\]/,
+    );
+    assert.throws(() => ops.run("sgd_step", [p, m, a, b], [0.1, 0.9, 0, 0, 0, 1]), /pairs/);
     const c = Tensor.fromF32([1], [1]);
     c.dispose();
     assert.throws(() => ops.relu(c), /after dispose/);

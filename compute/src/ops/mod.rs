@@ -1,8 +1,8 @@
 //! The op table: every op Deno can run, by name.
 //!
 //! An op validates shapes, dtypes and parameters, then calls a device kernel.
-//! Inputs are borrowed; ops listed with `n_mut > 0` update their first
-//! `n_mut` inputs in place (running statistics, optimizer state).
+//! Inputs are borrowed; ops listed with in-place inputs ([`InPlace`]) update
+//! their first inputs in place (running statistics, optimizer state).
 
 use crate::error::{param_err, Error, Result};
 use crate::tensor::Tensor;
@@ -22,7 +22,7 @@ mod softmax;
 /// What an op receives.
 pub struct Args<'a> {
     pub op: &'static str,
-    /// Inputs updated in place (the first `n_mut` handles).
+    /// Inputs updated in place (the first handles, see [`InPlace`]).
     pub muts: &'a mut [Tensor],
     /// The other inputs.
     pub ins: &'a [&'a Tensor],
@@ -115,18 +115,37 @@ pub type OpFn = fn(&mut Args) -> Result<Vec<Tensor>>;
 /// One entry of the table.
 pub struct OpDef {
     pub name: &'static str,
-    /// How many leading inputs are updated in place.
-    pub n_mut: usize,
+    /// Which leading inputs are updated in place.
+    pub muts: InPlace,
     /// Inclusive bounds on the total number of inputs.
     pub min_in: usize,
     pub max_in: usize,
     pub run: OpFn,
 }
 
+/// How many leading inputs an op updates in place.
+#[derive(Clone, Copy)]
+pub enum InPlace {
+    First(usize),
+    /// Two of every three inputs: ops over a list of tensors given as
+    /// `(a_1, b_1, ..., a_n, b_n, c_1, ..., c_n)`, updating each `a_i, b_i`.
+    TwoThirds,
+}
+
+impl InPlace {
+    /// The in-place count for `inputs` inputs.
+    pub fn count(self, inputs: usize) -> usize {
+        match self {
+            InPlace::First(n) => n,
+            InPlace::TwoThirds => inputs / 3 * 2,
+        }
+    }
+}
+
 const fn op(name: &'static str, min_in: usize, max_in: usize, run: OpFn) -> OpDef {
     OpDef {
         name,
-        n_mut: 0,
+        muts: InPlace::First(0),
         min_in,
         max_in,
         run,
@@ -142,7 +161,7 @@ const fn op_mut(
 ) -> OpDef {
     OpDef {
         name,
-        n_mut,
+        muts: InPlace::First(n_mut),
         min_in,
         max_in,
         run,
@@ -247,7 +266,13 @@ pub static OPS: &[OpDef] = &[
     op("argmax_counts", 1, 1, certify::argmax_counts),
     op("softmax_stats", 1, 1, certify::softmax_stats),
     // optimizer
-    op_mut("sgd_step", 2, 3, 3, optim::sgd_step),
+    OpDef {
+        name: "sgd_step",
+        muts: InPlace::TwoThirds,
+        min_in: 3,
+        max_in: usize::MAX,
+        run: optim::sgd_step,
+    },
 ];
 
 pub fn find(name: &str) -> Result<&'static OpDef> {
