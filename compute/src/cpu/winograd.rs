@@ -148,6 +148,8 @@ pub(crate) fn input_transform(
     unsafe {
         if tw >= 8 {
             x86::input_transform(g, x.as_ptr(), pro, nb, v.as_mut_ptr(), ts, blk)
+        } else if (g.h, g.w, g.pad) == (16, 16, 1) {
+            x86::input_transform_16x16(g, x.as_ptr(), pro, nb, v.as_mut_ptr(), ts, blk)
         } else {
             x86::input_transform_gather(g, x.as_ptr(), pro, nb, v.as_mut_ptr(), ts, blk)
         }
@@ -374,6 +376,69 @@ pub(crate) mod x86 {
                         }
                     }
                     tx0 += 16;
+                }
+            }
+        }
+    }
+
+    /// [`interleave`] undone: lane `4 k + tx` of vector `dx` is lane
+    /// `4 tx + dx` of `r[k]`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn deinterleave(r: [__m512; 4]) -> [__m512; 4] {
+        let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+        let unzip = |a: __m512, b: __m512| {
+            (
+                _mm512_permutex2var_ps(a, even, b),
+                _mm512_permutex2var_ps(a, odd, b),
+            )
+        };
+        let (p_lo, q_lo) = unzip(r[0], r[1]);
+        let (p_hi, q_hi) = unzip(r[2], r[3]);
+        let (y0, y2) = unzip(p_lo, p_hi);
+        let (y1, y3) = unzip(q_lo, q_hi);
+        [y0, y1, y2, y3]
+    }
+
+    /// Input tiles of 16 x 16 images with padding 1: an image's 4 x 4 tiles
+    /// fill one vector (lane `4 ty + tx`). For each row `i` of the tiles'
+    /// windows, the image rows `4 ty + i - 1` loaded from columns -1 and 3
+    /// and [`deinterleave`]d give the window's six columns (no gathers).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn input_transform_16x16(
+        g: &ConvGeom,
+        x: *const f32,
+        pro: Option<Prologue>,
+        nb: usize,
+        v: *mut f32,
+        ts: usize,
+        blk: usize,
+    ) {
+        let zero = _mm512_setzero_ps();
+        for img in 0..nb {
+            for c in 0..g.c {
+                let plane = x.add((img * g.c + c) * 256);
+                let aff = affine_of(pro, c);
+                // Image row `r` (zero outside the image) from column `from` on.
+                let row = |r: isize, from: isize| {
+                    if (0..16).contains(&r) {
+                        load_cols(plane.offset(16 * r), 16, from, aff)
+                    } else {
+                        zero
+                    }
+                };
+                let r: [[__m512; 6]; 6] = std::array::from_fn(|i| {
+                    let rows = |from| std::array::from_fn(|k| row((4 * k + i) as isize - 1, from));
+                    let [d0, d1, d2, d3] = deinterleave(rows(-1));
+                    let [d4, d5, _, _] = deinterleave(rows(3));
+                    bt([d0, d1, d2, d3, d4, d5])
+                });
+                let at0 = c * ts + img * 16;
+                for j in 0..6 {
+                    for (i, o) in bt(column(&r, j)).into_iter().enumerate() {
+                        _mm512_storeu_ps(v.add((i * 6 + j) * blk + at0), o);
+                    }
                 }
             }
         }
