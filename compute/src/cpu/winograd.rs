@@ -572,15 +572,7 @@ pub(crate) mod x86 {
             for o in 0..g.o {
                 let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
                 let yp = y.add(o * p);
-                let mut s = [[zero; 6]; 4];
-                for j in 0..6 {
-                    let mc: [__m512; 6] = std::array::from_fn(|i| {
-                        _mm512_loadu_ps(m.add((i * 6 + j) * blk + o * ts + t0))
-                    });
-                    for (srow, v) in s.iter_mut().zip(at(mc)) {
-                        srow[j] = v;
-                    }
-                }
+                let s = at_columns(|pt| _mm512_loadu_ps(m.add(pt * blk + o * ts + t0)));
                 for (dy, srow) in s.into_iter().enumerate() {
                     if rowm[dy] == 0 {
                         break;
@@ -602,6 +594,23 @@ pub(crate) mod x86 {
             }
             t0 += 16;
         }
+    }
+
+    /// `A^T` down each column `j` of a tile's products (`load(p)` gives point
+    /// `p = 6 i + j`): the tile's four rows, each still to transform along.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn at_columns(load: impl Fn(usize) -> __m512) -> [[__m512; 6]; 4] {
+        let mut s = [[_mm512_setzero_ps(); 6]; 4];
+        for j in 0..6 {
+            for (srow, v) in s
+                .iter_mut()
+                .zip(at(std::array::from_fn(|i| load(i * 6 + j))))
+            {
+                srow[j] = v;
+            }
+        }
+        s
     }
 
     /// Output values `y[dx]` (lane `l`: column `dx` of tile `l`, one tile row
@@ -670,15 +679,7 @@ pub(crate) mod x86 {
             for o in 0..g.o {
                 let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
                 let src = m.add(o * ts + t0);
-                let mut s = [[zero; 6]; 4];
-                for j in 0..6 {
-                    let mc: [__m512; 6] = std::array::from_fn(|i| {
-                        _mm512_maskz_loadu_ps(lanes(n), src.add((i * 6 + j) * blk))
-                    });
-                    for (srow, v) in s.iter_mut().zip(at(mc)) {
-                        srow[j] = v;
-                    }
-                }
+                let s = at_columns(|pt| _mm512_maskz_loadu_ps(lanes(n), src.add(pt * blk)));
                 for (dy, srow) in s.into_iter().enumerate() {
                     let outs = interleave(at(srow).map(|v| _mm512_add_ps(v, b)));
                     let shift = o * p + dy * g.wo;
@@ -730,18 +731,9 @@ pub(crate) mod x86 {
                     for ty in 0..th {
                         let base = img * th * tw + ty * tw + tx0;
                         // A^T down each column j, then A^T along each row.
-                        let mut s = [[zero; 6]; 4];
-                        for j in 0..6 {
-                            let mc: [__m512; 6] = std::array::from_fn(|i| {
-                                _mm512_maskz_loadu_ps(
-                                    mask,
-                                    m.add((i * 6 + j) * blk + o * ts + base),
-                                )
-                            });
-                            for (srow, v) in s.iter_mut().zip(at(mc)) {
-                                srow[j] = v;
-                            }
-                        }
+                        let s = at_columns(|pt| {
+                            _mm512_maskz_loadu_ps(mask, m.add(pt * blk + o * ts + base))
+                        });
                         for (dy, srow) in s.into_iter().enumerate() {
                             let oy = 4 * ty + dy;
                             if oy >= g.ho {
