@@ -244,7 +244,7 @@ export function residualBlockTrain(x: Var, c1: ConvBn, c2: ConvBn): Var {
   return record(out, parents, (dout, take) =>
     ops.residualBlockBackward(
       { x: x.value, w1: c1.w.value, z1, w2: c2.w.value, z2, out, dout },
-      { gamma: c1.gamma.value, beta: c1.beta.value, affine },
+      { gamma: c1.gamma.value, affine },
       { gamma: c2.gamma.value, mean: mean2, invstd: invstd2 },
       { conv1: c1.o, conv2: c2.o, dxAcc: take(0) },
     ));

@@ -231,7 +231,6 @@ export const residualBlockBackward = (
   t: { x: Tensor; w1: Tensor; z1: Tensor; w2: Tensor; z2: Tensor; out: Tensor; dout: Tensor },
   bn1: {
     gamma: Tensor;
-    beta: Tensor;
     affine: readonly [mean: Tensor, invstd: Tensor, scale: Tensor, shift: Tensor];
   },
   bn2: { gamma: Tensor; mean: Tensor; invstd: Tensor },
@@ -248,7 +247,6 @@ export const residualBlockBackward = (
       t.out,
       t.dout,
       bn1.gamma,
-      bn1.beta,
       ...bn1.affine,
       bn2.gamma,
       bn2.mean,

@@ -176,11 +176,11 @@ Deno.test("the fused ops refuse inputs of the wrong shape with the op's name and
       /bn_relu_conv2d_backward.*input 8 is \[7\], expected \[8\]/,
     );
     const t = { x, w1: w, z1: x, w2: w, z2: x, out: x, dout: x };
-    const bn1 = { gamma: c8, beta: c8, affine: [c8, c8, c8, c8] as const };
+    const bn1 = { gamma: c8, affine: [c8, c8, c8, c8] as const };
     const o2 = { conv1: o, conv2: o };
     assert.throws(
       () => ops.residualBlockBackward(t, bn1, { gamma: c8, mean: c8, invstd: c7 }, o2),
-      /residual_block_backward.*input 15 is \[7\], expected \[8\]/,
+      /residual_block_backward.*input 14 is \[7\], expected \[8\]/,
     );
     assert.throws(
       () =>

@@ -412,16 +412,14 @@ pub fn conv2d_backward(
     let tg = transposed_geom(g);
     if let (Some(dx), Some(tg)) = (dx.as_deref_mut(), tg) {
         if super::winograd_wgrad::fuses(g, &tg) {
-            let wf = flipped_weights(g, w);
-            let (dw, _) = super::winograd_wgrad::backward(
+            let (dw, _) = fused_backward(
                 (g, &tg),
                 (x, pro),
-                &wf,
+                w,
                 Dy::Given(dy),
                 (dx, dx_acc),
                 |_, _| (),
             );
-            crate::buffers::recycle_f32(wf);
             return (dw, with_bias.then(|| bias_grad(g, dy)));
         }
     }
@@ -490,23 +488,15 @@ pub fn conv2d_backward_bn(
     };
     match transposed_geom(g) {
         Some(tg) if super::winograd_wgrad::fuses(g, &tg) => {
-            let wf = flipped_weights(g, w);
             let in_size = g.c * g.h * g.w;
-            let (dw, groups) = super::winograd_wgrad::backward(
-                (g, &tg),
-                (x, Some(pro)),
-                &wf,
-                dy,
-                (dx, None),
-                |first, dx_grp| {
-                    let grp = BnGeom {
-                        n: dx_grp.len() / in_size,
-                        ..geom
-                    };
-                    group_grad_sums(grp, dx_grp, &x[first * in_size..][..dx_grp.len()], bn)
-                },
-            );
-            crate::buffers::recycle_f32(wf);
+            let sums_of = |first: usize, dx_grp: &[f32]| {
+                let grp = BnGeom {
+                    n: dx_grp.len() / in_size,
+                    ..geom
+                };
+                group_grad_sums(grp, dx_grp, &x[first * in_size..][..dx_grp.len()], bn)
+            };
+            let (dw, groups) = fused_backward((g, &tg), (x, Some(pro)), w, dy, (dx, None), sums_of);
             let sums = (0..g.c)
                 .map(|c| {
                     groups.iter().fold([0f64; 2], |[s, q], grp| {
@@ -523,6 +513,22 @@ pub fn conv2d_backward_bn(
             (dw, group_grad_sums(geom, dx, x, bn))
         }
     }
+}
+
+/// [`super::winograd_wgrad::backward`] of `g` (`tg` its data gradient's
+/// geometry) with the weights `w` flipped for the data gradient.
+fn fused_backward<R: Send>(
+    (g, tg): (&ConvGeom, &ConvGeom),
+    x: (&[f32], Option<Prologue>),
+    w: &[f32],
+    dy: Dy,
+    dx: (&mut [f32], Option<&[f32]>),
+    after: impl Fn(usize, &[f32]) -> R + Sync,
+) -> (Vec<f32>, Vec<R>) {
+    let wf = flipped_weights(g, w);
+    let out = super::winograd_wgrad::backward((g, tg), x, &wf, dy, dx, after);
+    crate::buffers::recycle_f32(wf);
+    out
 }
 
 /// `dy` as one tensor (computing it where it is deferred).
@@ -546,17 +552,8 @@ pub fn conv2d_backward_deferred(
     dx_acc: Option<&[f32]>,
 ) -> Vec<f32> {
     if let Some(tg) = transposed_geom(g).filter(|tg| super::winograd_wgrad::fuses(g, tg)) {
-        let wf = flipped_weights(g, w);
-        let (dw, _) = super::winograd_wgrad::backward(
-            (g, &tg),
-            (x, None),
-            &wf,
-            Dy::Deferred(dy),
-            (dx, dx_acc),
-            |_, _| (),
-        );
-        crate::buffers::recycle_f32(wf);
-        return dw;
+        let dyd = Dy::Deferred(dy);
+        return fused_backward((g, &tg), (x, None), w, dyd, (dx, dx_acc), |_, _| ()).0;
     }
     let dy = dy.materialize();
     let (dw, _) = conv2d_backward(g, (x, None), w, &dy, Some(dx), dx_acc, false);

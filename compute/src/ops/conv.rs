@@ -295,10 +295,10 @@ pub fn bn_relu_conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
 /// op, where each batch norm's second pass runs image group by image group
 /// as the convolution backward after it reads it, so neither batch norm's
 /// input gradient is ever written out whole. Inputs: x, w1, z1 (conv1's
-/// output), w2, z2 (conv2's), out, dout, gamma1, beta1, batch mean1,
-/// invstd1, scale1, shift1 (as `batch_norm_train_affine` returns them),
-/// gamma2, batch mean2, invstd2, and optionally a gradient already
-/// collected for x. Params: conv1's stride and padding, conv2's. Outputs:
+/// output), w2, z2 (conv2's), out, dout, gamma1, batch mean1, invstd1,
+/// scale1, shift1 (as `batch_norm_train_affine` returns them; the ReLU
+/// mask is `z1 * scale1 + shift1 > 0`), gamma2, batch mean2, invstd2, and
+/// optionally a gradient already collected for x. Params: conv1's stride and padding, conv2's. Outputs:
 /// dx, dw1, dgamma1, dbeta1, dw2, dgamma2, dbeta2.
 pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let g1 = geometry_at(a, (0, 1), 0)?;
@@ -308,10 +308,10 @@ pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let x_shape = a.input(0).shape.clone();
     let mut expect: Vec<(usize, Vec<usize>)> = vec![(2, z1_shape.to_vec())];
     expect.extend([4, 5, 6].map(|i| (i, out_shape.to_vec())));
-    expect.extend((7..13).map(|i| (i, vec![g1.o])));
-    expect.extend((13..16).map(|i| (i, vec![g2.o])));
-    if a.ins.len() > 16 {
-        expect.push((16, x_shape.clone()));
+    expect.extend((7..12).map(|i| (i, vec![g1.o])));
+    expect.extend((12..15).map(|i| (i, vec![g2.o])));
+    if a.ins.len() > 15 {
+        expect.push((15, x_shape.clone()));
     }
     for (i, want) in expect {
         if a.input(i).shape != want {
@@ -331,9 +331,9 @@ pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     }
     let (x, w1, z1, w2, z2) = (a.f32(0)?, a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
     let (out, dout) = (a.f32(5)?, a.f32(6)?);
-    let (gamma1, mean1, invstd1) = (a.f32(7)?, a.f32(9)?, a.f32(10)?);
-    let (scale1, shift1) = (a.f32(11)?, a.f32(12)?);
-    let (gamma2, mean2, invstd2) = (a.f32(13)?, a.f32(14)?, a.f32(15)?);
+    let (gamma1, mean1, invstd1) = (a.f32(7)?, a.f32(8)?, a.f32(9)?);
+    let (scale1, shift1) = (a.f32(10)?, a.f32(11)?);
+    let (gamma2, mean2, invstd2) = (a.f32(12)?, a.f32(13)?, a.f32(14)?);
     let bn2 = BnGeom {
         n: g2.n,
         c: g2.o,
@@ -374,8 +374,8 @@ pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     // The shortcut's gradient (plus any other collected for x), added to
     // dx as conv1's data gradient is written.
     let mut acc = dr;
-    if a.ins.len() > 16 {
-        acc.iter_mut().zip(a.f32(16)?).for_each(|(d, p)| *d += p);
+    if a.ins.len() > 15 {
+        acc.iter_mut().zip(a.f32(15)?).for_each(|(d, p)| *d += p);
     }
     let mut dx = crate::buffers::uninit_f32(x.len());
     let dw1 = conv2d_backward_deferred(&g1, x, w1, dz1, &mut dx, Some(&acc));
