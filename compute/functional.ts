@@ -213,16 +213,20 @@ export interface ConvBn {
   running: ops.RunningStats;
 }
 
-/**
- * A residual block with an identity shortcut in training mode,
- * `relu(bn2(conv2(relu(bn1(conv1(x))))) + x)` with batch statistics: conv1 taking
- * its output's statistics as it writes it, bn1 + ReLU as conv2's prologue, then bn2,
- * the shortcut and the ReLU in one op; updates both running statistics in place.
- * Backward: one op (see {@linkcode ops.residualBlockBackward}) in which neither
- * batch norm's input gradient is written out.
- */
-export function residualBlockTrain(x: Var, c1: ConvBn, c2: ConvBn): Var {
-  const [z1, m1, v1] = ops.conv2dStats(x.value, c1.w.value, undefined, c1.o);
+/** What a residual block's forward keeps for its backward. */
+interface BlockSaved {
+  x: Tensor;
+  z1: Tensor;
+  affine: [Tensor, Tensor, Tensor, Tensor];
+  z2: Tensor;
+  out: Tensor;
+  mean2: Tensor;
+  invstd2: Tensor;
+}
+
+/** The forward of {@linkcode residualBlockTrain} on tensors. */
+function blockForward(x: Tensor, c1: ConvBn, c2: ConvBn): BlockSaved {
+  const [z1, m1, v1] = ops.conv2dStats(x, c1.w.value, undefined, c1.o);
   const [n, , h, wd] = z1.shape;
   const affine = ops.batchNormTrainAffine(
     c1.gamma.value,
@@ -236,18 +240,77 @@ export function residualBlockTrain(x: Var, c1: ConvBn, c2: ConvBn): Var {
     z2,
     c2.gamma.value,
     c2.beta.value,
-    x.value,
+    x,
     c2.running,
     [m2, v2],
   );
-  const parents = [x, c1.w, c1.gamma, c1.beta, c2.w, c2.gamma, c2.beta];
-  return record(out, parents, (dout, take) =>
-    ops.residualBlockBackward(
-      { x: x.value, w1: c1.w.value, z1, w2: c2.w.value, z2, out, dout },
-      { gamma: c1.gamma.value, affine },
-      { gamma: c2.gamma.value, mean: mean2, invstd: invstd2 },
-      { conv1: c1.o, conv2: c2.o, dxAcc: take(0) },
-    ));
+  return { x, z1, affine, z2, out, mean2, invstd2 };
+}
+
+/** {@linkcode ops.residualBlockBackward} of one block's saved forward. */
+function blockBackward(
+  s: BlockSaved,
+  [c1, c2]: readonly [ConvBn, ConvBn],
+  grad: ops.BlockGrad,
+  o: { dxAcc?: Tensor; previous?: BlockSaved },
+): Tensor[] {
+  const p = o.previous;
+  return ops.residualBlockBackward(
+    { x: s.x, w1: c1.w.value, z1: s.z1, w2: c2.w.value, z2: s.z2 },
+    { gamma: c1.gamma.value, affine: s.affine },
+    { gamma: c2.gamma.value, mean: s.mean2, invstd: s.invstd2 },
+    grad,
+    {
+      conv1: c1.o,
+      conv2: c2.o,
+      dxAcc: o.dxAcc,
+      previous: p && { z2: p.z2, mean: p.mean2, invstd: p.invstd2 },
+    },
+  );
+}
+
+/**
+ * A residual block with an identity shortcut in training mode,
+ * `relu(bn2(conv2(relu(bn1(conv1(x))))) + x)` with batch statistics: conv1 taking
+ * its output's statistics as it writes it, bn1 + ReLU as conv2's prologue, then bn2,
+ * the shortcut and the ReLU in one op; updates both running statistics in place.
+ * Backward: one op (see {@linkcode ops.residualBlockBackward}) in which neither
+ * batch norm's input gradient is written out.
+ */
+export function residualBlockTrain(x: Var, c1: ConvBn, c2: ConvBn): Var {
+  return residualRunTrain(x, [[c1, c2]]);
+}
+
+/**
+ * Consecutive residual blocks with identity shortcuts ({@linkcode residualBlockTrain}
+ * each) as one node: in the backward, each block's op also takes the first pass of
+ * the previous block's bn2 backward (masking its output's gradient and taking its
+ * sums) as it writes that gradient, instead of a pass of its own over memory.
+ */
+export function residualRunTrain(x: Var, blocks: readonly (readonly [ConvBn, ConvBn])[]): Var {
+  const saved: BlockSaved[] = [];
+  for (const [c1, c2] of blocks) saved.push(blockForward(saved.at(-1)?.out ?? x.value, c1, c2));
+  const out = saved.at(-1)!.out;
+  const params = blocks.flatMap(([c1, c2]) => [c1.w, c1.gamma, c1.beta, c2.w, c2.gamma, c2.beta]);
+  return record(out, [x, ...params], (dout, take) => {
+    const grads: (Tensor | null)[] = [null, ...params.map(() => null)];
+    let grad: ops.BlockGrad = { out, dout };
+    for (let k = blocks.length - 1; k >= 0; k--) {
+      const previous = saved[k - 1];
+      const dxAcc = previous ? undefined : take(0);
+      const outs = blockBackward(saved[k], blocks[k], grad, { dxAcc, previous });
+      if ("dr" in grad) grad.dr.dispose(); // consumed: one block's worth stays alive
+      if (previous) {
+        const [dr, dgamma2, dbeta2] = outs;
+        grad = { dr, dgamma2, dbeta2 };
+      } else {
+        grads[0] = outs[0];
+      }
+      // dw1, dgamma1, dbeta1, dw2, dgamma2, dbeta2 of block k.
+      grads.splice(1 + 6 * k, 6, ...outs.slice(previous ? 3 : 1));
+    }
+    return grads;
+  });
 }
 
 export function maxPool2d(x: Var, kernel: number, stride = kernel): Var {

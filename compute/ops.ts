@@ -10,7 +10,7 @@ import { adopt, Tensor } from "./tensor.ts";
 const names = new Map<string, Uint8Array>();
 /** Input handles of one call, grown to the longest input list seen. */
 let handleBuffer = new Uint32Array(16);
-const outBuffer = new Uint32Array(8);
+const outBuffer = new Uint32Array(16);
 
 /** Per-op call counts and milliseconds, collected when MACER_PROFILE=1. */
 const profile = Deno.env.get("MACER_PROFILE") === "1" ? new Map<string, [number, number]>() : null;
@@ -224,19 +224,33 @@ export const bnReluConv2dBackward = (
  * `out = relu(bn2(conv2(relu(bn1(conv1(x))))) + x)` with bn1 + ReLU as conv2's
  * {@linkcode Prologue}, in one op: neither batch norm's input gradient is written out
  * (each is computed group by group as the convolution backward after it reads it).
- * `bn1` is as {@linkcode batchNormTrainAffine} returns it; `dxAcc`, a gradient already
- * collected for x. Returns [dx, dw1, dgamma1, dbeta1, dw2, dgamma2, dbeta2].
+ * `bn1` is as {@linkcode batchNormTrainAffine} returns it. `grad` is the output's
+ * gradient with the output, or what the next block's op returned for it (`dr` and
+ * bn2's `dgamma2`, `dbeta2`). Returns [dx, dw1, dgamma1, dbeta1, dw2, dgamma2, dbeta2],
+ * `dx` including `o.dxAcc` (a gradient already collected for x); with `o.previous`
+ * (the previous block's bn2 input and statistics) the first entry is instead that
+ * block's [dr, dgamma2, dbeta2], for its own op.
  */
 export const residualBlockBackward = (
-  t: { x: Tensor; w1: Tensor; z1: Tensor; w2: Tensor; z2: Tensor; out: Tensor; dout: Tensor },
+  t: { x: Tensor; w1: Tensor; z1: Tensor; w2: Tensor; z2: Tensor },
   bn1: {
     gamma: Tensor;
     affine: readonly [mean: Tensor, invstd: Tensor, scale: Tensor, shift: Tensor];
   },
   bn2: { gamma: Tensor; mean: Tensor; invstd: Tensor },
-  o: { conv1: Conv2dOptions; conv2: Conv2dOptions; dxAcc?: Tensor },
-): Tensor[] =>
-  run(
+  grad: BlockGrad,
+  o: {
+    conv1: Conv2dOptions;
+    conv2: Conv2dOptions;
+    dxAcc?: Tensor;
+    previous?: { z2: Tensor; mean: Tensor; invstd: Tensor };
+  },
+): Tensor[] => {
+  const chainedIn = "dr" in grad;
+  const incoming = chainedIn ? [grad.dr, grad.dgamma2, grad.dbeta2] : [grad.out, grad.dout];
+  const p = o.previous;
+  const outgoing = p ? [p.z2, p.mean, p.invstd] : o.dxAcc ? [o.dxAcc] : [];
+  return run(
     "residual_block_backward",
     [
       t.x,
@@ -244,17 +258,31 @@ export const residualBlockBackward = (
       t.z1,
       t.w2,
       t.z2,
-      t.out,
-      t.dout,
       bn1.gamma,
       ...bn1.affine,
       bn2.gamma,
       bn2.mean,
       bn2.invstd,
-      ...(o.dxAcc ? [o.dxAcc] : []),
+      ...incoming,
+      ...outgoing,
     ],
-    [o.conv1.stride, o.conv1.padding, o.conv2.stride, o.conv2.padding],
+    [
+      o.conv1.stride,
+      o.conv1.padding,
+      o.conv2.stride,
+      o.conv2.padding,
+      chainedIn ? 1 : 0,
+      p ? 1 : 0,
+    ],
   );
+};
+/**
+ * A residual block's output gradient as {@linkcode residualBlockBackward} takes it: with
+ * the output, or as the next block's op returned it.
+ */
+export type BlockGrad =
+  | { out: Tensor; dout: Tensor }
+  | { dr: Tensor; dgamma2: Tensor; dbeta2: Tensor };
 /** Returns [y, argmax indices]. */
 export const maxPool2d = (x: Tensor, kernel: number, stride: number): [Tensor, Tensor] =>
   run("max_pool2d", [x], [kernel, stride]) as [Tensor, Tensor];

@@ -69,12 +69,8 @@ export class BasicBlock extends Module {
       const h = convBn(this.conv1, this.bn1, x, { relu: true });
       return convBn(this.conv2, this.bn2, h, { relu: true, residual: shortcut });
     }
-    if (!this.downsample) {
-      // One op each way: bn1 + ReLU as conv2's prologue, and in the backward
-      // neither batch norm's input gradient written out.
-      const c1 = this.bn1.afterConvTrain(this.conv1);
-      return F.residualBlockTrain(x, c1, this.bn2.afterConvTrain(this.conv2));
-    }
+    const parts = this.trainingParts();
+    if (parts) return F.residualBlockTrain(x, ...parts);
     // Training: bn1 + ReLU is conv2's prologue, so its output is never written out.
     const c1 = F.conv2dStats(x, this.conv1.weight, this.conv1.bias, {
       stride: this.conv1.stride,
@@ -82,6 +78,17 @@ export class BasicBlock extends Module {
     });
     const c2 = this.bn1.reluConvTrain(c1.y, c1.stats, this.conv2);
     return this.bn2.trainWith(c2.y, c2.stats, { relu: true, residual: shortcut });
+  }
+
+  /**
+   * In training mode with an identity shortcut: both convolutions with their batch
+   * norms, as the fused residual block ops take them (one op each way: bn1 + ReLU as
+   * conv2's prologue, and in the backward neither batch norm's input gradient
+   * written out). Counts a batch for both batch norms.
+   */
+  trainingParts(): readonly [F.ConvBn, F.ConvBn] | undefined {
+    if (this.downsample || !this.bn1.training) return undefined;
+    return [this.bn1.afterConvTrain(this.conv1), this.bn2.afterConvTrain(this.conv2)];
   }
 
   protected override children(): [string, Module][] {
@@ -105,7 +112,25 @@ class Stage extends Module {
   }
 
   forward(x: Var): Var {
-    return this.blocks.reduce((h, b) => b.forward(h), x);
+    // In training, runs of identity-shortcut blocks go through as one node, so that
+    // each block's backward also takes the previous block's first batch-norm pass.
+    let h = x;
+    let run: (readonly [F.ConvBn, F.ConvBn])[] = [];
+    const flush = () => {
+      if (run.length > 0) h = F.residualRunTrain(h, run);
+      run = [];
+    };
+    for (const b of this.blocks) {
+      const parts = b.trainingParts();
+      if (parts) {
+        run.push(parts);
+      } else {
+        flush();
+        h = b.forward(h);
+      }
+    }
+    flush();
+    return h;
   }
 
   protected override children(): [string, Module][] {

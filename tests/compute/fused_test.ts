@@ -141,6 +141,50 @@ Deno.test("residualBlockTrain equals the fused ops it replaces, bit for bit, and
   });
 });
 
+Deno.test("residualRunTrain equals its blocks one by one, the first batch-norm passes chained", () => {
+  tidy(() => {
+    const o = { stride: 1, padding: 1 };
+    for (const hw of [8, 16]) {
+      const blockLeaves = (b: number): [string, number[]][] =>
+        [["w1", [8, 8, 3, 3]], ["g1", [8]], ["b1", [8]], ["w2", [8, 8, 3, 3]], ["g2", [8]], [
+          "b2",
+          [8],
+        ]].map(([name, shape]) => [`${name}.${b}`, shape as number[]]);
+      const leaves: [string, number[]][] = [
+        ["x", [3, 8, hw, hw]],
+        ...blockLeaves(0),
+        ...blockLeaves(1),
+        ...blockLeaves(2),
+      ];
+      const stats = [0, 1, 2].map(() => [running(8), running(8)]);
+      const blocks = (v: Var[], st: ops.RunningStats[][]) =>
+        [0, 1, 2].map((b) => {
+          const [w1, g1, b1, w2, g2, b2] = v.slice(1 + 6 * b, 7 + 6 * b);
+          return [
+            { w: w1, o, gamma: g1, beta: b1, running: st[b][0] },
+            { w: w2, o, gamma: g2, beta: b2, running: st[b][1] },
+          ] as const;
+        });
+      const run = gradients(leaves, (v) => F.add(F.residualRunTrain(v[0], blocks(v, stats)), v[0]));
+      const stats1 = [0, 1, 2].map(() => [running(8), running(8)]);
+      const oneByOne = gradients(leaves, (v) => {
+        const out = blocks(v, stats1).reduce(
+          (h, [c1, c2]) => F.residualBlockTrain(h, c1, c2),
+          v[0],
+        );
+        return F.add(out, v[0]);
+      });
+      assert.deepEqual(run.y.toF32(), oneByOne.y.toF32(), `y (${hw}x${hw})`);
+      leaves.forEach(([name], i) => {
+        assertClose(run.grads[i], oneByOne.grads[i], 1e-5, `d${name} (${hw}x${hw})`);
+      });
+      stats.flat().forEach((s, i) => {
+        assert.deepEqual(s.variance.toF32(), stats1.flat()[i].variance.toF32(), "running variance");
+      });
+    }
+  });
+});
+
 Deno.test("a prologue needs with_stats, and its inputs one value per input channel", () => {
   tidy(() => {
     const x = Tensor.fromF32(wave(2 * 8 * 8 * 8, 1), [2, 8, 8, 8]);
@@ -175,17 +219,25 @@ Deno.test("the fused ops refuse inputs of the wrong shape with the op's name and
       () => ops.bnReluConv2dBackward(x, w, x, c8, c8, [c8, c8, c8, c7], o),
       /bn_relu_conv2d_backward.*input 8 is \[7\], expected \[8\]/,
     );
-    const t = { x, w1: w, z1: x, w2: w, z2: x, out: x, dout: x };
+    const t = { x, w1: w, z1: x, w2: w, z2: x };
     const bn1 = { gamma: c8, affine: [c8, c8, c8, c8] as const };
+    const bn2 = { gamma: c8, mean: c8, invstd: c8 };
     const o2 = { conv1: o, conv2: o };
     assert.throws(
-      () => ops.residualBlockBackward(t, bn1, { gamma: c8, mean: c8, invstd: c7 }, o2),
-      /residual_block_backward.*input 14 is \[7\], expected \[8\]/,
+      () => ops.residualBlockBackward(t, bn1, { ...bn2, invstd: c7 }, { out: x, dout: x }, o2),
+      /residual_block_backward.*input 12 is \[7\], expected \[8\]/,
+    );
+    assert.throws(
+      () => ops.residualBlockBackward(t, bn1, bn2, { out: x, dout: w }, o2),
+      /residual_block_backward.*input 14 is \[8, 8, 3, 3\], expected \[2, 8, 8, 8\]/,
     );
     assert.throws(
       () =>
-        ops.residualBlockBackward({ ...t, dout: w }, bn1, { gamma: c8, mean: c8, invstd: c8 }, o2),
-      /residual_block_backward.*input 6 is \[8, 8, 3, 3\], expected \[2, 8, 8, 8\]/,
+        ops.residualBlockBackward(t, bn1, bn2, { dr: x, dgamma2: c7, dbeta2: c8 }, {
+          ...o2,
+          previous: { z2: x, mean: c8, invstd: c8 },
+        }),
+      /residual_block_backward.*input 14 is \[7\], expected \[8\]/,
     );
     assert.throws(
       () => ops.batchNormTrainAffine(c8, c8, running(7), [c8, c8], 128),

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat};
 use super::gemm512::{matmul_nn, matmul_nn_acc};
-use super::norm::{group_grad_sums, BnBackward, BnGeom, DeferredDx};
+use super::norm::{group_grad_sums, AddReluSums, BnBackward, BnGeom, DeferredDx};
 pub use super::winograd_wgrad::Dy;
 use crate::buffers::Scratch;
 
@@ -489,7 +489,7 @@ pub fn conv2d_backward_bn(
     match transposed_geom(g) {
         Some(tg) if super::winograd_wgrad::fuses(g, &tg) => {
             let in_size = g.c * g.h * g.w;
-            let sums_of = |first: usize, dx_grp: &[f32]| {
+            let sums_of = |first: usize, dx_grp: &mut [f32]| {
                 let grp = BnGeom {
                     n: dx_grp.len() / in_size,
                     ..geom
@@ -497,15 +497,7 @@ pub fn conv2d_backward_bn(
                 group_grad_sums(grp, dx_grp, &x[first * in_size..][..dx_grp.len()], bn)
             };
             let (dw, groups) = fused_backward((g, &tg), (x, Some(pro)), w, dy, (dx, None), sums_of);
-            let sums = (0..g.c)
-                .map(|c| {
-                    groups.iter().fold([0f64; 2], |[s, q], grp| {
-                        let [gs, gq] = grp[c];
-                        [s + gs, q + gq]
-                    })
-                })
-                .collect();
-            (dw, sums)
+            (dw, merge_sums(groups.into_iter(), g.c))
         }
         _ => {
             let dy = written_out(dy);
@@ -523,7 +515,7 @@ fn fused_backward<R: Send>(
     w: &[f32],
     dy: Dy,
     dx: (&mut [f32], Option<&[f32]>),
-    after: impl Fn(usize, &[f32]) -> R + Sync,
+    after: impl Fn(usize, &mut [f32]) -> R + Sync,
 ) -> (Vec<f32>, Vec<R>) {
     let wf = flipped_weights(g, w);
     let out = super::winograd_wgrad::backward((g, tg), x, &wf, dy, dx, after);
@@ -542,23 +534,46 @@ fn written_out(dy: Dy) -> std::borrow::Cow<[f32]> {
 /// The gradients of a bias-free convolution of `x` whose output gradient
 /// is the deferred second pass of a batch norm backward (see [`Dy`]):
 /// returns `dw` and writes `dx`, plus `dx_acc`. On Winograd the batch norm
-/// pass runs image group by image group as the convolution reads it.
+/// pass runs image group by image group as the convolution reads it. With
+/// `then`, `dx` is masked and summed for an earlier batch norm's backward
+/// as it is written (see [`AddReluSums`]), and the sums are returned.
 pub fn conv2d_backward_deferred(
     g: &ConvGeom,
     x: &[f32],
     w: &[f32],
     dy: DeferredDx,
-    dx: &mut [f32],
-    dx_acc: Option<&[f32]>,
-) -> Vec<f32> {
+    (dx, dx_acc): (&mut [f32], Option<&[f32]>),
+    then: Option<AddReluSums>,
+) -> (Vec<f32>, Option<Vec<[f64; 2]>>) {
+    let in_size = g.c * g.h * g.w;
     if let Some(tg) = transposed_geom(g).filter(|tg| super::winograd_wgrad::fuses(g, tg)) {
         let dyd = Dy::Deferred(dy);
-        return fused_backward((g, &tg), (x, None), w, dyd, (dx, dx_acc), |_, _| ()).0;
+        let sums_of = |first: usize, dx_grp: &mut [f32]| then.map(|t| t.group(first, dx_grp));
+        let (dw, groups) = fused_backward((g, &tg), (x, None), w, dyd, (dx, dx_acc), sums_of);
+        let sums = then.map(|t| merge_sums(groups.into_iter().flatten(), t.g.c));
+        return (dw, sums);
     }
     let dy = dy.materialize();
-    let (dw, _) = conv2d_backward(g, (x, None), w, &dy, Some(dx), dx_acc, false);
+    let (dw, _) = conv2d_backward(g, (x, None), w, &dy, Some(&mut *dx), dx_acc, false);
     crate::buffers::recycle_f32(dy);
-    dw
+    let sums = then.map(|t| {
+        let groups = dx
+            .chunks_mut(in_size)
+            .enumerate()
+            .map(|(n, d)| t.group(n, d));
+        merge_sums(groups, t.g.c)
+    });
+    (dw, sums)
+}
+
+/// Per-channel sums of image groups, added in group order.
+fn merge_sums(groups: impl Iterator<Item = Vec<[f64; 2]>>, c: usize) -> Vec<[f64; 2]> {
+    groups.fold(vec![[0f64; 2]; c], |mut acc, grp| {
+        for (a, [s, q]) in acc.iter_mut().zip(grp) {
+            *a = [a[0] + s, a[1] + q];
+        }
+        acc
+    })
 }
 
 /// For a stride-1 convolution with `pad < kernel`, the data gradient is a

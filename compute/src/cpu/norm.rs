@@ -328,6 +328,34 @@ impl DeferredDx<'_> {
     }
 }
 
+/// The first pass of an earlier residual block's batch norm + shortcut +
+/// ReLU backward (see [`add_relu_sums`]), run image group by image group
+/// on the gradient of its output as a convolution backward writes it:
+/// masks it where `y` (that block's output) is 0, and returns per channel
+/// `[sum d, sum d (z - mean)]` of the group, `z` that batch norm's input.
+#[derive(Clone, Copy)]
+pub struct AddReluSums<'a> {
+    pub g: BnGeom,
+    pub y: &'a [f32],
+    pub z: &'a [f32],
+    pub mean: &'a [f32],
+}
+
+impl AddReluSums<'_> {
+    /// Masks `d`, the gradient of images `first..`, in place; returns the
+    /// group's per-channel sums.
+    pub fn group(&self, first: usize, d: &mut [f32]) -> Vec<[f64; 2]> {
+        let g = self.g;
+        let mut lanes = vec![[[0f64; 16]; 2]; g.c];
+        for (i, dp) in d.chunks_exact_mut(g.hw).enumerate() {
+            let (at, c) = ((first * g.c + i) * g.hw, i % g.c);
+            let (yp, zp) = (&self.y[at..][..g.hw], &self.z[at..][..g.hw]);
+            simd::masked_grad_sums_in_place(dp, yp, zp, self.mean[c], &mut lanes[c]);
+        }
+        lanes.iter().map(simd::lane_total).collect()
+    }
+}
+
 /// `(dgamma, dbeta)` and the `dx` coefficients of a training-mode batch
 /// norm backward from its per-channel `[sum d, sum d (x - mean)]`.
 pub fn grads_from_sums(
@@ -349,7 +377,7 @@ pub fn grads_from_sums(
 /// Per channel, `dx = k (dy - mean(dy) - xhat mean(dy xhat))` as
 /// `a dy + b x + c`: returns `[a, b, c]` from `dbeta = sum dy` and
 /// `dgamma = sum dy xhat`.
-fn dx_coefficients(
+pub fn dx_coefficients(
     g: BnGeom,
     gamma: &[f32],
     mean: &[f32],

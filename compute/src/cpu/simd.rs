@@ -191,6 +191,36 @@ multiversion! {
 }
 
 multiversion! {
+    /// [`masked_grad_sums`] in place: `d` (the gradient) is masked where it
+    /// lies, for a pass that has just written it.
+    pub fn masked_grad_sums_in_place(d: &mut [f32], y: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
+        for ((db, yb), xb) in d.chunks_mut(BLOCK).zip(y.chunks(BLOCK)).zip(x.chunks(BLOCK)) {
+            let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
+            let mut di = db.chunks_exact_mut(LANES);
+            let mut yi = yb.chunks_exact(LANES);
+            let mut xi = xb.chunks_exact(LANES);
+            for ((d, yv), v) in (&mut di).zip(&mut yi).zip(&mut xi) {
+                let d: &mut [f32; LANES] = d.try_into().unwrap();
+                let yv: &[f32; LANES] = yv.try_into().unwrap();
+                let v: &[f32; LANES] = v.try_into().unwrap();
+                for l in 0..LANES {
+                    d[l] = keep_if_positive(d[l], yv[l]);
+                    s[l] += d[l];
+                    q[l] += d[l] * (v[l] - m);
+                }
+            }
+            let (yrest, xrest) = (yi.remainder(), xi.remainder());
+            for (l, d) in di.into_remainder().iter_mut().enumerate() {
+                *d = keep_if_positive(*d, yrest[l]);
+                s[l] += *d;
+                q[l] += *d * (xrest[l] - m);
+            }
+            fold_block(acc, &s, &q);
+        }
+    }
+}
+
+multiversion! {
     /// `y = max(x * a + b, 0)`: [`scale_add`] then [`relu`] in one pass.
     pub fn scale_add_relu(y: &mut [f32], x: &[f32], a: f32, b: f32) {
         for (y, &x) in y.iter_mut().zip(x) {

@@ -381,7 +381,7 @@ impl Dy<'_> {
 /// for both: `dx = conv_tg(dy, wf)` (the data gradient as a convolution of
 /// geometry `tg` with the flipped weights `wf`), plus `dx_acc` where given;
 /// `after(first image, group of dx)` runs on each group of `dx` as soon as
-/// it is written. Returns `dW [O, C, 3, 3]` and the results of `after`.
+/// it is written (and may update it). Returns `dW [O, C, 3, 3]` and the results of `after`.
 /// Bit-identical to the data gradient through [`super::winograd::forward`]
 /// and then [`weight_grad`] (of `dy` written out, where it is deferred).
 #[allow(clippy::too_many_arguments)]
@@ -391,7 +391,7 @@ pub fn backward<R: Send>(
     wf: &[f32],
     dy: Dy,
     (dx, dx_acc): (&mut [f32], Option<&[f32]>),
-    after: impl Fn(usize, &[f32]) -> R + Sync,
+    after: impl Fn(usize, &mut [f32]) -> R + Sync,
 ) -> (Vec<f32>, Vec<R>) {
     assert!(fuses(g, tg) && tg.c == g.o && tg.o == g.c && tg.n == g.n);
     assert!(dx.len() == x.len() && dx_acc.is_none_or(|a| a.len() == dx.len()));

@@ -1,12 +1,16 @@
 //! conv2d forward and backward (PyTorch's nn.Conv2d layout, square stride and padding).
 
+use std::borrow::Cow;
+
 use super::Args;
 use crate::cpu::conv::{
     conv2d_backward as cpu_backward, conv2d_backward_bn, conv2d_backward_deferred,
     conv2d_forward as cpu_forward, conv2d_forward_ep, conv2d_forward_stats, ConvGeom, Dy, Epilogue,
     Prologue,
 };
-use crate::cpu::norm::{add_relu_sums, grads_from_sums, BnBackward, BnGeom, DeferredDx};
+use crate::cpu::norm::{
+    add_relu_sums, dx_coefficients, grads_from_sums, AddReluSums, BnBackward, BnGeom, DeferredDx,
+};
 use crate::error::{param_err, shape_err, Result};
 use crate::tensor::Tensor;
 
@@ -294,25 +298,61 @@ pub fn bn_relu_conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
 /// been conv2's prologue: bn2's backward, conv2's, bn1's and conv1's in one
 /// op, where each batch norm's second pass runs image group by image group
 /// as the convolution backward after it reads it, so neither batch norm's
-/// input gradient is ever written out whole. Inputs: x, w1, z1 (conv1's
-/// output), w2, z2 (conv2's), out, dout, gamma1, batch mean1, invstd1,
-/// scale1, shift1 (as `batch_norm_train_affine` returns them; the ReLU
-/// mask is `z1 * scale1 + shift1 > 0`), gamma2, batch mean2, invstd2, and
-/// optionally a gradient already collected for x. Params: conv1's stride and padding, conv2's. Outputs:
-/// dx, dw1, dgamma1, dbeta1, dw2, dgamma2, dbeta2.
+/// input gradient is ever written out whole.
+///
+/// Inputs: x, w1, z1 (conv1's output), w2, z2 (conv2's), gamma1, batch
+/// mean1, invstd1, scale1, shift1 (as `batch_norm_train_affine` returns
+/// them; the ReLU mask is `z1 * scale1 + shift1 > 0`), gamma2, batch mean2,
+/// invstd2; then the output's gradient: `out, dout`, or with param
+/// `chained_in` what the next block's op returned for it, `dr, dgamma2,
+/// dbeta2` (bn2's first pass already done); then optionally a gradient
+/// already collected for x, or with param `chained_out` the previous
+/// block's `z2, mean2, invstd2`. Params: conv1's stride and padding,
+/// conv2's, chained_in, chained_out. Outputs: dx, or with `chained_out` the
+/// previous block's `dr, dgamma2, dbeta2` (its output's gradient masked by
+/// x > 0 and its bn2 sums, taken as dx is written); then dw1, dgamma1,
+/// dbeta1, dw2, dgamma2, dbeta2.
 pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let g1 = geometry_at(a, (0, 1), 0)?;
     let g2 = geometry_at(a, (2, 3), 2)?;
-    let z1_shape = [g1.n, g1.o, g1.ho, g1.wo];
-    let out_shape = [g2.n, g2.o, g2.ho, g2.wo];
+    let chained_in = a.param_or(4, "chained_in", 0.0)? != 0.0;
+    let chained_out = a.param_or(5, "chained_out", 0.0)? != 0.0;
+    let (c1, c2) = (vec![g1.o], vec![g2.o]);
     let x_shape = a.input(0).shape.clone();
-    let mut expect: Vec<(usize, Vec<usize>)> = vec![(2, z1_shape.to_vec())];
-    expect.extend([4, 5, 6].map(|i| (i, out_shape.to_vec())));
-    expect.extend((7..12).map(|i| (i, vec![g1.o])));
-    expect.extend((12..15).map(|i| (i, vec![g2.o])));
-    if a.ins.len() > 15 {
-        expect.push((15, x_shape.clone()));
+    let out_shape = vec![g2.n, g2.o, g2.ho, g2.wo];
+    let mut expect: Vec<(usize, Vec<usize>)> = vec![(2, vec![g1.n, g1.o, g1.ho, g1.wo])];
+    expect.push((4, out_shape.clone()));
+    expect.extend((5..10).map(|i| (i, c1.clone())));
+    expect.extend((10..13).map(|i| (i, c2.clone())));
+    let incoming = if chained_in {
+        vec![out_shape.clone(), c2.clone(), c2.clone()]
+    } else {
+        vec![out_shape.clone(), out_shape.clone()]
+    };
+    let out_at = 13 + incoming.len();
+    expect.extend(incoming.into_iter().enumerate().map(|(i, s)| (13 + i, s)));
+    let c0 = vec![x_shape[1]];
+    let outgoing = match (chained_out, a.ins.len() > out_at) {
+        (true, _) => vec![x_shape.clone(), c0.clone(), c0.clone()],
+        (false, true) => vec![x_shape.clone()],
+        (false, false) => vec![],
+    };
+    if a.ins.len() != out_at + outgoing.len() {
+        return shape_err(
+            a.op,
+            format!(
+                "{} inputs, expected {}",
+                a.ins.len(),
+                out_at + outgoing.len()
+            ),
+        );
     }
+    expect.extend(
+        outgoing
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (out_at + i, s)),
+    );
     for (i, want) in expect {
         if a.input(i).shape != want {
             return shape_err(
@@ -321,7 +361,7 @@ pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
             );
         }
     }
-    if out_shape[..] != x_shape[..] {
+    if out_shape != x_shape {
         return shape_err(
             a.op,
             format!(
@@ -330,16 +370,25 @@ pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         );
     }
     let (x, w1, z1, w2, z2) = (a.f32(0)?, a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
-    let (out, dout) = (a.f32(5)?, a.f32(6)?);
-    let (gamma1, mean1, invstd1) = (a.f32(7)?, a.f32(8)?, a.f32(9)?);
-    let (scale1, shift1) = (a.f32(10)?, a.f32(11)?);
-    let (gamma2, mean2, invstd2) = (a.f32(12)?, a.f32(13)?, a.f32(14)?);
+    let (gamma1, mean1, invstd1) = (a.f32(5)?, a.f32(6)?, a.f32(7)?);
+    let (scale1, shift1) = (a.f32(8)?, a.f32(9)?);
+    let (gamma2, mean2, invstd2) = (a.f32(10)?, a.f32(11)?, a.f32(12)?);
     let bn2 = BnGeom {
         n: g2.n,
         c: g2.o,
         hw: g2.p(),
     };
-    let (dr, dgamma2, dbeta2, coef2) = add_relu_sums(bn2, z2, out, dout, gamma2, mean2, invstd2);
+    // bn2's first pass: the output's gradient masked by the ReLU (also the
+    // shortcut's gradient), and bn2's sums.
+    let (dr, dgamma2, dbeta2, coef2): (Cow<[f32]>, _, _, _) = if chained_in {
+        let (dgamma2, dbeta2) = (a.f32(14)?.to_vec(), a.f32(15)?.to_vec());
+        let coef = dx_coefficients(bn2, gamma2, mean2, invstd2, (&dbeta2, &dgamma2));
+        (Cow::Borrowed(a.f32(13)?), dgamma2, dbeta2, coef)
+    } else {
+        let (out, dout) = (a.f32(13)?, a.f32(14)?);
+        let (dr, dgamma2, dbeta2, coef) = add_relu_sums(bn2, z2, out, dout, gamma2, mean2, invstd2);
+        (Cow::Owned(dr), dgamma2, dbeta2, coef)
+    };
     let dz2 = DeferredDx {
         g: bn2,
         x: z2,
@@ -374,24 +423,53 @@ pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     // The shortcut's gradient (plus any other collected for x), added to
     // dx as conv1's data gradient is written.
     let mut acc = dr;
-    if a.ins.len() > 15 {
-        acc.iter_mut().zip(a.f32(15)?).for_each(|(d, p)| *d += p);
+    if !chained_out && a.ins.len() > out_at {
+        let pending = a.f32(out_at)?;
+        acc.to_mut()
+            .iter_mut()
+            .zip(pending)
+            .for_each(|(d, p)| *d += p);
     }
+    let then = if chained_out {
+        let g0 = BnGeom {
+            n: g1.n,
+            c: g1.c,
+            hw: g1.h * g1.w,
+        };
+        Some(AddReluSums {
+            g: g0,
+            y: x,
+            z: a.f32(out_at)?,
+            mean: a.f32(out_at + 1)?,
+        })
+    } else {
+        None
+    };
     let mut dx = crate::buffers::uninit_f32(x.len());
-    let dw1 = conv2d_backward_deferred(&g1, x, w1, dz1, &mut dx, Some(&acc));
-    crate::buffers::recycle_f32(acc);
+    let (dw1, sums0) = conv2d_backward_deferred(&g1, x, w1, dz1, (&mut dx, Some(&acc)), then);
+    if let Cow::Owned(acc) = acc {
+        crate::buffers::recycle_f32(acc);
+    }
     crate::buffers::recycle_f32(dh);
-    let c1 = vec![g1.o];
-    let c2 = vec![g2.o];
-    Ok(vec![
-        Tensor::from_f32(x_shape, dx),
+    let mut outs = vec![Tensor::from_f32(x_shape, dx)];
+    if let Some(sums0) = sums0 {
+        let (dbeta0, dgamma0) = sums0
+            .iter()
+            .zip(a.f32(out_at + 2)?)
+            .map(|(&[s, q], &is)| (s as f32, (q * is as f64) as f32))
+            .unzip();
+        outs.push(Tensor::from_f32(c0.clone(), dgamma0));
+        outs.push(Tensor::from_f32(c0, dbeta0));
+    }
+    outs.extend([
         Tensor::from_f32(a.input(1).shape.clone(), dw1),
         Tensor::from_f32(c1.clone(), dgamma1),
         Tensor::from_f32(c1, dbeta1),
         Tensor::from_f32(a.input(3).shape.clone(), dw2),
         Tensor::from_f32(c2.clone(), dgamma2),
         Tensor::from_f32(c2, dbeta2),
-    ])
+    ]);
+    Ok(outs)
 }
 
 #[cfg(test)]

@@ -215,7 +215,7 @@ pub static OPS: &[OpDef] = &[
     op(
         "residual_block_backward",
         15,
-        16,
+        19,
         conv::residual_block_backward,
     ),
     op("max_pool2d", 1, 1, pool::max_pool2d),
