@@ -288,6 +288,7 @@ export function residualBlockTrain(x: Var, c1: ConvBn, c2: ConvBn): Var {
  * sums) as it writes that gradient, instead of a pass of its own over memory.
  */
 export function residualRunTrain(x: Var, blocks: readonly (readonly [ConvBn, ConvBn])[]): Var {
+  if (blocks.length === 0) throw new RangeError("residualRunTrain: no blocks");
   const saved: BlockSaved[] = [];
   for (const [c1, c2] of blocks) saved.push(blockForward(saved.at(-1)?.out ?? x.value, c1, c2));
   const out = saved.at(-1)!.out;
