@@ -812,12 +812,7 @@ fn forward_groups<R: Send>(
         .map(|(gi, y_grp)| {
             let imgs = y_grp.len() / out_size;
             let x_grp = &x[gi * nb * in_size..][..imgs * in_size];
-            let t_all = imgs * grid(g).0 * grid(g).1;
-            let lens = (
-                POINTS * strides(t_all, g.c).1,
-                POINTS * strides(t_all, g.o).1,
-            );
-            let mut bufs = GroupBuffers::new(lens);
+            let mut bufs = GroupBuffers::new(group_buffer_lens(g, imgs));
             let res = ep.residual_at(gi * nb * out_size, y_grp.len());
             forward_group(g, (x_grp, pro), &u, (ep, res), y_grp, &mut bufs);
             after(gi * nb, y_grp)
@@ -840,6 +835,16 @@ impl GroupBuffers {
             m: Scratch::uninit(m_len),
         }
     }
+}
+
+/// Lengths of the scratch `(v, m)` that [`forward_group`] needs for `imgs`
+/// images.
+pub(crate) fn group_buffer_lens(g: &ConvGeom, imgs: usize) -> (usize, usize) {
+    let t_all = imgs * grid(g).0 * grid(g).1;
+    (
+        POINTS * strides(t_all, g.c).1,
+        POINTS * strides(t_all, g.o).1,
+    )
 }
 
 /// One image group of [`forward_groups`]: `y_grp = conv(pro(x_grp))` with the

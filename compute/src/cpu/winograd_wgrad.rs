@@ -17,8 +17,8 @@ use super::conv::{ConvGeom, Epilogue, Prologue};
 use super::gemm512::matmul_nn_acc;
 use super::norm::DeferredDx;
 use super::winograd::{
-    forward_group, grid, images_per_group, input_transform, strides, weight_transform,
-    GroupBuffers, POINTS,
+    forward_group, grid, group_buffer_lens, images_per_group, input_transform, strides,
+    weight_transform, GroupBuffers, POINTS,
 };
 use crate::buffers::Scratch;
 
@@ -411,10 +411,8 @@ pub fn backward<R: Send>(
         residual: dx_acc,
         ..Default::default()
     };
-    // The data gradient's tiles have `g.o` rows in, `g.c` out.
     let (wv, wm) = buffer_lens(g, nb);
-    let t = nb * grid(g).0 * grid(g).1;
-    let (dv, dm) = (POINTS * strides(t, g.o).1, POINTS * strides(t, g.c).1);
+    let (dv, dm) = group_buffer_lens(tg, nb);
     let parts: Vec<(Vec<f32>, Vec<R>)> = dx
         .par_chunks_mut(per * nb * in_size)
         .enumerate()
