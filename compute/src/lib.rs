@@ -7,6 +7,7 @@
 //! Nothing here assumes the caller can see a tensor's memory, so a GPU device
 //! can implement the same op table.
 
+pub mod align;
 pub mod buffers;
 pub mod cpu;
 pub mod cpu_math;

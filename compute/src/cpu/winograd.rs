@@ -82,45 +82,65 @@ pub(crate) fn images_per_group(g: &ConvGeom) -> usize {
     target.div_ceil(th * tw).clamp(1, g.n.max(1))
 }
 
+/// `G v` for a column `v = [a, b, c]` of 3x3 kernels, `L` kernels at a time
+/// (lane by lane, so that it compiles to vector arithmetic).
+fn g_column<const L: usize>(a: [f64; L], b: [f64; L], c: [f64; L]) -> [[f64; L]; 6] {
+    let lanes = |f: &dyn Fn(usize) -> f64| -> [f64; L] { std::array::from_fn(f) };
+    [
+        lanes(&|l| a[l] / 4.0),
+        lanes(&|l| -(a[l] + b[l] + c[l]) / 6.0),
+        lanes(&|l| -(a[l] - b[l] + c[l]) / 6.0),
+        lanes(&|l| a[l] / 24.0 + b[l] / 12.0 + c[l] / 6.0),
+        lanes(&|l| a[l] / 24.0 - b[l] / 12.0 + c[l] / 6.0),
+        c,
+    ]
+}
+
+/// Kernels transformed together by [`weight_transform`].
+const LANES: usize = 8;
+
 /// `U[xi][o][c] = (G w[o][c] G^T)[xi]`, computed in f64 (in parallel over
-/// the output channels, then transposed into point-major order).
+/// the output channels, each into its `[xi][c]` block, [`LANES`] input
+/// channels at a time; then copied into point-major order a row at a time).
 pub(crate) fn weight_transform(g: &ConvGeom, w: &[f32]) -> Vec<f32> {
     let (o_n, c_n) = (g.o, g.c);
     let uo = o_n * c_n;
-    let gm = |a: f64, b: f64, c: f64| {
-        [
-            a / 4.0,
-            -(a + b + c) / 6.0,
-            -(a - b + c) / 6.0,
-            a / 24.0 + b / 12.0 + c / 6.0,
-            a / 24.0 - b / 12.0 + c / 6.0,
-            c,
-        ]
-    };
-    let mut per_pair = crate::buffers::uninit_f32(POINTS * uo);
-    per_pair
+    let mut per_out = crate::buffers::uninit_f32(POINTS * uo);
+    per_out
         .par_chunks_mut(POINTS * c_n)
         .enumerate()
         .for_each(|(o, out)| {
-            for (c, t) in out.chunks_exact_mut(POINTS).enumerate() {
-                let k: [f64; 9] = std::array::from_fn(|i| w[(o * c_n + c) * 9 + i] as f64);
+            for c0 in (0..c_n).step_by(LANES) {
+                let n = (c_n - c0).min(LANES);
+                // k[i][l]: element i of kernel (o, c0 + l); zero past the end.
+                let k: [[f64; LANES]; 9] = std::array::from_fn(|i| {
+                    std::array::from_fn(|l| {
+                        if l < n {
+                            w[(o * c_n + c0 + l) * 9 + i] as f64
+                        } else {
+                            0.0
+                        }
+                    })
+                });
                 // Columns of G g (6 rows x 3 columns), then G along each row.
-                let cols: [[f64; 6]; 3] = std::array::from_fn(|j| gm(k[j], k[3 + j], k[6 + j]));
+                let cols: [[[f64; LANES]; 6]; 3] =
+                    std::array::from_fn(|j| g_column(k[j], k[3 + j], k[6 + j]));
                 for i in 0..6 {
-                    let row = gm(cols[0][i], cols[1][i], cols[2][i]);
+                    let row = g_column(cols[0][i], cols[1][i], cols[2][i]);
                     for (j, v) in row.into_iter().enumerate() {
-                        t[i * 6 + j] = v as f32;
+                        let dst = &mut out[(i * 6 + j) * c_n + c0..][..n];
+                        dst.iter_mut().zip(v).for_each(|(d, v)| *d = v as f32);
                     }
                 }
             }
         });
     let mut u = crate::buffers::uninit_f32(POINTS * uo);
     u.par_chunks_mut(uo).enumerate().for_each(|(xi, blk)| {
-        for (oc, v) in blk.iter_mut().enumerate() {
-            *v = per_pair[oc * POINTS + xi];
+        for (o, row) in blk.chunks_exact_mut(c_n).enumerate() {
+            row.copy_from_slice(&per_out[(o * POINTS + xi) * c_n..][..c_n]);
         }
     });
-    crate::buffers::recycle_f32(per_pair);
+    crate::buffers::recycle_f32(per_out);
     u
 }
 
