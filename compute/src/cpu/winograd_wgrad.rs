@@ -292,12 +292,13 @@ fn buffer_lens(g: &ConvGeom, imgs: usize) -> (usize, usize) {
 }
 
 /// Adds one image group's weight-gradient products into `du` (`dU^T[xi]`,
-/// `[C, O]` per point).
+/// `[C, O]` per point), or writes them there for a partial's `first` group
+/// (so that `du` need not be zeroed first; the same sums, bit for bit).
 fn accumulate_group(
     g: &ConvGeom,
     (x_grp, pro): (&[f32], Option<Prologue>),
     dy_grp: &[f32],
-    du: &mut [f32],
+    (du, first): (&mut [f32], bool),
     bufs: &mut GroupBuffers,
 ) {
     let (th, tw) = grid(g);
@@ -319,7 +320,7 @@ fn accumulate_group(
             sm.0,
             &mut du[xi * uo..][..uo],
             g.o,
-            true,
+            !first,
         );
         assert!(ok, "Winograd path needs the AVX-512 kernel");
     }
@@ -335,14 +336,15 @@ pub fn weight_grad(g: &ConvGeom, (x, pro): (&[f32], Option<Prologue>), dy: &[f32
     let partials: Vec<Vec<f32>> = (0..groups.div_ceil(per))
         .into_par_iter()
         .map(|pi| {
-            let mut du = crate::buffers::zeros_f32(POINTS * g.o * g.c);
+            let mut du = crate::buffers::uninit_f32(POINTS * g.o * g.c);
             let mut bufs = GroupBuffers::new(buffer_lens(g, nb));
             for gi in pi * per..((pi + 1) * per).min(groups) {
                 let first = gi * nb;
                 let imgs = (g.n - first).min(nb);
                 let x_grp = &x[first * in_size..][..imgs * in_size];
                 let dy_grp = &dy[first * out_size..][..imgs * out_size];
-                accumulate_group(g, (x_grp, pro), dy_grp, &mut du, &mut bufs);
+                let into = (&mut du[..], gi == pi * per);
+                accumulate_group(g, (x_grp, pro), dy_grp, into, &mut bufs);
             }
             du
         })
@@ -417,7 +419,7 @@ pub fn backward<R: Send>(
         .par_chunks_mut(per * nb * in_size)
         .enumerate()
         .map(|(pi, dx_part)| {
-            let mut du = crate::buffers::zeros_f32(POINTS * g.o * g.c);
+            let mut du = crate::buffers::uninit_f32(POINTS * g.o * g.c);
             let mut bufs = GroupBuffers::new((wv.max(dv), wm.max(dm)));
             let mut results = Vec::new();
             let mut dy_own = match dy {
@@ -440,7 +442,7 @@ pub fn backward<R: Send>(
                 forward_group(tg, (dy_grp, None), &u, (ep, res), dx_grp, &mut bufs);
                 results.push(after(first, dx_grp));
                 let x_grp = &x[first * in_size..][..imgs * in_size];
-                accumulate_group(g, (x_grp, pro), dy_grp, &mut du, &mut bufs);
+                accumulate_group(g, (x_grp, pro), dy_grp, (&mut du, k == 0), &mut bufs);
             }
             (du, results)
         })
