@@ -6,8 +6,9 @@
 //! fresh pages (which the OS would have to fault in and zero).
 //!
 //! The pool holds at most [`cap_bytes`]: the peak bytes of live tensors seen
-//! so far (at least 256 MiB), never more than `MACER_BUFFER_POOL_MB` (default
-//! 8192). Past that, the size classes used least recently are released first.
+//! so far plus a quarter for the scratch buffers kernels take from it (at
+//! least 256 MiB), never more than `MACER_BUFFER_POOL_MB` (default 8192).
+//! Past that, the size classes used least recently are released first.
 //! Pooled buffers are not live tensors and are not counted as such.
 
 use std::collections::HashMap;
@@ -57,12 +58,13 @@ fn max_cap() -> usize {
     })
 }
 
-/// Upper bound on the bytes held by the pool.
+/// Upper bound on the bytes held by the pool. When a step's tensors are all
+/// freed, the pool holds them and the kernels' scratch (weight-gradient
+/// partials, transform buffers, an op's temporaries): without the headroom
+/// for the scratch, each step would release buffers and fault fresh ones in.
 pub fn cap_bytes() -> usize {
-    PEAK_LIVE
-        .load(Ordering::Relaxed)
-        .max(MIN_CAP)
-        .min(max_cap())
+    let peak = PEAK_LIVE.load(Ordering::Relaxed);
+    (peak + peak / 4).max(MIN_CAP).min(max_cap())
 }
 
 /// Bytes currently held by the pool (not by live tensors).
