@@ -72,7 +72,8 @@ const LANES: usize = 16;
 fn keep_if_positive(d: f32, y: f32) -> f32 {
     f32::from_bits(d.to_bits() & ((y > 0.0) as u32).wrapping_neg())
 }
-const BLOCK: usize = 256;
+/// Elements per f32 lane block before the block folds into f64.
+pub(crate) const BLOCK: usize = 256;
 
 /// Per-lane f64 sums `[first, second]`: element `i` of a slice goes to
 /// lane `i % 16`. The statistics kernels add into these, so a channel's many
@@ -95,9 +96,8 @@ fn fold_block(acc: &mut LaneSums, s: &[f32; LANES], q: &[f32; LANES]) {
 }
 
 multiversion! {
-    /// Adds `(x - k, (x - k)^2)` into `acc`: 16 f32 lanes per block of 256,
-    /// each block then into the f64 lanes.
-    pub fn shifted_sums(x: &[f32], k: f32, acc: &mut LaneSums) {
+    /// The portable form of [`shifted_sums`].
+    fn shifted_sums_portable(x: &[f32], k: f32, acc: &mut LaneSums) {
         for blk in x.chunks(BLOCK) {
             let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
             let mut it = blk.chunks_exact(LANES);
@@ -117,6 +117,17 @@ multiversion! {
             fold_block(acc, &s, &q);
         }
     }
+}
+
+/// Adds `(x - k, (x - k)^2)` into `acc`: 16 f32 lanes per block of 256,
+/// each block then into the f64 lanes.
+pub fn shifted_sums(x: &[f32], k: f32, acc: &mut LaneSums) {
+    #[cfg(target_arch = "x86_64")]
+    if level() >= 2 {
+        // SAFETY: AVX-512F is present (checked at run time).
+        return unsafe { super::lane_sums512::shifted_sums(x, k, acc) };
+    }
+    shifted_sums_portable(x, k, acc)
 }
 
 multiversion! {
@@ -139,8 +150,8 @@ multiversion! {
 }
 
 multiversion! {
-    /// Adds `(dy, dy * (x - m))` into `acc`, blocked like [`shifted_sums`].
-    pub fn grad_sums(dy: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
+    /// The portable form of [`grad_sums`].
+    fn grad_sums_portable(dy: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
         for (db, xb) in dy.chunks(BLOCK).zip(x.chunks(BLOCK)) {
             let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
             let mut di = db.chunks_exact(LANES);
@@ -162,10 +173,19 @@ multiversion! {
     }
 }
 
+/// Adds `(dy, dy * (x - m))` into `acc`, blocked like [`shifted_sums`].
+pub fn grad_sums(dy: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
+    #[cfg(target_arch = "x86_64")]
+    if level() >= 2 {
+        // SAFETY: AVX-512F is present (checked at run time).
+        return unsafe { super::lane_sums512::grad_sums(dy, x, m, acc) };
+    }
+    grad_sums_portable(dy, x, m, acc)
+}
+
 multiversion! {
-    /// [`grad_sums`] with `dy` taken as 0 where `x * sa + sb <= 0` (behind
-    /// the mask of a ReLU that followed `x * sa + sb`).
-    pub fn grad_sums_relu(dy: &[f32], x: &[f32], m: f32, mask: (f32, f32), acc: &mut LaneSums) {
+    /// The portable form of [`grad_sums_relu`].
+    fn grad_sums_relu_portable(dy: &[f32], x: &[f32], m: f32, mask: (f32, f32), acc: &mut LaneSums) {
         let (sa, sb) = mask;
         for (db, xb) in dy.chunks(BLOCK).zip(x.chunks(BLOCK)) {
             let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
@@ -190,10 +210,20 @@ multiversion! {
     }
 }
 
+/// [`grad_sums`] with `dy` taken as 0 where `x * sa + sb <= 0` (behind
+/// the mask of a ReLU that followed `x * sa + sb`).
+pub fn grad_sums_relu(dy: &[f32], x: &[f32], m: f32, mask: (f32, f32), acc: &mut LaneSums) {
+    #[cfg(target_arch = "x86_64")]
+    if level() >= 2 {
+        // SAFETY: AVX-512F is present (checked at run time).
+        return unsafe { super::lane_sums512::grad_sums_relu(dy, x, m, mask, acc) };
+    }
+    grad_sums_relu_portable(dy, x, m, mask, acc)
+}
+
 multiversion! {
-    /// [`masked_grad_sums`] in place: `d` (the gradient) is masked where it
-    /// lies, for a pass that has just written it.
-    pub fn masked_grad_sums_in_place(d: &mut [f32], y: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
+    /// The portable form of [`masked_grad_sums_in_place`].
+    fn masked_grad_sums_in_place_portable(d: &mut [f32], y: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
         for ((db, yb), xb) in d.chunks_mut(BLOCK).zip(y.chunks(BLOCK)).zip(x.chunks(BLOCK)) {
             let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
             let mut di = db.chunks_exact_mut(LANES);
@@ -220,6 +250,17 @@ multiversion! {
     }
 }
 
+/// [`masked_grad_sums`] in place: `d` (the gradient) is masked where it
+/// lies, for a pass that has just written it.
+pub fn masked_grad_sums_in_place(d: &mut [f32], y: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
+    #[cfg(target_arch = "x86_64")]
+    if level() >= 2 {
+        // SAFETY: AVX-512F is present (checked at run time).
+        return unsafe { super::lane_sums512::masked_grad_sums_in_place(d, y, x, m, acc) };
+    }
+    masked_grad_sums_in_place_portable(d, y, x, m, acc)
+}
+
 multiversion! {
     /// `y = max(x * a + b, 0)`: [`scale_add`] then [`relu`] in one pass.
     pub fn scale_add_relu(y: &mut [f32], x: &[f32], a: f32, b: f32) {
@@ -230,9 +271,8 @@ multiversion! {
 }
 
 multiversion! {
-    /// `o = dy` where `y > 0`, else 0 (the gradient through a ReLU with output
-    /// `y`), and adds `(o, o * (x - m))` into `acc` as [`grad_sums`] does.
-    pub fn masked_grad_sums(o: &mut [f32], dy: &[f32], y: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
+    /// The portable form of [`masked_grad_sums`].
+    fn masked_grad_sums_portable(o: &mut [f32], dy: &[f32], y: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
         let blocks = o.chunks_mut(BLOCK).zip(dy.chunks(BLOCK)).zip(y.chunks(BLOCK)).zip(x.chunks(BLOCK));
         for (((ob, db), yb), xb) in blocks {
             let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
@@ -263,6 +303,24 @@ multiversion! {
             fold_block(acc, &s, &q);
         }
     }
+}
+
+/// `o = dy` where `y > 0`, else 0 (the gradient through a ReLU with output
+/// `y`), and adds `(o, o * (x - m))` into `acc` as [`grad_sums`] does.
+pub fn masked_grad_sums(
+    o: &mut [f32],
+    dy: &[f32],
+    y: &[f32],
+    x: &[f32],
+    m: f32,
+    acc: &mut LaneSums,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if level() >= 2 {
+        // SAFETY: AVX-512F is present (checked at run time).
+        return unsafe { super::lane_sums512::masked_grad_sums(o, dy, y, x, m, acc) };
+    }
+    masked_grad_sums_portable(o, dy, y, x, m, acc)
 }
 
 multiversion! {
@@ -388,6 +446,44 @@ mod tests {
         let mut o = vec![0f32; x.len()];
         relu(&mut o, &[-1.0, 2.0, f32::NAN]);
         assert_eq!(&o[..3], &[0.0, 2.0, 0.0]);
+    }
+
+    /// The dispatched statistics sums (AVX-512 where present) against the
+    /// portable forms, bit for bit: whole and partial blocks and vectors,
+    /// negative, zero and masked-out values.
+    #[test]
+    fn statistics_sums_match_the_portable_order_bit_for_bit() {
+        let wave = |n: usize, f: f32| -> Vec<f32> {
+            (0..n).map(|i| (i as f32 * f).sin() * 3.0 + 0.25).collect()
+        };
+        let bits = |a: &LaneSums| a.map(|l| l.map(f64::to_bits));
+        for n in [0, 1, 15, 16, 17, 255, 256, 257, 700, 1024] {
+            let (x, y, dy) = (wave(n, 0.37), wave(n, 0.91), wave(n, 1.3));
+            let fresh = || [[0.5f64; LANES]; 2];
+            let (mut a, mut b) = (fresh(), fresh());
+            shifted_sums(&x, 0.7, &mut a);
+            shifted_sums_portable(&x, 0.7, &mut b);
+            assert_eq!(bits(&a), bits(&b), "shifted_sums {n}");
+            let (mut a, mut b) = (fresh(), fresh());
+            grad_sums(&dy, &x, 0.3, &mut a);
+            grad_sums_portable(&dy, &x, 0.3, &mut b);
+            assert_eq!(bits(&a), bits(&b), "grad_sums {n}");
+            let (mut a, mut b) = (fresh(), fresh());
+            grad_sums_relu(&dy, &x, 0.3, (1.5, -0.2), &mut a);
+            grad_sums_relu_portable(&dy, &x, 0.3, (1.5, -0.2), &mut b);
+            assert_eq!(bits(&a), bits(&b), "grad_sums_relu {n}");
+            let (mut a, mut b) = (fresh(), fresh());
+            let (mut oa, mut ob) = (vec![9f32; n], vec![9f32; n]);
+            masked_grad_sums(&mut oa, &dy, &y, &x, 0.3, &mut a);
+            masked_grad_sums_portable(&mut ob, &dy, &y, &x, 0.3, &mut b);
+            assert_eq!((bits(&a), &oa), (bits(&b), &ob), "masked_grad_sums {n}");
+            assert!(n < 2 || oa.contains(&0.0) && oa.iter().any(|&v| v != 0.0));
+            let (mut a, mut b) = (fresh(), fresh());
+            let (mut da, mut db) = (dy.clone(), dy.clone());
+            masked_grad_sums_in_place(&mut da, &y, &x, 0.3, &mut a);
+            masked_grad_sums_in_place_portable(&mut db, &y, &x, 0.3, &mut b);
+            assert_eq!((bits(&a), &da), (bits(&b), &db), "in place {n}");
+        }
     }
 
     #[test]
