@@ -882,8 +882,15 @@ mod tests {
 
     #[test]
     fn prologue_equals_its_written_out_input() {
-        // Winograd (row, 16x16 and gather transforms), and im2col (strided).
-        for (n, c, h, stride) in [(3, 16, 32, 1), (2, 16, 16, 1), (5, 8, 8, 1), (3, 8, 9, 2)] {
+        // Winograd (32x32, row, 16x16 and gather transforms), and im2col (strided).
+        let cases = [
+            (3, 16, 32, 1),
+            (2, 8, 40, 1),
+            (2, 16, 16, 1),
+            (5, 8, 8, 1),
+            (3, 8, 9, 2),
+        ];
+        for (n, c, h, stride) in cases {
             let g = geom(n, c, c, h, h, 3, stride, 1);
             let (x, wt, dy) = (
                 data(n * c * h * h, 1),

@@ -166,7 +166,9 @@ pub(crate) fn input_transform(
     // by rows; narrower images take tiles across rows and images by gathers.
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        if tw >= 8 {
+        if (g.h, g.w, g.pad) == (32, 32, 1) {
+            x86::input_transform_32x32(g, x.as_ptr(), pro, nb, v.as_mut_ptr(), ts, blk)
+        } else if tw >= 8 {
             x86::input_transform(g, x.as_ptr(), pro, nb, v.as_mut_ptr(), ts, blk)
         } else if (g.h, g.w, g.pad) == (16, 16, 1) {
             x86::input_transform_16x16(g, x.as_ptr(), pro, nb, v.as_mut_ptr(), ts, blk)
@@ -458,6 +460,91 @@ pub(crate) mod x86 {
                 for j in 0..6 {
                     for (i, o) in bt(column(&r, j)).into_iter().enumerate() {
                         _mm512_storeu_ps(v.add((i * 6 + j) * blk + at0), o);
+                    }
+                }
+            }
+        }
+    }
+
+    /// An index vector from its lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn index(lanes: [i32; 16]) -> __m512i {
+        _mm512_loadu_epi32(lanes.as_ptr())
+    }
+
+    /// One row of the windows of two rows of 8 tiles: `a` and `b` are image
+    /// rows from padded column 0 on (three vectors each, zero outside), and
+    /// column `j` of the result holds padded column `4 tx + j` of `a` in
+    /// lane `tx` and of `b` in lane `8 + tx`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn window_row_pair(a: [__m512; 3], b: [__m512; 3]) -> [__m512; 6] {
+        let mut d = [_mm512_setzero_ps(); 6];
+        for (j, dj) in d.iter_mut().take(4).enumerate() {
+            let idx = index(std::array::from_fn(|l| (4 * (l % 8) + j) as i32));
+            let lo = _mm512_permutex2var_ps(a[0], idx, a[1]);
+            let hi = _mm512_permutex2var_ps(b[0], idx, b[1]);
+            *dj = _mm512_mask_blend_ps(0xff00, lo, hi);
+        }
+        // Columns 4 and 5 of tile tx are columns 0 and 1 of tile tx + 1; the
+        // last tile of each row takes padded columns 32 and 33 from `tail`.
+        let tail = _mm512_permutex2var_ps(
+            a[2],
+            index(std::array::from_fn(|l| (l / 2 + 16 * (l % 2)) as i32)),
+            b[2],
+        );
+        let shifted = |k: i32| {
+            index(std::array::from_fn(|l| match l {
+                7 => 16 + 2 * k,
+                15 => 17 + 2 * k,
+                _ => l as i32 + 1,
+            }))
+        };
+        d[4] = _mm512_permutex2var_ps(d[0], shifted(0), tail);
+        d[5] = _mm512_permutex2var_ps(d[1], shifted(1), tail);
+        d
+    }
+
+    /// Input tiles of 32 x 32 images with padding 1: each vector holds two
+    /// rows of tiles (tile rows `ty` and `ty + 1` in lanes `tx` and
+    /// `8 + tx`), so that every vector and store is whole; for window row
+    /// `k`, image rows `4 ty + k - 1` and `4 ty + k + 3` fill the halves.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn input_transform_32x32(
+        g: &ConvGeom,
+        x: *const f32,
+        pro: Option<Prologue>,
+        nb: usize,
+        v: *mut f32,
+        ts: usize,
+        blk: usize,
+    ) {
+        let zero = _mm512_setzero_ps();
+        for img in 0..nb {
+            for c in 0..g.c {
+                let plane = x.add((img * g.c + c) * 1024);
+                let aff = affine_of(pro, c);
+                // Image row `r` from padded column 0 (image column -1) on.
+                let row = |r: isize| -> [__m512; 3] {
+                    if (0..32).contains(&r) {
+                        let p = plane.offset(32 * r);
+                        [-1, 15, 31].map(|from| load_cols(p, 32, from, aff))
+                    } else {
+                        [zero; 3]
+                    }
+                };
+                for ty in (0..8).step_by(2) {
+                    let top = 4 * ty as isize - 1;
+                    let r: [[__m512; 6]; 6] = std::array::from_fn(|k| {
+                        let k = k as isize;
+                        bt(window_row_pair(row(top + k), row(top + k + 4)))
+                    });
+                    let at0 = c * ts + img * 64 + ty * 8;
+                    for j in 0..6 {
+                        for (i, o) in bt(column(&r, j)).into_iter().enumerate() {
+                            _mm512_storeu_ps(v.add((i * 6 + j) * blk + at0), o);
+                        }
                     }
                 }
             }
