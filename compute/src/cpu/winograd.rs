@@ -771,18 +771,18 @@ pub(crate) mod x86 {
             let n = (t_all - t0).min(16);
             // Per run of tiles: the lanes it fills, and where in channel 0
             // its first tile's top row starts (of the run's lanes, lane
-            // `lane0` lands there).
-            let runs: Vec<(__mmask16, usize)> = (0..n)
-                .step_by(run)
-                .map(|first| {
-                    let t = t0 + first;
-                    let (img, r) = (t / tiles, t % tiles);
-                    let at = img * g.o * p + 4 * (r / tw) * g.wo + 4 * (r % tw);
-                    let lane0 = 4 * (first % 4);
-                    let mask = lanes(lane0 + 4 * run) & !lanes(lane0);
-                    (mask, at.wrapping_sub(lane0))
-                })
-                .collect();
+            // `lane0` lands there). A fixed array: this runs per 16 tiles.
+            let mut runs = [(0 as __mmask16, 0usize); 16];
+            let n_runs = n.div_ceil(run);
+            for (ri, first) in (0..n).step_by(run).enumerate() {
+                let t = t0 + first;
+                let (img, r) = (t / tiles, t % tiles);
+                let at = img * g.o * p + 4 * (r / tw) * g.wo + 4 * (r % tw);
+                let lane0 = 4 * (first % 4);
+                let mask = lanes(lane0 + 4 * run) & !lanes(lane0);
+                runs[ri] = (mask, at.wrapping_sub(lane0));
+            }
+            let per_vector = 4 / run;
             for o in 0..g.o {
                 let b = _mm512_set1_ps(bias.map_or(0.0, |b| b[o]));
                 let src = m.add(o * ts + t0);
@@ -790,17 +790,27 @@ pub(crate) mod x86 {
                 for (dy, srow) in s.into_iter().enumerate() {
                     let outs = interleave(at(srow).map(|v| _mm512_add_ps(v, b)));
                     let shift = o * p + dy * g.wo;
-                    // Vector k holds tiles t0 + 4 k .. t0 + 4 k + 3.
-                    for (ri, &(mask, base)) in runs.iter().enumerate() {
-                        let mut v = outs[ri * run / 4];
-                        let at = base.wrapping_add(shift);
-                        if let Some(rp) = res {
-                            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, rp.wrapping_add(at)));
+                    // Vector k holds tiles t0 + 4 k .. t0 + 4 k + 3: runs
+                    // `per_vector k ..` of them (indexed statically, so that
+                    // the vectors stay in registers).
+                    for (k, out) in outs.into_iter().enumerate() {
+                        let first_run = k * per_vector;
+                        for &(mask, base) in
+                            &runs[first_run.min(n_runs)..(first_run + per_vector).min(n_runs)]
+                        {
+                            let mut v = out;
+                            let at = base.wrapping_add(shift);
+                            if let Some(rp) = res {
+                                v = _mm512_add_ps(
+                                    v,
+                                    _mm512_maskz_loadu_ps(mask, rp.wrapping_add(at)),
+                                );
+                            }
+                            if relu {
+                                v = _mm512_max_ps(v, zero);
+                            }
+                            _mm512_mask_storeu_ps(y.wrapping_add(at), mask, v);
                         }
-                        if relu {
-                            v = _mm512_max_ps(v, zero);
-                        }
-                        _mm512_mask_storeu_ps(y.wrapping_add(at), mask, v);
                     }
                 }
             }
