@@ -58,16 +58,28 @@ fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
 
 /// [`im2col`] into rows `ld` apart.
 fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
-    let (s, pad) = (g.stride as isize, g.pad as isize);
     let p = g.p();
     assert!(x.len() >= g.in_size() && (g.k() == 0 || col.len() >= (g.k() - 1) * ld + p));
     #[cfg(target_arch = "x86_64")]
-    if s == 1 && super::simd::level() >= 2 {
+    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= 2 {
         // SAFETY: AVX-512F is present; reads stay within the planes (masked
         // loads) and writes within the rows, as asserted above.
-        unsafe { x86::im2col_s1(g, x.as_ptr(), col.as_mut_ptr(), ld) };
+        unsafe {
+            if g.stride == 1 {
+                x86::im2col_s1(g, x.as_ptr(), col.as_mut_ptr(), ld)
+            } else {
+                x86::im2col_s2(g, x.as_ptr(), col.as_mut_ptr(), ld)
+            }
+        };
         return;
     }
+    im2col_portable(g, x, col, ld);
+}
+
+/// [`im2col_ld`] in scalar code.
+fn im2col_portable(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
+    let (s, pad) = (g.stride as isize, g.pad as isize);
+    let p = g.p();
     for c in 0..g.c {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for i in 0..g.kh {
@@ -93,14 +105,22 @@ fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
                         }
                         out[hi.max(lo)..].fill(0.0);
                     } else {
-                        for (ox, v) in out.iter_mut().enumerate() {
-                            let ix = ox as isize * s - pad + j as isize;
-                            *v = if ix >= 0 && ix < g.w as isize {
-                                src[ix as usize]
-                            } else {
-                                0.0
-                            };
+                        // Outputs `lo..hi` read columns `ox * s + start` inside the
+                        // image; the margins are zero.
+                        let start = j as isize - pad;
+                        // The first `ox` (at most `wo`) with `ox * s + start >= bound`.
+                        let first_inside = |bound: isize| -> usize {
+                            let ox = ((bound - start).max(0) as usize).div_ceil(s as usize);
+                            ox.min(g.wo)
+                        };
+                        let (lo, hi) = (first_inside(0), first_inside(g.w as isize));
+                        out[..lo].fill(0.0);
+                        if hi > lo {
+                            let from = (lo as isize * s + start) as usize;
+                            let cols = src[from..].iter().step_by(s as usize);
+                            out[lo..hi].iter_mut().zip(cols).for_each(|(v, x)| *v = *x);
                         }
+                        out[hi.max(lo)..].fill(0.0);
                     }
                 }
             }
@@ -160,6 +180,104 @@ mod x86 {
         }
     }
 
+    /// The 16 columns of a row from column `from` on, zero outside `0..w`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn cols16(row: *const f32, w: usize, from: isize) -> __m512 {
+        let lo = (-from).clamp(0, 16) as usize;
+        let hi = (w as isize - from).clamp(0, 16) as usize;
+        _mm512_maskz_loadu_ps(lanes(hi) & !lanes(lo), row.wrapping_offset(from))
+    }
+
+    /// Stride-2 im2col: 16 output columns from 32 source columns (two
+    /// masked loads, the even lanes picked out), zero where the window
+    /// leaves the image.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn im2col_s2(g: &ConvGeom, x: *const f32, col: *mut f32, ld: usize) {
+        let pad = g.pad as isize;
+        let even = _mm512_loadu_epi32(std::array::from_fn::<i32, 16, _>(|l| 2 * l as i32).as_ptr());
+        for c in 0..g.c {
+            let plane = x.add(c * g.h * g.w);
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let row = col.add(((c * g.kh + i) * g.kw + j) * ld);
+                    for oy in 0..g.ho {
+                        let iy = 2 * oy as isize - pad + i as isize;
+                        let inside = (0..g.h as isize).contains(&iy);
+                        let src = plane.wrapping_offset(iy * g.w as isize);
+                        for ox0 in (0..g.wo).step_by(16) {
+                            let v = if inside {
+                                let from = 2 * ox0 as isize + j as isize - pad;
+                                let (a, b) = (cols16(src, g.w, from), cols16(src, g.w, from + 16));
+                                _mm512_permutex2var_ps(a, even, b)
+                            } else {
+                                _mm512_setzero_ps()
+                            };
+                            _mm512_mask_storeu_ps(row.add(oy * g.wo + ox0), lanes(g.wo - ox0), v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stride-2 col2im: as [`col2im_s1`], each 16-column piece of a row of
+    /// `dx` sums its windows' columns in the scalar order; a window column
+    /// reaches every other `dx` column, so 16 `col` values are spread over
+    /// the even (or odd) lanes.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn col2im_s2(g: &ConvGeom, col: *const f32, dx: *mut f32) {
+        let pad = g.pad as isize;
+        let p = g.ho * g.wo;
+        // For each 16-column piece of a dx row and each kernel column j:
+        // the first col column it reads, which lanes take one, and from where.
+        let spread: Vec<Vec<(isize, __mmask16, __m512i)>> = (0..g.w)
+            .step_by(16)
+            .map(|x0| {
+                let n = (g.w - x0).min(16);
+                (0..g.kw)
+                    .map(|j| {
+                        // dx column x0 + l takes col column (x0 + l + pad - j) / 2
+                        // where that is whole and inside the output.
+                        let first = x0 as isize + pad - j as isize;
+                        let ox0 = first.div_euclid(2);
+                        let mut take: __mmask16 = 0;
+                        let idx: [i32; 16] = std::array::from_fn(|l| {
+                            let ox2 = first + l as isize;
+                            if ox2 >= 0 && ox2 % 2 == 0 && ox2 / 2 < g.wo as isize && l < n {
+                                take |= 1 << l;
+                            }
+                            (ox2.div_euclid(2) - ox0) as i32 & 15
+                        });
+                        (ox0, take, _mm512_loadu_epi32(idx.as_ptr()))
+                    })
+                    .collect()
+            })
+            .collect();
+        for c in 0..g.c {
+            let plane = dx.add(c * g.h * g.w);
+            for iy in 0..g.h {
+                for (piece, taps) in spread.iter().enumerate() {
+                    let x0 = 16 * piece;
+                    let mut acc = _mm512_setzero_ps();
+                    for i in 0..g.kh {
+                        let oy2 = iy as isize + pad - i as isize;
+                        if oy2 < 0 || oy2 % 2 != 0 || oy2 / 2 >= g.ho as isize {
+                            continue;
+                        }
+                        let oy = oy2 / 2;
+                        for (j, &(ox0, take, idx)) in taps.iter().enumerate() {
+                            let row = col.add(((c * g.kh + i) * g.kw + j) * p);
+                            let src = cols16(row.wrapping_offset(oy * g.wo as isize), g.wo, ox0);
+                            acc = _mm512_add_ps(acc, _mm512_maskz_permutexvar_ps(take, idx, src));
+                        }
+                    }
+                    _mm512_mask_storeu_ps(plane.add(iy * g.w + x0), lanes((g.w - x0).min(16)), acc);
+                }
+            }
+        }
+    }
+
     /// Stride-1 col2im: each 16-column piece of a row of `dx` sums its
     /// windows' columns of `col` in registers, in the scalar order (kernel
     /// row, then kernel column), and is stored once.
@@ -200,16 +318,28 @@ mod x86 {
 
 /// Folds `col [K, P]` back into `dx [C, H, W]`, adding overlapping windows.
 fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
-    let (s, pad) = (g.stride as isize, g.pad as isize);
     let p = g.p();
     assert!(dx.len() >= g.in_size() && col.len() >= g.k() * p);
     #[cfg(target_arch = "x86_64")]
-    if s == 1 && super::simd::level() >= 2 {
+    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= 2 {
         // SAFETY: AVX-512F is present; masked accesses stay within the
         // planes and the rows, as asserted above.
-        unsafe { x86::col2im_s1(g, col.as_ptr(), dx.as_mut_ptr()) };
+        unsafe {
+            if g.stride == 1 {
+                x86::col2im_s1(g, col.as_ptr(), dx.as_mut_ptr())
+            } else {
+                x86::col2im_s2(g, col.as_ptr(), dx.as_mut_ptr())
+            }
+        };
         return;
     }
+    col2im_portable(g, col, dx);
+}
+
+/// [`col2im`] in scalar code.
+fn col2im_portable(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
+    let (s, pad) = (g.stride as isize, g.pad as isize);
+    let p = g.p();
     dx.fill(0.0);
     for c in 0..g.c {
         let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
@@ -984,6 +1114,32 @@ mod tests {
             for ((s, p), a) in summed.iter().zip(&plain).zip(&acc) {
                 assert_eq!(*s, p + a, "k {k} stride {stride}");
             }
+        }
+    }
+
+    #[test]
+    fn vector_im2col_and_col2im_match_the_scalar_loops() {
+        // (c, h, w, k, stride, pad): 3x3 and 1x1, odd sizes, rows wider
+        // than one vector, windows past both edges.
+        for (c, h, w, k, stride, pad) in [
+            (3, 9, 9, 3, 2, 1),
+            (2, 32, 32, 3, 2, 1),
+            (2, 16, 40, 3, 2, 1),
+            (3, 8, 7, 1, 2, 0),
+            (2, 11, 35, 3, 1, 2),
+        ] {
+            let g = geom(1, c, 4, h, w, k, stride, pad);
+            let x = data(c * h * w, 1);
+            let (mut a, mut b) = (vec![f32::NAN; g.k() * g.p()], vec![f32::NAN; g.k() * g.p()]);
+            im2col(&g, &x, &mut a);
+            im2col_portable(&g, &x, &mut b, g.p());
+            let what = format!("({c} {h} {w} {k} {stride} {pad})");
+            assert_eq!(a, b, "im2col {what}");
+            let cols = data(g.k() * g.p(), 2);
+            let (mut a, mut b) = (vec![f32::NAN; x.len()], vec![f32::NAN; x.len()]);
+            col2im(&g, &cols, &mut a);
+            col2im_portable(&g, &cols, &mut b);
+            assert_eq!(a, b, "col2im {what}");
         }
     }
 
