@@ -97,6 +97,28 @@ pub unsafe fn grad_sums_relu(
     });
 }
 
+/// `out = dy` where `y > 0`, else 0, over `len` elements, and its sums:
+/// the body of both masked forms (`out` may be `dy`, for the in-place one).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn masked_sums(
+    (out, dy, len): (*mut f32, *const f32, usize),
+    y: &[f32],
+    x: &[f32],
+    m: f32,
+    acc: &mut LaneSums,
+) {
+    assert!(y.len() >= len && x.len() >= len);
+    let mean = _mm512_set1_ps(m);
+    blocks(len, acc, |i, mk| {
+        let yv = _mm512_maskz_loadu_ps(mk, y.as_ptr().add(i));
+        let d = keep_if_positive(_mm512_maskz_loadu_ps(mk, dy.add(i)), yv);
+        _mm512_mask_storeu_ps(out.add(i), mk, d);
+        let v = _mm512_maskz_loadu_ps(mk, x.as_ptr().add(i));
+        (d, _mm512_mul_ps(d, _mm512_sub_ps(v, mean)))
+    });
+}
+
 /// See [`super::simd::masked_grad_sums`]; `dy`, `y` and `x` at least as
 /// long as `o`.
 #[target_feature(enable = "avx512f")]
@@ -108,16 +130,8 @@ pub unsafe fn masked_grad_sums(
     m: f32,
     acc: &mut LaneSums,
 ) {
-    assert!(dy.len() >= o.len() && y.len() >= o.len() && x.len() >= o.len());
-    let mean = _mm512_set1_ps(m);
-    let out = o.as_mut_ptr();
-    blocks(o.len(), acc, |i, mk| {
-        let yv = _mm512_maskz_loadu_ps(mk, y.as_ptr().add(i));
-        let d = keep_if_positive(_mm512_maskz_loadu_ps(mk, dy.as_ptr().add(i)), yv);
-        _mm512_mask_storeu_ps(out.add(i), mk, d);
-        let v = _mm512_maskz_loadu_ps(mk, x.as_ptr().add(i));
-        (d, _mm512_mul_ps(d, _mm512_sub_ps(v, mean)))
-    });
+    assert!(dy.len() >= o.len());
+    masked_sums((o.as_mut_ptr(), dy.as_ptr(), o.len()), y, x, m, acc);
 }
 
 /// See [`super::simd::masked_grad_sums_in_place`]; `y` and `x` at least as
@@ -130,14 +144,6 @@ pub unsafe fn masked_grad_sums_in_place(
     m: f32,
     acc: &mut LaneSums,
 ) {
-    assert!(y.len() >= d.len() && x.len() >= d.len());
-    let mean = _mm512_set1_ps(m);
-    let dp = d.as_mut_ptr();
-    blocks(d.len(), acc, |i, mk| {
-        let yv = _mm512_maskz_loadu_ps(mk, y.as_ptr().add(i));
-        let dv = keep_if_positive(_mm512_maskz_loadu_ps(mk, dp.add(i)), yv);
-        _mm512_mask_storeu_ps(dp.add(i), mk, dv);
-        let v = _mm512_maskz_loadu_ps(mk, x.as_ptr().add(i));
-        (dv, _mm512_mul_ps(dv, _mm512_sub_ps(v, mean)))
-    });
+    let p = d.as_mut_ptr();
+    masked_sums((p, p, d.len()), y, x, m, acc);
 }
