@@ -13,7 +13,7 @@
  */
 import { backward, Var } from "../../compute/autograd.ts";
 import { Tensor, tidy } from "../../compute/tensor.ts";
-import type { BatchLoader } from "../data/loader.ts";
+import type { Batch, BatchLoader } from "../data/loader.ts";
 import type { Module } from "../nn/module.ts";
 import {
   loadCheckpoint,
@@ -73,6 +73,20 @@ export interface StepProgress {
   robustness: number;
   /** Seconds since the epoch began. */
   seconds: number;
+}
+
+/** What one step did. */
+export interface StepResult {
+  /** False when a loss was NaN or infinite (no update was made). */
+  finite: boolean;
+  /** Classification loss summed over the batch. */
+  classification: number;
+  /** Robustness loss summed over the kept images (0 for Gaussian augmentation). */
+  robustness: number;
+  /** Images that entered the robustness loss (0 for Gaussian augmentation). */
+  kept: number;
+  /** Images in the batch. */
+  n: number;
 }
 
 /** What one epoch did. */
@@ -150,63 +164,24 @@ export class Trainer {
     onStep?: (p: StepProgress) => void,
   ): EpochResult {
     const epoch = this.epoch + 1;
-    const c = this.config;
     // main.py calls scheduler.step() before each epoch: epoch e trains at lrAt(e).
     const lr = this.schedule.lrAt(epoch);
     this.optimizer.lr = lr;
-    this.model.train();
     const t0 = performance.now();
     let cl = 0, rl = 0, images = 0, step = 0;
     const steps = loader.batchesPerEpoch;
     for (const batch of loader.epoch(epoch)) {
       step++;
-      const n = batch.size;
-      const perImage = batch.x.length / n;
-      const k = c.method === "macer" ? c.gaussNum : 1;
-      const offset = this.noiseOffset;
-      const out = tidy(() => {
-        const x = Tensor.fromF32(batch.x, [n, ...shape]);
-        const noise = { seed: c.noiseSeed, offset };
-        let loss: Var, classification: number, robustness = 0;
-        if (c.method === "macer") {
-          const logits = this.model.forward(Var.constant(noisyCopies(x, k, c.sigma, noise)));
-          const r = macerLossFromLogits(logits, batch.y, {
-            sigma: c.sigma,
-            k,
-            lbd: c.lbd,
-            gamma: c.gamma,
-            beta: c.beta,
-          });
-          loss = r.loss;
-          classification = r.classification;
-          robustness = r.robustness;
-        } else {
-          const r = gaussianLoss(this.model, x, batch.y, c.sigma, noise);
-          loss = r.loss;
-          classification = r.classification;
-        }
-        const value = loss.value.item();
-        if (
-          !Number.isFinite(value) || !Number.isFinite(classification) ||
-          !Number.isFinite(robustness)
-        ) {
-          return { ok: false, classification, robustness };
-        }
-        backward(loss);
-        this.optimizer.step();
-        this.model.zeroGrad();
-        return { ok: true, classification, robustness };
-      });
-      if (!out.ok) {
+      const out = this.step(batch, shape);
+      if (!out.finite) {
         const what = Number.isFinite(out.classification)
           ? "robustness loss"
           : "classification loss";
         throw new TrainingDivergedError(epoch, step, what);
       }
-      this.noiseOffset += roundUp4(n * k * perImage);
       cl += out.classification;
       rl += out.robustness;
-      images += n;
+      images += out.n;
       onStep?.({
         epoch,
         step,
@@ -227,6 +202,58 @@ export class Trainer {
       steps: step,
       seconds: (performance.now() - t0) / 1000,
     };
+  }
+
+  /**
+   * One SGD step on one mini-batch at the optimizer's current learning rate:
+   * n images x k noisy copies (MACER) or one noisy copy each (Gaussian), drawn
+   * from the training noise stream at `noiseOffset`, which then advances. A
+   * loss that is not finite takes no step and leaves the stream where it was.
+   *
+   * @param batch images in [0, 1] and labels
+   * @param shape image shape [C, H, W]
+   * @param onGradients called after the backward pass, before the update
+   *   (for inspecting gradients; the parameters still hold their old values)
+   * @returns the step's summed losses and how many images the robustness term kept
+   */
+  step(
+    batch: Batch,
+    shape: readonly number[],
+    onGradients?: (model: Module) => void,
+  ): StepResult {
+    const c = this.config;
+    const n = batch.size;
+    const k = c.method === "macer" ? c.gaussNum : 1;
+    const noise = { seed: c.noiseSeed, offset: this.noiseOffset };
+    this.model.train();
+    const out = tidy((): StepResult => {
+      const x = Tensor.fromF32(batch.x, [n, ...shape]);
+      let loss: Var, classification: number, robustness = 0, kept = 0;
+      if (c.method === "macer") {
+        const logits = this.model.forward(Var.constant(noisyCopies(x, k, c.sigma, noise)));
+        const r = macerLossFromLogits(logits, batch.y, {
+          sigma: c.sigma,
+          k,
+          lbd: c.lbd,
+          gamma: c.gamma,
+          beta: c.beta,
+        });
+        ({ loss, classification, robustness, kept } = r);
+      } else {
+        ({ loss, classification } = gaussianLoss(this.model, x, batch.y, c.sigma, noise));
+      }
+      const finite = Number.isFinite(loss.value.item()) && Number.isFinite(classification) &&
+        Number.isFinite(robustness);
+      if (finite) {
+        backward(loss);
+        onGradients?.(this.model);
+        this.optimizer.step();
+        this.model.zeroGrad();
+      }
+      return { finite, classification, robustness, kept, n };
+    });
+    if (out.finite) this.noiseOffset += roundUp4(batch.x.length * k);
+    return out;
   }
 
   /** The state a checkpoint stores beside the weights. */
