@@ -1,5 +1,6 @@
 /**
- * Benchmark cases of DESIGN.md, defined as in shared/reference/torch_bench.py:
+ * The four benchmark cases, the same as `CASES` in `bench/torch_bench.py` (the
+ * PyTorch reference):
  *
  * - train-step-lenet: MACER step on 64 images 1x28x28, k = 16 (1,024 forward + backward), SGD
  * - train-step-resnet110: the same with 8 images 3x32x32 x 16 copies, ResNet-110 in train mode
@@ -7,8 +8,10 @@
  * - certify-resnet110: the same with 200 copies of one 3x32x32 image, ResNet-110 in eval mode
  *
  * `deno task bench [--json] [--case NAME]... [--device cpu|gpu] [--reps N] [--threads N] [--torch]`
- * `--torch` runs the PyTorch reference for each case right after ours (same
- * machine, same moment) and prints the ratio; it needs /usr/bin/python3 with torch.
+ * `--torch` runs the PyTorch reference (`bench/torch_bench.py`, or the script
+ * `MACER_TORCH_BENCH` names) for each case right after ours (same machine, same
+ * moment) and prints the ratio; it needs /usr/bin/python3 with torch, and says
+ * on stderr why when the reference could not run.
  *
  * @module
  */
@@ -139,20 +142,35 @@ function time(name: string, c: Case, reps: number): Row {
   };
 }
 
-/** Runs PyTorch's timing of the same case; null when PyTorch is not available. */
-async function torchTime(name: string, reps: number, nThreads: number): Promise<number | null> {
-  const script = Deno.env.get("MACER_TORCH_BENCH") ??
-    new URL("../../shared/reference/torch_bench.py", import.meta.url).pathname;
+/** The PyTorch reference script: `MACER_TORCH_BENCH`, else `bench/torch_bench.py`. */
+function torchBenchScript(): string {
+  return Deno.env.get("MACER_TORCH_BENCH") ??
+    new URL("./torch_bench.py", import.meta.url).pathname;
+}
+
+/** Runs PyTorch's timing of the same case: its ms, or why it could not run. */
+async function torchTime(
+  name: string,
+  reps: number,
+  nThreads: number,
+): Promise<{ ms: number } | { error: string }> {
+  const script = torchBenchScript();
   try {
     const out = await new Deno.Command("/usr/bin/python3", {
       args: [script, "--case", name, "--reps", String(reps), "--threads", String(nThreads)],
       stdout: "piped",
-      stderr: "null",
+      stderr: "piped",
     }).output();
-    if (!out.success) return null;
-    return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!).ms;
-  } catch {
-    return null;
+    const text = (b: Uint8Array) => new TextDecoder().decode(b).trim();
+    if (!out.success) {
+      const why = text(out.stderr).split("\n").at(-1) || `exit code ${out.code}`;
+      return { error: `${script} failed: ${why}` };
+    }
+    const ms = JSON.parse(text(out.stdout).split("\n").at(-1)!).ms;
+    if (typeof ms !== "number" || !(ms > 0)) return { error: `${script} printed no time` };
+    return { ms };
+  } catch (err) {
+    return { error: `cannot run /usr/bin/python3 ${script}: ${(err as Error).message}` };
   }
 }
 
@@ -200,10 +218,10 @@ async function main(args: string[]): Promise<number> {
     const row: Row & { torch_ms?: number; speedup?: number } = time(name, CASES[name], reps);
     if (values.torch) {
       const t = await torchTime(name, reps, threads());
-      if (t !== null) {
-        row.torch_ms = t;
-        row.speedup = Math.round((t / row.ms) * 100) / 100;
-      }
+      if ("ms" in t) {
+        row.torch_ms = t.ms;
+        row.speedup = Math.round((t.ms / row.ms) * 100) / 100;
+      } else console.error(`note: no PyTorch time for ${name}: ${t.error}`);
     }
     if (values.json) console.log(JSON.stringify(row));
     else {

@@ -40,3 +40,59 @@ Deno.test("bench refuses an unknown case or flag, a bad --reps and an unavailabl
     assert.match(r.stderr, /error: /);
   }
 });
+
+/** True when /usr/bin/python3 can import torch (Debian's python3-torch). */
+function hasTorch(): boolean {
+  try {
+    return new Deno.Command("/usr/bin/python3", {
+      args: ["-c", "import torch"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    "bench --torch times the repository's PyTorch reference after each case (needs python3-torch)",
+  ignore: !hasTorch() && Deno.env.get("CI") !== "true",
+  fn: async () => {
+    const r = await bench("--case", "certify-lenet", "--reps", "1", "--threads", "1", "--torch");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout.trim(),
+      /^certify-lenet +[\d.]+ ms +\d+ items\/s +[\d.]+ GFLOP\/s {2}PyTorch [\d.]+ ms -> [\d.]+x$/,
+    );
+    const json = await bench("--json", "--case", "certify-lenet", "--reps", "1", "--torch");
+    assert.equal(json.code, 0, json.stderr);
+    const row = JSON.parse(json.stdout);
+    assert.ok(row.torch_ms > 0 && row.speedup > 0, json.stdout);
+    assert.equal(row.speedup, Math.round((row.torch_ms / row.ms) * 100) / 100);
+  },
+});
+
+Deno.test("bench --torch says on stderr why the reference did not run", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/broken.py`;
+    await Deno.writeTextFile(script, "raise SystemExit('no reference here')\n");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", main, "--case", "certify-lenet", "--reps", "1", "--torch"],
+      env: { MACER_TORCH_BENCH: script },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.match(stdout, /^certify-lenet .* GFLOP\/s\n$/);
+    assert.match(
+      stderr,
+      /note: no PyTorch time for certify-lenet: .*broken\.py failed: no reference here/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
