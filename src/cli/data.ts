@@ -1,7 +1,10 @@
 /**
- * `deno task data NAME [--root DIR] [--split train|test] [--download]`:
+ * `deno task data NAME [--root DIR] [--split train|test] [--offline] [--base-url URL]`:
  * loads a dataset and prints a one-line JSON summary
  * (`count, shape, classes, label_counts, min, max, mean`).
+ *
+ * Downloads are asked for as in `deno task macer`: missing files are fetched
+ * unless `--offline`; `--download` (the default) is accepted for older scripts.
  *
  * @module
  */
@@ -9,8 +12,9 @@ import { parseArgs } from "node:util";
 import { UsageError } from "./usage_error.ts";
 import { DATASET_NAMES, DEFAULT_ROOT, isDatasetName, loadDataset, summarize } from "../data/mod.ts";
 
-const USAGE = `Usage: deno task data NAME [--root DIR] [--split train|test] [--download] ` +
-  `[--base-url URL]\nNAME: ${DATASET_NAMES.join(", ")}`;
+const USAGE = `Usage: deno task data NAME [--root DIR] [--split train|test] [--offline] ` +
+  `[--base-url URL]\nNAME: ${DATASET_NAMES.join(", ")}\n` +
+  `Missing files are downloaded (--download, the default) unless --offline.`;
 
 /**
  * Runs the `data` command.
@@ -30,6 +34,7 @@ export async function main(args: string[]): Promise<number> {
         root: { type: "string" },
         split: { type: "string", default: "train" },
         download: { type: "boolean", default: false },
+        offline: { type: "boolean", default: false },
         "base-url": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -54,11 +59,21 @@ export async function main(args: string[]): Promise<number> {
     throw new UsageError(`--split must be train or test, got "${split}"`, 2);
   }
   if (values.root === "") throw new UsageError(`--root must not be empty`, 2);
+  if (values.offline && values.download) {
+    throw new UsageError("--download and --offline contradict each other", 2);
+  }
+  const baseUrl = values["base-url"];
+  if (values.offline && baseUrl !== undefined) {
+    throw new UsageError("--base-url has no use with --offline", 2);
+  }
+  if (baseUrl !== undefined && !/^https?:\/\/./.test(baseUrl)) {
+    throw new UsageError(`--base-url must be an http:// or https:// address, got "${baseUrl}"`, 2);
+  }
   const ds = await loadDataset(name, {
     root: values.root ?? DEFAULT_ROOT,
     split,
-    download: values.download,
-    baseUrl: values["base-url"],
+    download: !values.offline,
+    baseUrl,
   });
   console.log(JSON.stringify(summarize(ds)));
   return 0;

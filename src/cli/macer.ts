@@ -4,12 +4,16 @@
  * Cohen's certification parameters, the method, the seed and the threads.
  *
  * Train: `--epochs` epochs of MACER (or Gaussian augmentation) with SGD (lr
- * `--lr`, momentum 0.9, weight decay 5e-4, lr x0.1 at epochs 200 and 400);
+ * `--lr`, momentum 0.9, weight decay 5e-4, lr x0.1 at epochs `--milestones`,
+ * 200 and 400 as main.py);
  * every `--certify_every` epochs from `--certify_from` on, hard certification
  * of the test images and a checkpoint `<ckptdir>/<epoch>.safetensors`; a
  * checkpoint at the end too. Test: certifies `--resume_ckpt` on test images
  * `start_img, start_img + skip, ...` and writes `<matdir>/<epoch>.mat`, the
  * per-image TSV logs and a summary JSON.
+ *
+ * Missing dataset files are downloaded (as main.py's torchvision datasets do)
+ * unless `--offline`; `--base-url URL` fetches them from a mirror.
  *
  * @module
  */
@@ -40,6 +44,7 @@ const FLAGS = {
   gauss_num: { default: "16", help: "noisy copies per image (MACER)" },
   batch_size: { default: "64", help: "images per step" },
   lr: { default: "0.01", help: "initial learning rate" },
+  milestones: { default: "200,400", help: "epochs where the learning rate falls x0.1 (or none)" },
   sigma: { default: "0.25", help: "noise standard deviation (training and certification)" },
   lbd: { default: "12.0", help: "weight of the robustness loss" },
   gamma: { default: "8.0", help: "hinge factor" },
@@ -68,6 +73,7 @@ const TRAIN_ONLY: FlagName[] = [
   "gauss_num",
   "batch_size",
   "lr",
+  "milestones",
   "lbd",
   "gamma",
   "method",
@@ -87,7 +93,9 @@ function usage(): string {
     "Train MACER models and certify them with randomized smoothing (flags of MACER's main.py).",
     "",
     ...lines,
+    "  --download       download missing dataset files (the default)",
     "  --offline        never download datasets",
+    "  --base-url URL   download from URL instead of torchvision's addresses",
     "  -h, --help       show this help",
   ].join("\n");
 }
@@ -103,6 +111,12 @@ function int(name: string, raw: string, min: number): number {
     bad(`--${name} must be a whole number >= ${min}, got ${raw}`);
   }
   return v;
+}
+
+/** A comma-separated list of epochs (whole numbers >= 1), or "none". */
+function epochList(name: string, raw: string): number[] {
+  if (raw.trim() === "none") return [];
+  return raw.split(",").map((part) => int(name, part, 1));
 }
 
 function float(name: string, raw: string, check: (v: number) => boolean, what: string): number {
@@ -125,6 +139,7 @@ interface Settings {
   gaussNum: number;
   batchSize: number;
   lr: number;
+  milestones: number[];
   sigma: number;
   lbd: number;
   gamma: number;
@@ -144,6 +159,7 @@ interface Settings {
   certifyFrom: number;
   numTrain: number;
   offline: boolean;
+  baseUrl: string | undefined;
   explicit: Set<FlagName>;
 }
 
@@ -156,7 +172,9 @@ interface Settings {
 export function parseFlags(args: string[]): Settings | null {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
   for (const name of Object.keys(FLAGS)) options[name] = { type: "string" };
+  options.download = { type: "boolean" };
   options.offline = { type: "boolean" };
+  options["base-url"] = { type: "string" };
   options.help = { type: "boolean", short: "h" };
   // argparse reads "--sigma -1" as a value; parseArgs would take "-1" for an option.
   const joined: string[] = [];
@@ -217,6 +235,7 @@ export function parseFlags(args: string[]): Settings | null {
     gaussNum: int("gauss_num", get("gauss_num"), 1),
     batchSize: int("batch_size", get("batch_size"), 1),
     lr: float("lr", get("lr"), (v) => v > 0, "a number > 0"),
+    milestones: epochList("milestones", get("milestones")),
     sigma: float("sigma", get("sigma"), (v) => v > 0, "a number > 0"),
     lbd: float("lbd", get("lbd"), (v) => v >= 0, "a number >= 0"),
     gamma: float("gamma", get("gamma"), (v) => v >= 0, "a number >= 0"),
@@ -236,9 +255,15 @@ export function parseFlags(args: string[]): Settings | null {
     certifyFrom: int("certify_from", get("certify_from"), 0),
     numTrain: int("num_train", get("num_train"), 0),
     offline: values.offline === true,
+    baseUrl: values["base-url"] as string | undefined,
     explicit,
   };
   if (s.root === "") bad("--root must not be empty");
+  if (s.offline && values.download === true) bad("--download and --offline contradict each other");
+  if (s.offline && s.baseUrl !== undefined) bad("--base-url has no use with --offline");
+  if (s.baseUrl !== undefined && !/^https?:\/\/./.test(s.baseUrl)) {
+    bad(`--base-url must be an http:// or https:// address, got "${s.baseUrl}"`);
+  }
   if (s.seed > 2 ** 50) bad(`--seed must be at most 2^50, got ${s.seed}`);
   if (s.mode !== "hard" && s.n < 2) bad("--n must be at least 2 for soft certification");
 
@@ -269,7 +294,12 @@ function buildModel(dataset: DatasetName, seed: number, classes: number): Module
 }
 
 async function load(s: Settings, split: "train" | "test"): Promise<ImageDataset> {
-  return await loadDataset(s.dataset, { root: s.root, split, download: !s.offline });
+  return await loadDataset(s.dataset, {
+    root: s.root,
+    split,
+    download: !s.offline,
+    baseUrl: s.baseUrl,
+  });
 }
 
 function testIndices(s: Settings, ds: ImageDataset): number[] {
@@ -365,6 +395,7 @@ async function train(s: Settings): Promise<number> {
     gamma: s.gamma,
     beta: s.beta,
     lr: s.lr,
+    milestones: s.milestones,
     noiseSeed: 2 * s.seed,
     dataSeed: s.seed,
   });
@@ -379,6 +410,18 @@ async function train(s: Settings): Promise<number> {
       console.error(
         `note: the checkpoint was trained with --seed ${loaded.state.dataSeed}; ` +
           "continuing with its noise and data order",
+      );
+    }
+    const was = loaded.state;
+    const list = (m: number[]) => m.join(",") || "none";
+    if (
+      (was.baseLr !== undefined && was.baseLr !== s.lr) ||
+      (was.milestones !== undefined && list(was.milestones) !== list(s.milestones))
+    ) {
+      console.error(
+        `note: the checkpoint was trained with --lr ${was.baseLr} --milestones ` +
+          `${list(was.milestones ?? [])}; continuing with --lr ${s.lr} --milestones ` +
+          `${list(s.milestones)}`,
       );
     }
   }

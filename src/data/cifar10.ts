@@ -61,7 +61,7 @@ export async function loadCifar10(root: string, split: Split): Promise<ImageData
     throw new DatasetError(
       `cifar10 ${split} split: neither ${joinPath(root, CIFAR_BIN_DIR)}/` +
         `{${CIFAR_BIN_FILES[split].join(",")}} nor ${joinPath(root, CIFAR_PY_DIR)}/` +
-        `{${CIFAR_PY_FILES[split].join(",")}} is complete (pass --download to fetch it)`,
+        `{${CIFAR_PY_FILES[split].join(",")}} is complete (leave out --offline to download it)`,
     );
   }
   const b = loc.version === "bin"

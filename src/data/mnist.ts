@@ -77,7 +77,7 @@ export async function loadIdxDataset(
     if (path === undefined) {
       throw new DatasetError(
         `${name} ${split} split: ${stem}[.gz] not found in ${folders.join(" or ")} ` +
-          `(pass --download to fetch it)`,
+          `(leave out --offline to download it)`,
       );
     }
   }

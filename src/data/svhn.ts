@@ -104,7 +104,9 @@ export async function readSvhnMat(path: string, split: Split): Promise<ImageData
 export async function loadSvhn(root: string, split: Split): Promise<ImageDataset> {
   const path = joinPath(root, SVHN_FILES[split]);
   if (!(await isFile(path))) {
-    throw new DatasetError(`svhn ${split} split: ${path} not found (pass --download to fetch it)`);
+    throw new DatasetError(
+      `svhn ${split} split: ${path} not found (leave out --offline to download it)`,
+    );
   }
   return await readSvhnMat(path, split);
 }

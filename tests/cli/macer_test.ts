@@ -143,6 +143,13 @@ Deno.test("macer parseFlags() keeps main.py's defaults", () => {
   assert.equal(s.alpha, 0.001);
   assert.equal(s.certBatch, 1000);
   assert.equal(s.mode, "hard");
+  assert.deepEqual(s.milestones, [200, 400]);
+  assert.equal(s.offline, false);
+  assert.equal(s.baseUrl, undefined);
+  assert.deepEqual(parseFlags(["--milestones", "3,1"])!.milestones, [3, 1]);
+  assert.deepEqual(parseFlags(["--milestones", "none"])!.milestones, []);
+  assert.equal(parseFlags(["--base-url", "http://m/"])!.baseUrl, "http://m/");
+  assert.equal(parseFlags(["--download"])!.offline, false);
   assert.equal(parseFlags(["--task", "test", "--resume_ckpt", "x"])!.mode, "both");
   assert.equal(parseFlags(["--sigma=0.5"])!.sigma, 0.5);
 });
@@ -170,6 +177,12 @@ Deno.test("macer main() refuses bad flags and bad combinations before any work",
     [["--mode", "both"], /--mode both is for --task test/],
     [["--mode", "soft", "--n", "1"], /at least 2/],
     [["--ckptdir", ""], /must not be empty/],
+    [["--milestones", "0"], /--milestones must be a whole number >= 1/],
+    [["--milestones", "200,x"], /--milestones must be a whole number/],
+    [["--task", "test", "--resume_ckpt", "x", "--milestones", "3"], /only apply to --task train/],
+    [["--download", "--offline"], /contradict/],
+    [["--offline", "--base-url", "http://m/"], /--base-url has no use with --offline/],
+    [["--base-url", "mirror"], /--base-url must be an http/],
   ];
   for (const [args, pattern] of cases) {
     await assert.rejects(() => main(args), (e: unknown) => {

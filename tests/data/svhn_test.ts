@@ -136,10 +136,10 @@ Deno.test("loadDataset() rejects a file that is not MAT v5", async () => {
   );
 });
 
-Deno.test("loadDataset() rejects a missing SVHN file and suggests --download", async () => {
+Deno.test("loadDataset() rejects a missing SVHN file and suggests a download", async () => {
   await using tmp = await tempDir();
   await assert.rejects(
     loadDataset("svhn", { root: tmp.path, split: "test" }),
-    /test_32x32\.mat not found \(pass --download/,
+    /test_32x32\.mat not found \(leave out --offline to download it\)/,
   );
 });
