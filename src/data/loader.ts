@@ -36,6 +36,11 @@ export interface BatchLoaderOptions {
   seed: number;
   /** Drop a last batch smaller than `batchSize`. Default false. */
   dropLast?: boolean;
+  /**
+   * The order of dataset indices in each epoch, replacing the seeded shuffle
+   * (to replay the order another program used). Each must be a permutation.
+   */
+  orders?: (epoch: number) => Int32Array;
 }
 
 /** Datasets that get crop + flip augmentation (MACER does none on MNIST). */
@@ -84,7 +89,8 @@ export class BatchLoader {
   /** Batches each epoch yields. */
   readonly batchesPerEpoch: number;
   readonly #ds: ImageDataset;
-  readonly #opts: Required<BatchLoaderOptions>;
+  readonly #opts: Required<Omit<BatchLoaderOptions, "orders">>;
+  readonly #orders?: (epoch: number) => Int32Array;
   readonly #augment: boolean;
 
   /**
@@ -102,6 +108,7 @@ export class BatchLoader {
     }
     this.#ds = ds;
     this.#opts = { dropLast: false, ...opts };
+    this.#orders = opts.orders;
     this.#augment = opts.augment && AUGMENTED.has(ds.name);
     this.batchesPerEpoch = this.#opts.dropLast
       ? Math.floor(ds.count / opts.batchSize)
@@ -111,6 +118,15 @@ export class BatchLoader {
   /** The order of dataset indices in epoch `epoch`. */
   order(epoch: number): Int32Array {
     const n = this.#ds.count;
+    if (this.#orders) {
+      const given = this.#orders(epoch);
+      const seen = new Uint8Array(n);
+      for (const i of given) if (i >= 0 && i < n) seen[i] = 1;
+      if (given.length !== n || !seen.every((s) => s === 1)) {
+        throw new RangeError(`The order of epoch ${epoch} is not a permutation of 0..${n - 1}`);
+      }
+      return given;
+    }
     if (!this.#opts.shuffle) return Int32Array.from({ length: n }, (_, i) => i);
     return permutation(n, seededRng(`${this.#opts.seed}:${epoch}:order`));
   }

@@ -105,6 +105,30 @@ Deno.test("BatchLoader drops the last short batch only when asked", () => {
   assert.deepEqual(collect(drop, 0).map((b) => b.size), [10, 10, 10]);
 });
 
+Deno.test("BatchLoader replays a given order per epoch and refuses one that is no permutation", () => {
+  const reversed = Int32Array.from({ length: 37 }, (_, i) => 36 - i);
+  const loader = new BatchLoader(mnist, {
+    batchSize: 8,
+    shuffle: true,
+    augment: false,
+    seed: 1,
+    orders: (e) => (e === 1 ? reversed : reversed.slice(1)),
+  });
+  const indices = collect(loader, 1).flatMap((b) => [...b.indices]);
+  assert.deepEqual(indices, [...reversed]);
+  const first = collect(loader, 1)[0];
+  assert.deepEqual([...first.y], [...reversed.slice(0, 8)].map((i) => mnist.labels[i]));
+  assert.throws(() => collect(loader, 2), /epoch 2 is not a permutation of 0\.\.36/);
+  const doubled = new BatchLoader(mnist, {
+    batchSize: 8,
+    shuffle: true,
+    augment: false,
+    seed: 1,
+    orders: () => reversed.map((i) => (i === 0 ? 1 : i)),
+  });
+  assert.throws(() => collect(doubled, 1), /not a permutation/);
+});
+
 Deno.test("BatchLoader rejects a bad batch size", () => {
   assert.throws(
     () => new BatchLoader(cifar, { batchSize: 0, shuffle: false, augment: false, seed: 0 }),
