@@ -148,7 +148,20 @@ export async function downloadFile(
     const hash = createHash("md5");
     out = await Deno.open(tmp, { write: true, createNew: true });
     let received = 0;
-    for await (const chunk of res.body) {
+    const reader = res.body.getReader();
+    for (;;) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        throw new DatasetError(
+          `download of ${url} failed (connection lost after ${received} of ${total ?? "?"} bytes: ${
+            (err as Error).message
+          })`,
+        );
+      }
+      if (next.done) break;
+      const chunk = next.value;
       hash.update(chunk);
       for (let off = 0; off < chunk.length;) off += await out.write(chunk.subarray(off));
       received += chunk.length;
