@@ -250,6 +250,9 @@ pub fn run_op(name: &str, handles: &[u32], params: &[f64]) -> Result<Vec<u32>> {
                 }
             }
         }
+        // A panicking op must not take its in-place inputs with it: they go
+        // back to the registry before the panic goes on to the boundary.
+        let mut panicked = None;
         let result = {
             let ins: Result<Vec<&Tensor>> = in_handles.iter().map(|&h| reg.get(h)).collect();
             ins.and_then(|ins| {
@@ -259,11 +262,20 @@ pub fn run_op(name: &str, handles: &[u32], params: &[f64]) -> Result<Vec<u32>> {
                     ins: &ins,
                     params,
                 };
-                pool::install(|| (def.run)(&mut args))
+                match catch_unwind(AssertUnwindSafe(|| pool::install(|| (def.run)(&mut args)))) {
+                    Ok(r) => r,
+                    Err(payload) => {
+                        panicked = Some(payload);
+                        Ok(Vec::new())
+                    }
+                }
             })
         };
         for (h, t) in mut_handles.iter().zip(muts) {
             reg.put_back(*h, t);
+        }
+        if let Some(payload) = panicked {
+            std::panic::resume_unwind(payload);
         }
         result.map(|outs| outs.into_iter().map(|t| reg.insert(t)).collect())
     })

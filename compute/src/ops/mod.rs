@@ -18,6 +18,7 @@ mod pool;
 mod random;
 mod reduce;
 mod softmax;
+mod testing;
 
 /// What an op receives.
 pub struct Args<'a> {
@@ -275,8 +276,24 @@ pub static OPS: &[OpDef] = &[
     },
 ];
 
+/// Ops for testing the library's boundary, found only when the environment
+/// variable [`TEST_OPS_ENV`] is `1` when they are called.
+pub static TEST_OPS: &[OpDef] = &[op_mut("debug_panic", 1, 1, 1, testing::debug_panic)];
+
+/// Environment variable that makes [`TEST_OPS`] callable.
+pub const TEST_OPS_ENV: &str = "MACER_COMPUTE_TEST_OPS";
+
+fn test_ops_enabled() -> bool {
+    std::env::var_os(TEST_OPS_ENV).is_some_and(|v| v == "1")
+}
+
 pub fn find(name: &str) -> Result<&'static OpDef> {
     OPS.iter()
         .find(|d| d.name == name)
+        .or_else(|| {
+            test_ops_enabled()
+                .then(|| TEST_OPS.iter().find(|d| d.name == name))
+                .flatten()
+        })
         .ok_or_else(|| Error::UnknownOp(name.to_string()))
 }
