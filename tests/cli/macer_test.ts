@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { main, parseFlags } from "../../src/cli/macer.ts";
 import { UsageError } from "../../src/cli/usage_error.ts";
+import { InputError } from "../../src/errors.ts";
 import { parseCertifyLog } from "../../src/io/results.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 
@@ -209,6 +210,6 @@ Deno.test("macer main() refuses bad flags and bad combinations before any work",
   // A missing checkpoint is a clear error, not a crash.
   await assert.rejects(
     () => main([...testMissing, "--num_img", "2"]),
-    (e: unknown) => e instanceof UsageError && /Cannot load checkpoint/.test((e as Error).message),
+    (e: unknown) => e instanceof InputError && /Cannot load checkpoint/.test((e as Error).message),
   );
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { main } from "../../src/cli/data.ts";
-import { UsageError } from "../../src/cli/usage_error.ts";
+import { exitCodeOf, UsageError } from "../../src/cli/usage_error.ts";
+import { InputError } from "../../src/errors.ts";
 import { serveFiles, tempDir } from "./_helpers.ts";
 
 async function capture(args: string[]): Promise<{ code: number; out: string[] }> {
@@ -56,8 +57,8 @@ Deno.test("main() reports a missing dataset folder with exit code 1", async () =
   await assert.rejects(
     capture(["svhn", "--root", "/nonexistent/macer", "--offline"]),
     (err: Error) => {
-      assert.ok(err instanceof UsageError);
-      assert.equal(err.exitCode, 1);
+      assert.ok(err instanceof InputError);
+      assert.equal(exitCodeOf(err), 1);
       assert.match(err.message, /\/nonexistent\/macer\/train_32x32\.mat not found/);
       return true;
     },
@@ -71,8 +72,8 @@ Deno.test("main() downloads missing files by default, from --base-url", async ()
   for (const extra of [[], ["--download"]]) {
     // The served file is not SVHN's (its MD5 differs), so it is fetched and then refused.
     await assert.rejects(capture([...args, ...extra]), (err: Error) => {
-      assert.ok(err instanceof UsageError);
-      assert.equal(err.exitCode, 1);
+      assert.ok(err instanceof InputError);
+      assert.equal(exitCodeOf(err), 1);
       assert.match(
         err.message,
         /checksum mismatch for http:\/\/127\.0\.0\.1:\d+\/files\/test_32x32/,

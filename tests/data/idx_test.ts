@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatasetError, loadDataset, parseIdx } from "../../src/data/mod.ts";
-import { UsageError } from "../../src/cli/usage_error.ts";
+import { InputError } from "../../src/errors.ts";
 import { gzip, idxBytes, patternBytes, tempDir } from "./_helpers.ts";
 
 const N = 5;
@@ -55,7 +55,7 @@ Deno.test("loadDataset() rejects a missing IDX file and names it", async () => {
   await assert.rejects(
     loadDataset("mnist", { root: tmp.path, split: "train" }),
     (err: Error) => {
-      assert.ok(err instanceof UsageError);
+      assert.ok(err instanceof InputError);
       assert.match(err.message, /train-labels-idx1-ubyte\[\.gz\] not found/);
       return true;
     },
