@@ -8,6 +8,7 @@
  * - `src/train`: the MACER and Gaussian-augmentation losses, SGD, the trainer
  * - `src/smoothing`: PREDICT / CERTIFY, confidence bounds, the normal quantile
  * - `src/io`: safetensors checkpoints, MAT v5 and Cohen-format result files
+ * - `src/report`: run summaries, certified-accuracy and training charts (SVG), HTML reports
  *
  * @module
  */
@@ -22,3 +23,24 @@ export { Module, Parameter } from "./src/nn/module.ts";
 export { MultiStepLR, SGD } from "./src/train/sgd.ts";
 export * from "./src/data/mod.ts";
 export * from "./src/smoothing/mod.ts";
+export {
+  parseRunSummary,
+  readRunSummary,
+  SUMMARY_FILE,
+  SUMMARY_FORMAT,
+  SUMMARY_VERSION,
+  SummaryError,
+} from "./src/report/summary.ts";
+export type {
+  CertifyMode,
+  CertifyStageSummary,
+  EpochSummary,
+  PredictStageSummary,
+  RunSummary,
+  StageSummary,
+  TrainStageSummary,
+} from "./src/report/summary.ts";
+export { certifiedAccuracyChart, lineChart, lossChart, secondsChart } from "./src/report/svg.ts";
+export type { AccuracyCurve, AxisOptions, ChartOptions, Series } from "./src/report/svg.ts";
+export { renderReport, REPORT_FILE, writeReport } from "./src/report/html.ts";
+export type { ReportRun } from "./src/report/html.ts";

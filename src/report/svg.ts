@@ -141,7 +141,7 @@ export function niceTicks(min: number, max: number, count = 5, integer = false):
 }
 
 /** Maps data values to pixels inside the plot area. */
-export interface Scale {
+interface Scale {
   /** Data range drawn. */
   min: number;
   max: number;
