@@ -975,7 +975,10 @@ fn bias_grad(g: &ConvGeom, dy: &[f32]) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{assert_close_scaled, data, geom, on_one_thread, reference_grads};
+    use super::super::testing::{
+        assert_close_scaled, data, geom, on_one_thread, reference_forward, reference_grads,
+        reference_prologue, unfolded_source,
+    };
     use super::*;
 
     #[test]
@@ -1010,6 +1013,9 @@ mod tests {
         }
     }
 
+    /// The convolution of `pro(x)` with the prologue applied as it reads `x`
+    /// (on AVX-512) equals, bit for bit, the one of `pro(x)` written out;
+    /// both equal the direct convolution of `max(x * scale + shift, 0)`.
     #[test]
     fn prologue_equals_its_written_out_input() {
         // Winograd (32x32, row, 16x16 and gather transforms), and im2col (strided).
@@ -1033,16 +1039,32 @@ mod tests {
                 shift: &shift,
             };
             let hx = pro.materialize(&g, &x);
+            assert_eq!(hx, reference_prologue(&g, &x, &scale, &shift));
             assert!(hx.contains(&0.0) && hx.iter().any(|&v| v > 0.0));
+            let what = format!("{n} {c} {h} {stride}");
             let (mut y1, mut y2) = (vec![0f32; n * c * g.p()], vec![0f32; n * c * g.p()]);
             let ep = Epilogue::default();
             let s1 = conv2d_forward_stats(&g, (&x, Some(pro)), &wt, ep, &mut y1);
             let s2 = conv2d_forward_stats(&g, (&hx, None), &wt, ep, &mut y2);
-            assert_eq!((&y1, &s1), (&y2, &s2), "forward {n} {c} {h} {stride}");
+            assert_eq!((&y1, &s1), (&y2, &s2), "forward {what}");
+            let want = reference_forward(&g, &hx, &wt);
+            assert_close_scaled(&y1, &want, 1e-5, &format!("forward {what}"));
+            for (ch, (&m, &v)) in s1.0.iter().zip(&s1.1).enumerate() {
+                let plane = |i: usize| &want[(i * c + ch) * g.p()..][..g.p()];
+                let vals: Vec<f64> = (0..n).flat_map(plane).copied().collect();
+                let wm = vals.iter().sum::<f64>() / vals.len() as f64;
+                let wv = vals.iter().map(|v| (v - wm).powi(2)).sum::<f64>() / vals.len() as f64;
+                let scale = 1.0 + wm.abs() + wv;
+                assert!((m as f64 - wm).abs() < 1e-5 * scale, "mean {ch} {what}");
+                assert!((v as f64 - wv).abs() < 1e-5 * scale, "variance {ch} {what}");
+            }
             let (mut d1, mut d2) = (vec![0f32; x.len()], vec![0f32; x.len()]);
             let b1 = conv2d_backward(&g, (&x, Some(pro)), &wt, &dy, Some(&mut d1), None, false);
             let b2 = conv2d_backward(&g, (&hx, None), &wt, &dy, Some(&mut d2), None, false);
-            assert_eq!((b1, d1), (b2, d2), "backward {n} {c} {h} {stride}");
+            let want = reference_grads(&g, &hx, &wt, &dy);
+            assert_close_scaled(&d1, &want[0], 1e-5, &format!("dx {what}"));
+            assert_close_scaled(&b1.0, &want[1], 1e-5, &format!("dw {what}"));
+            assert_eq!((b1, d1), (b2, d2), "backward {what}");
         }
     }
 
@@ -1073,11 +1095,38 @@ mod tests {
                 conv2d_backward(&g, (&x, Some(pro)), &wt, &dy, Some(&mut dx2), None, false);
             assert_eq!((&dw, &dx), (&dw2, &dx2));
             let geom = BnGeom { n, c, hw: h * h };
-            let want = group_grad_sums(geom, &dx2, &x, bn);
-            for (got, want) in sums.iter().zip(&want) {
+            let separate = group_grad_sums(geom, &dx2, &x, bn);
+            // The gradients and sums written out: the direct gradients with
+            // respect to `max(x * scale + shift, 0)`, then per channel
+            // `[sum d, sum d (x - mean)]` of them where the ReLU passed.
+            let hx = reference_prologue(&g, &x, &scale, &shift);
+            let [rdx, rdw, _] = reference_grads(&g, &hx, &wt, &dy);
+            assert_close_scaled(&dx, &rdx, 1e-5, "dx");
+            assert_close_scaled(&dw, &rdw, 1e-5, "dw");
+            let mut direct = vec![[0f64; 2]; c];
+            let mut size = vec![0f64; c];
+            for (i, (&xv, &d)) in x.iter().zip(&rdx).enumerate() {
+                let ch = (i / (h * h)) % c;
+                if xv * scale[ch] + shift[ch] > 0.0 {
+                    let t = d * (xv as f64 - mean[ch] as f64);
+                    direct[ch][0] += d;
+                    direct[ch][1] += t;
+                    size[ch] += d.abs() + t.abs();
+                }
+            }
+            assert!(
+                direct.iter().any(|s| s[0] != 0.0),
+                "no channel passes the ReLU"
+            );
+            for ch in 0..c {
+                let (got, sep, want) = (sums[ch], separate[ch], direct[ch]);
                 for k in 0..2 {
                     assert!(
-                        (got[k] - want[k]).abs() <= 1e-9 * (1.0 + want[k].abs()),
+                        (got[k] - sep[k]).abs() <= 1e-9 * (1.0 + sep[k].abs()),
+                        "{got:?} vs {sep:?}"
+                    );
+                    assert!(
+                        (got[k] - want[k]).abs() <= 1e-5 * (1.0 + size[ch]),
                         "{got:?} vs {want:?}"
                     );
                 }
@@ -1117,6 +1166,10 @@ mod tests {
         }
     }
 
+    /// The AVX-512 unfolding (where present) and the scalar loops against
+    /// the definition: element `(row, col)` of the unfolded matrix is the
+    /// input value it covers (0 in the padding), and folding back adds every
+    /// element onto the input value it covers (in row-major order).
     #[test]
     fn vector_im2col_and_col2im_match_the_scalar_loops() {
         // (c, h, w, k, stride, pad): 3x3 and 1x1, odd sizes, rows wider
@@ -1134,12 +1187,25 @@ mod tests {
             im2col(&g, &x, &mut a);
             im2col_portable(&g, &x, &mut b, g.p());
             let what = format!("({c} {h} {w} {k} {stride} {pad})");
-            assert_eq!(a, b, "im2col {what}");
+            let (rows, p) = (g.k(), g.p());
+            let want: Vec<f32> = (0..rows * p)
+                .map(|e| unfolded_source(&g, e / p, e % p).map_or(0.0, |i| x[i]))
+                .collect();
+            assert!(want.contains(&0.0) || pad == 0);
+            assert_eq!(b, want, "im2col_portable {what}");
+            assert_eq!(a, want, "im2col {what}");
             let cols = data(g.k() * g.p(), 2);
+            let mut want = vec![0f32; x.len()];
+            for (e, &v) in cols.iter().enumerate() {
+                if let Some(i) = unfolded_source(&g, e / p, e % p) {
+                    want[i] += v;
+                }
+            }
             let (mut a, mut b) = (vec![f32::NAN; x.len()], vec![f32::NAN; x.len()]);
             col2im(&g, &cols, &mut a);
             col2im_portable(&g, &cols, &mut b);
-            assert_eq!(a, b, "col2im {what}");
+            assert_eq!(b, want, "col2im_portable {what}");
+            assert_eq!(a, want, "col2im {what}");
         }
     }
 

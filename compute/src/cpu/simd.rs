@@ -448,41 +448,95 @@ mod tests {
         assert_eq!(&o[..3], &[0.0, 2.0, 0.0]);
     }
 
-    /// The dispatched statistics sums (AVX-512 where present) against the
-    /// portable forms, bit for bit: whole and partial blocks and vectors,
-    /// negative, zero and masked-out values.
+    /// The statistics sums' order written out element by element: element
+    /// `i` adds its two terms (given by `term`) into f32 lane `i % 16`, and
+    /// every [`BLOCK`] elements the lanes fold into the f64 lanes of `acc`.
+    fn scalar_sums(n: usize, acc: &mut LaneSums, mut term: impl FnMut(usize) -> (f32, f32)) {
+        let mut start = 0;
+        while start < n {
+            let (mut s, mut q) = ([0f32; LANES], [0f32; LANES]);
+            for i in start..(start + BLOCK).min(n) {
+                let (a, b) = term(i);
+                s[i % LANES] += a;
+                q[i % LANES] += b;
+            }
+            for l in 0..LANES {
+                acc[0][l] += s[l] as f64;
+                acc[1][l] += q[l] as f64;
+            }
+            start += BLOCK;
+        }
+    }
+
+    /// The dispatched statistics sums (AVX-512 where present) and their
+    /// portable forms against [`scalar_sums`], bit for bit: whole and
+    /// partial blocks and vectors, negative, zero and masked-out values.
     #[test]
-    fn statistics_sums_match_the_portable_order_bit_for_bit() {
+    fn statistics_sums_match_a_scalar_reference_bit_for_bit() {
         let wave = |n: usize, f: f32| -> Vec<f32> {
             (0..n).map(|i| (i as f32 * f).sin() * 3.0 + 0.25).collect()
         };
         let bits = |a: &LaneSums| a.map(|l| l.map(f64::to_bits));
+        let fresh = || [[0.5f64; LANES]; 2];
+        let keep = |d: f32, y: f32| if y > 0.0 { d } else { 0.0 };
         for n in [0, 1, 15, 16, 17, 255, 256, 257, 700, 1024] {
             let (x, y, dy) = (wave(n, 0.37), wave(n, 0.91), wave(n, 1.3));
-            let fresh = || [[0.5f64; LANES]; 2];
+
+            let mut want = fresh();
+            scalar_sums(n, &mut want, |i| {
+                let d = x[i] - 0.7;
+                (d, d * d)
+            });
             let (mut a, mut b) = (fresh(), fresh());
             shifted_sums(&x, 0.7, &mut a);
             shifted_sums_portable(&x, 0.7, &mut b);
-            assert_eq!(bits(&a), bits(&b), "shifted_sums {n}");
+            assert_eq!(bits(&a), bits(&want), "shifted_sums {n}");
+            assert_eq!(bits(&b), bits(&want), "shifted_sums_portable {n}");
+
+            let mut want = fresh();
+            scalar_sums(n, &mut want, |i| (dy[i], dy[i] * (x[i] - 0.3)));
             let (mut a, mut b) = (fresh(), fresh());
             grad_sums(&dy, &x, 0.3, &mut a);
             grad_sums_portable(&dy, &x, 0.3, &mut b);
-            assert_eq!(bits(&a), bits(&b), "grad_sums {n}");
+            assert_eq!(bits(&a), bits(&want), "grad_sums {n}");
+            assert_eq!(bits(&b), bits(&want), "grad_sums_portable {n}");
+
+            let mut want = fresh();
+            scalar_sums(n, &mut want, |i| {
+                let d = keep(dy[i], x[i] * 1.5 + -0.2);
+                (d, d * (x[i] - 0.3))
+            });
             let (mut a, mut b) = (fresh(), fresh());
             grad_sums_relu(&dy, &x, 0.3, (1.5, -0.2), &mut a);
             grad_sums_relu_portable(&dy, &x, 0.3, (1.5, -0.2), &mut b);
-            assert_eq!(bits(&a), bits(&b), "grad_sums_relu {n}");
+            assert_eq!(bits(&a), bits(&want), "grad_sums_relu {n}");
+            assert_eq!(bits(&b), bits(&want), "grad_sums_relu_portable {n}");
+
+            // The masked gradient itself, and its sums.
+            let masked: Vec<f32> = (0..n).map(|i| keep(dy[i], y[i])).collect();
+            assert!(n < 2 || masked.contains(&0.0) && masked.iter().any(|&v| v != 0.0));
+            let mut want = fresh();
+            scalar_sums(n, &mut want, |i| (masked[i], masked[i] * (x[i] - 0.3)));
             let (mut a, mut b) = (fresh(), fresh());
             let (mut oa, mut ob) = (vec![9f32; n], vec![9f32; n]);
             masked_grad_sums(&mut oa, &dy, &y, &x, 0.3, &mut a);
             masked_grad_sums_portable(&mut ob, &dy, &y, &x, 0.3, &mut b);
-            assert_eq!((bits(&a), &oa), (bits(&b), &ob), "masked_grad_sums {n}");
-            assert!(n < 2 || oa.contains(&0.0) && oa.iter().any(|&v| v != 0.0));
+            assert_eq!(
+                (bits(&a), &oa),
+                (bits(&want), &masked),
+                "masked_grad_sums {n}"
+            );
+            assert_eq!((bits(&b), &ob), (bits(&want), &masked), "portable {n}");
             let (mut a, mut b) = (fresh(), fresh());
             let (mut da, mut db) = (dy.clone(), dy.clone());
             masked_grad_sums_in_place(&mut da, &y, &x, 0.3, &mut a);
             masked_grad_sums_in_place_portable(&mut db, &y, &x, 0.3, &mut b);
-            assert_eq!((bits(&a), &da), (bits(&b), &db), "in place {n}");
+            assert_eq!((bits(&a), &da), (bits(&want), &masked), "in place {n}");
+            assert_eq!(
+                (bits(&b), &db),
+                (bits(&want), &masked),
+                "in place, portable {n}"
+            );
         }
     }
 

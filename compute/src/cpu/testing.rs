@@ -36,6 +36,20 @@ pub fn geom(
     }
 }
 
+/// Fails a test of the AVX-512 kernels that runs on a CPU without them.
+///
+/// Such tests are compiled as ignored where the build machine lacks
+/// AVX-512 (see `build.rs`); this catches a test binary built on one CPU
+/// and run on another, or run with `--include-ignored`, which would
+/// otherwise test the portable fallback under the AVX-512 test's name.
+pub fn require_avx512() {
+    assert!(
+        super::simd::level() >= 2,
+        "this test needs AVX-512 (F and VL), which this CPU lacks; the test binary was built \
+         on another CPU or run with --include-ignored"
+    );
+}
+
 /// `f` run on a pool of one thread.
 pub fn on_one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::ThreadPoolBuilder::new()
@@ -87,4 +101,58 @@ pub fn reference_grads(g: &ConvGeom, x: &[f32], w: &[f32], dy: &[f32]) -> [Vec<f
         }
     }
     [dx, dw, db]
+}
+
+/// The input after a batch norm's affine map and a ReLU, per channel:
+/// `max(x * scale[c] + shift[c], 0)`, written out plainly.
+pub fn reference_prologue(g: &ConvGeom, x: &[f32], scale: &[f32], shift: &[f32]) -> Vec<f32> {
+    let plane = g.h * g.w;
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / plane) % g.c;
+            (v * scale[c] + shift[c]).max(0.0)
+        })
+        .collect()
+}
+
+/// Direct convolution (no bias) in f64.
+pub fn reference_forward(g: &ConvGeom, x: &[f32], w: &[f32]) -> Vec<f64> {
+    let mut y = vec![0f64; g.n * g.o * g.p()];
+    for n in 0..g.n {
+        for o in 0..g.o {
+            for oy in 0..g.ho {
+                for ox in 0..g.wo {
+                    let mut acc = 0f64;
+                    for c in 0..g.c {
+                        for i in 0..g.kh {
+                            for j in 0..g.kw {
+                                let iy = (oy * g.stride + i) as isize - g.pad as isize;
+                                let ix = (ox * g.stride + j) as isize - g.pad as isize;
+                                if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                    continue;
+                                }
+                                let xi = ((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize;
+                                let wi = ((o * g.c + c) * g.kh + i) * g.kw + j;
+                                acc += x[xi] as f64 * w[wi] as f64;
+                            }
+                        }
+                    }
+                    y[((n * g.o + o) * g.ho + oy) * g.wo + ox] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Where row `(c, i, j)`, column `(oy, ox)` of one image's im2col matrix
+/// reads the image `[C, H, W]`: `None` in the zero padding.
+pub fn unfolded_source(g: &ConvGeom, row: usize, col: usize) -> Option<usize> {
+    let (c, i, j) = (row / (g.kh * g.kw), (row / g.kw) % g.kh, row % g.kw);
+    let (oy, ox) = (col / g.wo, col % g.wo);
+    let iy = (oy * g.stride + i) as isize - g.pad as isize;
+    let ix = (ox * g.stride + j) as isize - g.pad as isize;
+    let inside = iy >= 0 && ix >= 0 && iy < g.h as isize && ix < g.w as isize;
+    inside.then(|| (c * g.h + iy as usize) * g.w + ix as usize)
 }

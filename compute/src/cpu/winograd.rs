@@ -999,7 +999,7 @@ pub(crate) fn forward_group(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{data, geom, on_one_thread};
+    use super::super::testing::{data, geom, on_one_thread, require_avx512};
     use super::*;
 
     /// Direct convolution plus bias, residual and ReLU in f64.
@@ -1044,10 +1044,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(build_cpu_avx512),
+        ignore = "needs AVX-512 (F and VL), which this CPU lacks"
+    )]
     fn matches_direct_convolution() {
-        if super::super::simd::level() < 2 {
-            return;
-        }
+        require_avx512();
         // (n, c, o, h, w, pad): odd sizes, paddings 0 to 2, image counts that
         // leave a short last group, rows wider than 16 tiles.
         for (n, c, o, h, w, pad) in [

@@ -479,15 +479,17 @@ fn fold_partials(g: &ConvGeom, partials: Vec<Vec<f32>>) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{data, geom, on_one_thread, reference_grads};
+    use super::super::testing::{data, geom, on_one_thread, reference_grads, require_avx512};
     use super::*;
 
     #[cfg(target_arch = "x86_64")]
     #[test]
+    #[cfg_attr(
+        not(build_cpu_avx512),
+        ignore = "needs AVX-512 (F and VL), which this CPU lacks"
+    )]
     fn transpose16_transposes() {
-        if !super::super::winograd::applies(&geom(1, 8, 8, 4, 4, 3, 1, 1)) {
-            return;
-        }
+        require_avx512();
         use std::arch::x86_64::*;
         let m: Vec<f32> = (0..256).map(|i| i as f32).collect();
         let mut out = vec![0f32; 256];
@@ -507,10 +509,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(build_cpu_avx512),
+        ignore = "needs AVX-512 (F and VL), which this CPU lacks"
+    )]
     fn matches_direct_weight_gradient() {
-        if !super::super::winograd::applies(&geom(1, 8, 8, 4, 4, 3, 1, 1)) {
-            return;
-        }
+        require_avx512();
         // (n, c, o, h, w, pad): ragged tiles, paddings 0 to 2, narrow and
         // wide images, a short last image group, ResNet-110's stage shapes.
         for (n, c, o, h, w, pad) in [
@@ -528,6 +532,7 @@ mod tests {
             (2, 8, 9, 10, 32, 0),
         ] {
             let g = geom(n, c, o, h, w, 3, 1, pad);
+            assert!(super::super::winograd::applies(&g));
             let (x, dy) = (data(n * c * h * w, 4), data(n * o * g.p(), 5));
             let dw = weight_grad(&g, (&x, None), &dy);
             let r = &reference_grads(&g, &x, &vec![0f32; o * c * 9], &dy)[1];
