@@ -11,7 +11,7 @@ import {
 } from "../../src/smoothing/certify.ts";
 import { lowerConfidenceBound } from "../../src/smoothing/bounds.ts";
 import { ndtri } from "../../src/smoothing/normal.ts";
-import { assertClose } from "./_fixtures.ts";
+import { assertClose, loadFixture } from "./_fixtures.ts";
 
 function stats(k: number): SampleStats {
   return {
@@ -138,7 +138,10 @@ Deno.test("certifyBoth() draws selection once and estimation once, shared by bot
   const both = await certifyBoth(sampler, opts);
   assert.deepEqual(calls, [[100, 500], [1000, 500]]);
   assert.equal(both.hard.prediction, 1);
-  assertClose(both.hard.pA, lowerConfidenceBound(900, 1000, 0.001), 1e-15);
+  // Cohen's pA: statsmodels proportion_confint(900, 1000, alpha=0.002, method="beta")[0], that
+  // is SciPy 1.10.1's scipy.stats.beta.ppf(0.001, 900, 101).
+  assertClose(both.hard.pA, 0.8674640180257482, 1e-10);
+  assert.equal(both.hard.pA, lowerConfidenceBound(900, 1000, 0.001));
   assert.equal(both.soft.prediction, 0);
   const t = Math.log(2 / 0.001);
   const v = (910 - 950 * 950 / 1000) / 999;
@@ -157,10 +160,17 @@ Deno.test("certify() gives Cohen's radius and accepts an async sampler", async (
     sigma: 1,
   });
   assert.equal(c.prediction, 1);
-  // statsmodels proportion_confint(99000, 100000, alpha=0.002, method="beta")[0], norm.ppf
-  assertClose(c.pA, lowerConfidenceBound(99000, 100000, 0.001), 0);
-  assertClose(c.radius, ndtri(c.pA), 0);
-  assert.ok(c.radius > 2.28 && c.radius < 2.29);
+  // statsmodels proportion_confint(99000, 100000, alpha=0.002, method="beta")[0] and sigma *
+  // scipy norm.ppf(pA), from the fixture of scripts/fixtures/make_stats_fixtures.py.
+  const row = (await loadFixture<{ cohen_lcb: number[][] }>("bounds.json")).cohen_lcb
+    .find(([na, n, alpha, sigma]) =>
+      na === 99000 && n === 100000 && alpha === 0.001 && sigma === 1
+    );
+  assert.ok(row, "fixture row for 99000 of 100000");
+  const [, , , , pA, radius] = row;
+  assertClose(c.pA, pA, 1e-10);
+  assertClose(c.radius, radius, 1e-9);
+  assert.equal(c.radius, ndtri(c.pA));
 });
 
 Deno.test("certify() abstains with radius 0 when pA < 0.5", async () => {

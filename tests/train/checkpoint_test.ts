@@ -182,8 +182,16 @@ Deno.test("Trainer resumes bit-identically from a checkpoint", async () => {
   const straight = new Trainer(new LeNet(7), config);
   const e1 = straight.trainEpoch(loader(), [1, 28, 28]);
   const e2 = straight.trainEpoch(loader(), [1, 28, 28]);
-  assert.ok(Number.isFinite(e1.classification) && e1.classification > 0);
-  assert.ok(e2.classification < e1.classification * 1.5);
+  // A LeNet at initialisation scores near chance on 10 classes (cross-entropy ln 10 = 2.303),
+  // and 8 MACER steps at lr 0.01 on 128 digits keep it there: the classification loss of
+  // either epoch is 2.29 to 2.67 over initialisation seeds 1, 2, 3, 7 and 99 (the robustness
+  // term pulls it up in epoch 2). Within 20% of ln 10, and the second epoch, run on the weights
+  // the first one left, differs from it.
+  for (const e of [e1, e2]) {
+    assert.ok(Math.abs(e.classification / Math.log(10) - 1) < 0.2, `${e.classification}`);
+  }
+  assert.notEqual(e2.classification, e1.classification);
+  assert.ok(e1.robustness > 0);
 
   const first = new Trainer(new LeNet(7), config);
   first.trainEpoch(loader(), [1, 28, 28]);
