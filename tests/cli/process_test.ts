@@ -28,7 +28,7 @@ function refused(r: Run, code: number, pattern: RegExp, what: string): void {
 Deno.test("cli.ts exits 2 with one message on stderr and no stack trace for bad commands and flags", async () => {
   const cases: [string[], RegExp][] = [
     [[], /^Usage: cli\.ts <command>/],
-    [["train"], /^Usage: cli\.ts <command> \[flags\]\nCommands: data, macer, devices/],
+    [["train"], /^Usage: cli\.ts <command> \[flags\]\nCommands: .*\bmacer\b/],
     [["macer", "--bogus"], /^error: .*bogus/],
     [["macer", "--sigma", "-1"], /^error: --sigma must be a number > 0, got "-1"/],
     [["macer", "--task", "test"], /^error: --task test needs --resume_ckpt/],
