@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
 import { loadDataset, summarize } from "../../src/data/mod.ts";
+import { exists, testNeeding } from "../_tools.ts";
 
 const ROOT = "/usr/share/datasets/fashion-mnist";
-const present = await Deno.stat(`${ROOT}/train-images-idx3-ubyte.gz`).then(() => true, () => false);
+const fashion = {
+  tool: `Fashion-MNIST in ${ROOT} (dataset-fashion-mnist)`,
+  available: await exists(`${ROOT}/train-images-idx3-ubyte.gz`),
+};
 
-Deno.test({
-  name: "loadDataset() reads the real Fashion-MNIST: 60,000 + 10,000 images, balanced classes",
-  ignore: !present,
-  fn: async () => {
+testNeeding(
+  [fashion],
+  "loadDataset() reads the real Fashion-MNIST: 60,000 + 10,000 images, balanced classes",
+  async () => {
     const train = summarize(await loadDataset("fashion-mnist", { root: ROOT, split: "train" }));
     const test = summarize(await loadDataset("fashion-mnist", { root: ROOT, split: "test" }));
     assert.deepEqual(train.shape, [60_000, 1, 28, 28]);
@@ -18,4 +22,4 @@ Deno.test({
     // Fashion-MNIST's well-known training mean is 0.2860.
     assert.ok(Math.abs(train.mean - 0.2860) < 5e-4, `mean ${train.mean}`);
   },
-});
+);

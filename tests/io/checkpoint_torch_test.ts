@@ -1,7 +1,7 @@
 /**
  * Our checkpoints load into the authors' PyTorch models with strict state-dict
- * loading and give the same eval-mode logits (needs /usr/bin/python3 with torch;
- * skipped without it).
+ * loading and give the same eval-mode logits (needs a Python with PyTorch; see
+ * tests/_tools.ts).
  */
 import assert from "node:assert/strict";
 import { backward, Var } from "../../compute/autograd.ts";
@@ -13,13 +13,13 @@ import type { Module } from "../../src/nn/module.ts";
 import { ResNet110 } from "../../src/nn/resnet.ts";
 import { SGD } from "../../src/train/sgd.ts";
 import { maxRelDiff } from "../nn/_formula.ts";
+import { python, pythonHas, testNeeding } from "../_tools.ts";
 
 const script = new URL("../../scripts/fixtures/torch_eval_checkpoint.py", import.meta.url).pathname;
-const hasTorch = await new Deno.Command("/usr/bin/python3", {
-  args: ["-c", "import torch, numpy"],
-  stdout: "null",
-  stderr: "null",
-}).output().then((o) => o.success, () => false);
+const torch = {
+  tool: `PyTorch (python3-torch) for ${python}`,
+  available: await pythonHas("torch", "numpy"),
+};
 
 /** One SGD step in train mode, so weights and running statistics leave their initial values. */
 function trainOnce(model: Module, shape: number[]): void {
@@ -56,7 +56,7 @@ async function compare(kind: "lenet" | "resnet110", model: Module, shape: number
       model.forward(Var.constant(Tensor.fromF32(images, [2, ...shape.slice(1)]))).value.toF32(),
     )
   );
-  const child = new Deno.Command("/usr/bin/python3", {
+  const child = new Deno.Command(python, {
     args: [script, kind, path],
     stdin: "piped",
     stdout: "piped",
@@ -73,15 +73,14 @@ async function compare(kind: "lenet" | "resnet110", model: Module, shape: number
   await Deno.remove(dir, { recursive: true });
 }
 
-Deno.test({
-  name: "a LeNet checkpoint loads strictly into the authors' PyTorch LeNet with the same logits",
-  ignore: !hasTorch,
-  fn: () => compare("lenet", new LeNet(4), [8, 1, 28, 28]),
-});
+testNeeding(
+  [torch],
+  "a LeNet checkpoint loads strictly into the authors' PyTorch LeNet with the same logits",
+  () => compare("lenet", new LeNet(4), [8, 1, 28, 28]),
+);
 
-Deno.test({
-  name:
-    "a ResNet-110 checkpoint loads strictly into the authors' PyTorch model with the same logits",
-  ignore: !hasTorch,
-  fn: () => compare("resnet110", new ResNet110(4), [4, 3, 32, 32]),
-});
+testNeeding(
+  [torch],
+  "a ResNet-110 checkpoint loads strictly into the authors' PyTorch model with the same logits",
+  () => compare("resnet110", new ResNet110(4), [4, 3, 32, 32]),
+);

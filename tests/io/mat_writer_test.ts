@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { read as readMat } from "mat-for-js";
 import { encodeMat, writeMat } from "../../src/io/mat_writer.ts";
-import { python, runPython } from "../smoothing/_fixtures.ts";
+import { python, pythonHas, runPython, succeeds, testNeeding } from "../_tools.ts";
+
+const scipy = {
+  tool: `SciPy (python3-scipy) for ${python}`,
+  available: await pythonHas("scipy.io"),
+};
+const octave = {
+  tool: "Octave (octave-cli)",
+  available: await succeeds("octave-cli", ["--version"]),
+};
 
 const hard = [0.61, 2.3, -1, -1, 0.25, 0.1];
 const soft = new Float64Array([0.7, 2.5, -1, 0.05, -1, 0.12]);
@@ -51,16 +60,7 @@ Deno.test("encodeMat() rejects bad names and shapes", () => {
   assert.throws(() => encodeMat({ m: { rows: -1, cols: 0, data: [] } }), RangeError);
 });
 
-Deno.test("writeMat() output loads in scipy.io.loadmat", async (t) => {
-  const py = await python("scipy.io");
-  if (!py) {
-    await t.step({
-      name: "skipped: /usr/bin/python3 with scipy is not available",
-      ignore: true,
-      fn: () => {},
-    });
-    return;
-  }
+testNeeding([scipy], "writeMat() output loads in scipy.io.loadmat", async () => {
   const path = await tempMat({
     hard,
     soft,
@@ -68,7 +68,6 @@ Deno.test("writeMat() output loads in scipy.io.loadmat", async (t) => {
     a_longer_name: { rows: 2, cols: 3, data: [1, 2, 3, 4, 5, 6] },
   });
   const out = await runPython(
-    py,
     `
 import json, sys, scipy.io as sio
 d = sio.loadmat(sys.argv[1])
@@ -84,24 +83,15 @@ print(json.dumps({k: {"shape": list(v.shape), "dtype": str(v.dtype), "data": v.t
   assert.deepEqual(d.a_longer_name.data, [[1, 3, 5], [2, 4, 6]]);
 });
 
-Deno.test("writeMat() output loads in Octave", async (t) => {
-  let ok = false;
-  try {
-    ok = (await new Deno.Command("octave", { args: ["--version"], stdout: "null", stderr: "null" })
-      .output()).success;
-  } catch { /* not installed */ }
-  if (!ok) {
-    await t.step({ name: "skipped: octave is not installed", ignore: true, fn: () => {} });
-    return;
-  }
+testNeeding([octave], "writeMat() output loads in Octave", async () => {
   const path = await tempMat({ hard });
-  const out = await new Deno.Command("octave", {
+  const out = await new Deno.Command("octave-cli", {
     args: [
-      "--no-gui",
       "--quiet",
       "--eval",
       `s = load('${path}'); printf('%d %d %.17g\\n', size(s.hard), s.hard(2))`,
     ],
   }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "1 6 2.2999999999999998");
 });

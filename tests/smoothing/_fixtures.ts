@@ -31,31 +31,3 @@ export function assertClose(
     `${msg} got ${actual}, expected ${expected} (abs err ${err.toExponential(2)})`,
   );
 }
-
-/** Path of Debian's Python when it can import the given modules, else undefined. */
-export async function python(...modules: string[]): Promise<string | undefined> {
-  const exe = "/usr/bin/python3";
-  try {
-    const out = await new Deno.Command(exe, {
-      args: ["-c", `import ${["sys", ...modules].join(", ")}`],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success ? exe : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Runs a Python snippet with arguments and returns its stdout; throws with stderr on failure. */
-export async function runPython(
-  exe: string,
-  code: string,
-  args: string[] = [],
-  env: Record<string, string> = {},
-): Promise<string> {
-  const out = await new Deno.Command(exe, { args: ["-c", code, ...args], env }).output();
-  const dec = new TextDecoder();
-  if (!out.success) throw new Error(`python failed: ${dec.decode(out.stderr)}`);
-  return dec.decode(out.stdout);
-}
