@@ -113,6 +113,9 @@ def main():
     p.add_argument("--order", default=None)
     p.add_argument("--noise", choices=["philox", "torch"], default="philox")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--perturb", type=float, default=0.0,
+                   help="scale each initial weight by 1 +- this (random signs): a rounding-sized "
+                        "perturbation, to measure how fast float32 rounding alone separates runs")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--batch_size", type=int, default=64)
@@ -143,6 +146,12 @@ def main():
     net = authors_model.LeNet()
     if a.init:
         net.load_state_dict(read_safetensors(a.init))
+    if a.perturb:
+        gen = torch.Generator().manual_seed(a.torch_seed)
+        with torch.no_grad():
+            for t in net.parameters():
+                signs = torch.randint(0, 2, t.shape, generator=gen).to(t.dtype) * 2 - 1
+                t.mul_(1 + a.perturb * signs)
     net = net.to(dtype)
     optimizer = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9, weight_decay=5e-4)
     order = None
