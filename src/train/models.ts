@@ -1,0 +1,57 @@
+/**
+ * Models by name, with the input shape each expects, so that a run (the
+ * `macer` command or a pipeline) picks its network by name rather than from
+ * the dataset's name.
+ *
+ * @module
+ */
+import type { DatasetName } from "../data/types.ts";
+import { InputError } from "../errors.ts";
+import { LeNet } from "../nn/lenet.ts";
+import type { Module } from "../nn/module.ts";
+import { ResNet110 } from "../nn/resnet.ts";
+
+/** A registered model. */
+export interface ModelSpec {
+  /** What it is, for help texts. */
+  description: string;
+  /** Input shape [C, H, W]. */
+  input: readonly [number, number, number];
+  /** A freshly initialised network (seeded, PyTorch's initialisation schemes). */
+  build(seed: number, classes: number): Module;
+}
+
+/** Every model by name. */
+export const MODELS: Readonly<Record<string, ModelSpec>> = {
+  lenet: {
+    description: "LeNet of the MACER authors (MNIST-like 1x28x28 images)",
+    input: [1, 28, 28],
+    build: (seed, classes) => new LeNet(seed, classes),
+  },
+  resnet110: {
+    description: "ResNet-110 for 3x32x32 images (CIFAR-10, SVHN), as in MACER and Cohen et al.",
+    input: [3, 32, 32],
+    build: (seed, classes) => new ResNet110(seed, classes),
+  },
+};
+
+/** Names of the registered models. */
+export const MODEL_NAMES: readonly string[] = Object.keys(MODELS);
+
+/** The model MACER's `main.py` uses for a dataset. */
+export function defaultModelFor(dataset: DatasetName): string {
+  return dataset === "cifar10" || dataset === "svhn" ? "resnet110" : "lenet";
+}
+
+/**
+ * Builds model `name`.
+ *
+ * @throws {InputError} for a name that is not registered
+ */
+export function buildModel(name: string, seed: number, classes: number): Module {
+  const spec = MODELS[name];
+  if (spec === undefined) {
+    throw new InputError(`unknown model "${name}" (expected one of ${MODEL_NAMES.join(", ")})`);
+  }
+  return spec.build(seed, classes);
+}
