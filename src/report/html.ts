@@ -142,7 +142,7 @@ function certifySection(rows: CertifyRow[]): string {
 
 function trainStage(run: string, s: TrainStageSummary): string {
   const title = `${run} / ${s.name}`;
-  const total = s.epochs.reduce((a, e) => a + e.seconds, 0);
+  const total = s.epochs.reduce((a, e) => a + (e.seconds ?? 0), 0);
   const last = s.epochs.at(-1);
   const loss = (v: number | null | undefined) => v === null || v === undefined ? "–" : fixed(v, 4);
   return [

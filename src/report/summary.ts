@@ -25,8 +25,11 @@ export interface EpochSummary {
   classification: number | null;
   /** Mean robustness loss per image (0 for Gaussian augmentation); null where not finite. */
   robustness: number | null;
-  /** Wall-clock seconds of the epoch. */
-  seconds: number;
+  /**
+   * Wall-clock seconds of the epoch. A pipeline keeps timings out of summary.json (so that
+   * reruns give the same bytes); `readRunSummary` fills them in from manifest.json.
+   */
+  seconds?: number;
 }
 
 /** A training stage. */
@@ -192,7 +195,7 @@ function checkStage(c: Checker, v: unknown, path: string): StageSummary {
             lr: c.number(r, "lr", p),
             classification: c.numberOrNull(r, "classification", p),
             robustness: c.numberOrNull(r, "robustness", p),
-            seconds: c.number(r, "seconds", p),
+            ...(r.seconds === undefined ? {} : { seconds: c.number(r, "seconds", p) }),
           };
         }),
       };
@@ -296,5 +299,24 @@ export async function readRunSummary(dir: string): Promise<RunSummary> {
   } catch (err) {
     throw new SummaryError(file, `not valid JSON: ${(err as Error).message}`);
   }
-  return parseRunSummary(value, file);
+  const summary = parseRunSummary(value, file);
+  await addEpochSeconds(dir, summary);
+  return summary;
+}
+
+/** Epoch timings from the run's manifest.json, where summary.json has none. */
+async function addEpochSeconds(dir: string, summary: RunSummary): Promise<void> {
+  let manifest: { stages?: Record<string, { epoch_seconds?: unknown }> };
+  try {
+    manifest = JSON.parse(await Deno.readTextFile(`${dir.replace(/[\\/]+$/, "")}/manifest.json`));
+  } catch {
+    return; // no manifest (a summary written by other means): no timings to add
+  }
+  for (const st of summary.stages) {
+    const seconds = manifest.stages?.[st.name]?.epoch_seconds;
+    if (st.kind !== "train" || !Array.isArray(seconds)) continue;
+    st.epochs.forEach((e, i) => {
+      if (e.seconds === undefined && typeof seconds[i] === "number") e.seconds = seconds[i];
+    });
+  }
 }

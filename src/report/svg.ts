@@ -375,7 +375,7 @@ export function secondsChart(epochs: readonly EpochSummary[], title: string): st
   return lineChart([{
     label: "seconds per epoch",
     color: PALETTE[2],
-    points: epochs.map((e) => ({ x: e.epoch, y: e.seconds })),
+    points: epochs.map((e) => ({ x: e.epoch, y: e.seconds ?? null })),
   }], {
     title,
     x: { label: "epoch", integer: true },

@@ -1,0 +1,101 @@
+/**
+ * `deno task pipeline FILE [--set path=value]... [--out DIR] [--dry-run] [--force]`:
+ * runs a pipeline file (a path, or a bare name from `pipelines/`). A matrix
+ * runs one combination after another, each in a folder of the run directory.
+ * Exit code 0 when every run finished and met its expectations, 1 when an
+ * expectation failed or the input was unusable, 2 for bad flags.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { locatePipeline, planRuns } from "../pipeline/load.ts";
+import { type Progress, runPipeline } from "../pipeline/runner.ts";
+import { defaultRunDir } from "../pipeline/run_dir.ts";
+import { progressBar, progressLine, throttle } from "./progress.ts";
+import { UsageError } from "./usage_error.ts";
+
+const USAGE = `Usage: deno task pipeline FILE [flags]
+Runs a pipeline: dataset, model, training and certification stages, report.
+FILE is a path, or the name of a file in pipelines/ (e.g. mnist-quickstart.json).
+
+  --set PATH=VALUE  override a field (e.g. --set stages[0].epochs=2); VALUE is JSON where it parses
+  --out DIR         the run directory (default runs/<name>-<time>); running again into it resumes
+  --dry-run         print the resolved runs and stop
+  --force           take over a run directory written by another pipeline
+  -h, --help        show this help`;
+
+function bad(msg: string): never {
+  throw new UsageError(`${msg}\n(see --help)`, 2);
+}
+
+/** Renders progress events: a live bar on a terminal, a line every 30 s elsewhere. */
+function progressPrinter(): (p: Progress) => void {
+  const tty = Deno.stderr.isTerminal();
+  const show = throttle(tty ? 200 : 30_000);
+  return (p) => {
+    const last = p.done === p.total;
+    if (!show(last) || (last && !tty && p.unit === "step")) return;
+    progressLine(`${p.stage}: ${progressBar(p.done, p.total, p.seconds, p.unit)}  ${p.detail}`);
+    if (tty && last) progressLine("", false);
+  };
+}
+
+/**
+ * Runs the `pipeline` command.
+ *
+ * @param args the command's arguments (without "pipeline")
+ * @returns the exit code
+ */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        set: { type: "string", multiple: true },
+        out: { type: "string" },
+        "dry-run": { type: "boolean" },
+        force: { type: "boolean" },
+        shard: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    bad((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) bad("expected one pipeline file");
+  if (values.shard !== undefined) bad("--shard is not supported by this version");
+  if (values.out === "") bad("--out must not be empty");
+  const file = await locatePipeline(positionals[0]);
+  const { name, runs } = await planRuns(file, values.set ?? []);
+  const base = values.out ?? defaultRunDir(name);
+  if (values["dry-run"]) {
+    for (const r of runs) {
+      const dir = r.folder === "" ? base : `${base}/${r.folder}`;
+      console.log(
+        JSON.stringify({ dir, matrix: r.label || undefined, pipeline: r.pipeline }, null, 2),
+      );
+    }
+    return 0;
+  }
+  const progress = progressPrinter();
+  let failures = 0;
+  for (const r of runs) {
+    const dir = r.folder === "" ? base : `${base}/${r.folder}`;
+    const outcome = await runPipeline(r.pipeline, dir, {
+      force: values.force ?? false,
+      events: { log: (line) => console.log(line), progress },
+    });
+    for (const f of outcome.failed) console.error(`error: expectation not met: ${f}`);
+    failures += outcome.failed.length;
+    console.log(`run directory: ${outcome.dir}`);
+  }
+  return failures > 0 ? 1 : 0;
+}
