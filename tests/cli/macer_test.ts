@@ -170,17 +170,12 @@ Deno.test("macer main() refuses bad flags and bad combinations before any work",
     [["--bogus", "1"], /bogus/],
     [["positional"], /positional|Unexpected argument/i],
     [["--task", "test"], /needs --resume_ckpt/],
-    [
-      ["--task", "test", "--resume_ckpt", "x", "--epochs", "3"],
-      /--epochs only apply to --task train/,
-    ],
     [["--method", "gaussian", "--lbd", "3"], /--lbd only apply to --method macer/],
     [["--mode", "both"], /--mode both is for --task test/],
     [["--mode", "soft", "--n", "1"], /at least 2/],
     [["--ckptdir", ""], /must not be empty/],
     [["--milestones", "0"], /--milestones must be a whole number >= 1/],
     [["--milestones", "200,x"], /--milestones must be a whole number/],
-    [["--task", "test", "--resume_ckpt", "x", "--milestones", "3"], /only apply to --task train/],
     [["--download", "--offline"], /contradict/],
     [["--offline", "--base-url", "http://m/"], /--base-url has no use with --offline/],
     [["--base-url", "mirror"], /--base-url must be an http/],
@@ -212,4 +207,31 @@ Deno.test("macer main() refuses bad flags and bad combinations before any work",
     () => main([...testMissing, "--num_img", "2"]),
     (e: unknown) => e instanceof InputError && /Cannot load checkpoint/.test((e as Error).message),
   );
+});
+
+Deno.test("parseFlags() notes train-only flags given to --task test instead of refusing them", () => {
+  const notes: string[] = [];
+  const original = console.error;
+  console.error = (...a: unknown[]) => notes.push(a.join(" "));
+  try {
+    const s = parseFlags([
+      "--task",
+      "test",
+      "--resume_ckpt",
+      "x.safetensors",
+      "--ckptdir",
+      "ckpt",
+      "--epochs",
+      "3",
+      "--milestones",
+      "3",
+    ]);
+    assert.ok(s !== null);
+    assert.equal(s.task, "test");
+    assert.deepEqual(notes, [
+      "note: --ckptdir, --epochs, --milestones only apply to --task train; ignored",
+    ]);
+  } finally {
+    console.error = original;
+  }
 });
