@@ -16,14 +16,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { backward, Var } from "../compute/autograd.ts";
-import { setThreads, simdLevel, Tensor, threads, tidy } from "../compute/tensor.ts";
+import { setThreads, simdLevel, threads } from "../compute/tensor.ts";
 import { LeNet } from "../src/nn/lenet.ts";
 import type { Module } from "../src/nn/module.ts";
 import { ResNet110 } from "../src/nn/resnet.ts";
 import { EngineSampler } from "../src/smoothing/sampler.ts";
-import { macerLossFromLogits, noiseDraw, noisyCopies } from "../src/train/macer_loss.ts";
-import { SGD } from "../src/train/sgd.ts";
+import { Trainer } from "../src/train/trainer.ts";
 
 interface Case {
   model: () => Module;
@@ -92,26 +90,25 @@ function prepare(c: Case): () => void {
     });
     return () => void sampler.sample(c.batch, c.batch);
   }
-  model.train();
-  const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  const x = Tensor.fromF32(seeded(c.batch * size, 2), [c.batch, ...c.shape]).keep();
-  const labels = Int32Array.from({ length: c.batch }, (_, i) => (i * 7) % 10);
-  let offset = 0;
-  return () =>
-    tidy(() => {
-      const noisy = noisyCopies(x, c.k, 0.25, { seed: 0, offset });
-      offset += noiseDraw(x, c.k);
-      const { loss } = macerLossFromLogits(model.forward(Var.constant(noisy)), labels, {
-        sigma: 0.25,
-        k: c.k,
-        lbd: 12,
-        gamma: 8,
-        beta: 16,
-      });
-      backward(loss);
-      opt.step();
-      model.zeroGrad();
-    });
+  // The training step the trainer runs: noise, MACER loss, backward, SGD.
+  const trainer = new Trainer(model, {
+    method: "macer",
+    sigma: 0.25,
+    gaussNum: c.k,
+    lbd: 12,
+    gamma: 8,
+    beta: 16,
+    lr: 0.01,
+    noiseSeed: 0,
+    dataSeed: 0,
+  });
+  const batch = {
+    x: seeded(c.batch * size, 2),
+    y: Int32Array.from({ length: c.batch }, (_, i) => (i * 7) % 10),
+    size: c.batch,
+    indices: new Int32Array(c.batch),
+  };
+  return () => void trainer.step(batch, c.shape);
 }
 
 interface Row {
