@@ -6,21 +6,21 @@
 # same certification noise). Prints one line per run and the mean and standard
 # deviation of ACR per side.
 #
-#   scripts/parity/seed_study.sh MACER_REPO OUT_DIR "0 1 2 3 4" [NUM_TRAIN] [EPOCHS]
+#   scripts/parity/seed_study.sh MACER_REPO OUT_DIR "0 1 2 3 4" [NUM_TRAIN] [EPOCHS] [N]
 #
 # Defaults: 20,000 Fashion-MNIST training images, 2 epochs; test images
-# 500..699 at n = 10,000, alpha = 0.001. Runs already finished are kept.
+# 500..699 certified at n = N (10,000), alpha = 0.001. Runs already finished are kept.
 set -euo pipefail
-repo=$1 out=$2 seeds=$3 num_train=${4:-20000} epochs=${5:-2}
+repo=$1 out=$2 seeds=$3 num_train=${4:-20000} epochs=${5:-2} n=${6:-10000}
 root=${ROOT:-/usr/share/datasets/fashion-mnist}
 cd "$(dirname "$0")/../.."
 mkdir -p "$out"
 
 certify() { # checkpoint dir
-  [ -f "$2/cert/0.summary.json" ] || [ -f "$2/cert/$epochs.summary.json" ] ||
+  ls "$2/cert-n$n"/*.summary.json >/dev/null 2>&1 ||
     deno run -A cli.ts macer --task test --dataset fashion-mnist --root "$root" --offline \
-      --resume_ckpt "$1" --start_img 500 --num_img 200 --n 10000 --mode hard \
-      --matdir "$2/cert" --threads 1 >"$2/cert.log" 2>&1
+      --resume_ckpt "$1" --start_img 500 --num_img 200 --n "$n" --mode hard \
+      --matdir "$2/cert-n$n" --threads 1 >"$2/cert-n$n.log" 2>&1
 }
 
 for s in $seeds; do
@@ -41,14 +41,14 @@ for s in $seeds; do
   wait
 done
 
-/usr/bin/python3 - "$out" $seeds <<'PY'
+/usr/bin/python3 - "$out" "$n" $seeds <<'PY'
 import glob, json, statistics, sys
-out, seeds = sys.argv[1], sys.argv[2:]
+out, n, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
 for side in ("ours", "authors"):
     acrs = []
     for s in seeds:
         steps = [json.loads(l) for l in open(f"{out}/{side}-{s}/steps.jsonl")]
-        summary = json.load(open(glob.glob(f"{out}/{side}-{s}/cert/*.summary.json")[0]))
+        summary = json.load(open(glob.glob(f"{out}/{side}-{s}/cert-n{n}/*.summary.json")[0]))
         acr = summary["modes"]["hard"]["acr"]
         acrs.append(acr)
         last = max(x["epoch"] for x in steps)
