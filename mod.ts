@@ -8,6 +8,8 @@
  * - `src/train`: the MACER and Gaussian-augmentation losses, SGD, the trainer
  * - `src/smoothing`: PREDICT / CERTIFY, confidence bounds, the normal quantile
  * - `src/io`: safetensors checkpoints, MAT v5 and Cohen-format result files
+ * - `src/pipeline`: pipeline files (format, composition, validation) and the runner
+ * - `src/report`: certified-accuracy curves and the HTML report
  * - `src/report`: run summaries, certified-accuracy and training charts (SVG), HTML reports
  *
  * @module
@@ -44,3 +46,18 @@ export { certifiedAccuracyChart, lineChart, lossChart, secondsChart } from "./sr
 export type { AccuracyCurve, AxisOptions, ChartOptions, Series } from "./src/report/svg.ts";
 export { renderReport, REPORT_FILE, writeReport } from "./src/report/html.ts";
 export type { ReportRun } from "./src/report/html.ts";
+export { InputError } from "./src/errors.ts";
+export { buildModel, defaultModelFor, MODEL_NAMES, MODELS } from "./src/train/models.ts";
+export type { ModelSpec } from "./src/train/models.ts";
+export { TRAIN_FIELDS, trainSettings } from "./src/train/settings.ts";
+export type { TrainSettings } from "./src/train/settings.ts";
+export { runTraining, TrainingStoppedError } from "./src/train/run.ts";
+export type { TrainRunOptions, TrainRunResult } from "./src/train/run.ts";
+export { Trainer, TrainingDivergedError } from "./src/train/trainer.ts";
+export { PIPELINE_SPEC } from "./src/pipeline/schema.ts";
+export { locatePipeline, planRuns } from "./src/pipeline/load.ts";
+export type { PlannedRun } from "./src/pipeline/load.ts";
+export { type Pipeline, PipelineError, validatePipeline } from "./src/pipeline/validate.ts";
+export { runPipeline } from "./src/pipeline/runner.ts";
+export type { Progress, RunEvents, RunOutcome } from "./src/pipeline/runner.ts";
+export { keyReference, pipelineJsonSchema } from "./src/pipeline/reference.ts";

@@ -74,7 +74,8 @@ export async function main(args: string[]): Promise<number> {
   if (values.shard !== undefined) bad("--shard is not supported by this version");
   if (values.out === "") bad("--out must not be empty");
   const file = await locatePipeline(positionals[0]);
-  const { name, runs } = await planRuns(file, values.set ?? []);
+  // A dry run shows what would run; it does not need the data to be there yet.
+  const { name, runs } = await planRuns(file, values.set ?? [], !values["dry-run"]);
   const base = values.out ?? defaultRunDir(name);
   if (values["dry-run"]) {
     for (const r of runs) {

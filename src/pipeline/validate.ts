@@ -234,7 +234,7 @@ export async function validatePipeline(
           path: "dataset.root",
           message: `the ${split} split of ${dataset.name} is not in "${dataset.root}": ${
             HOW_TO_GET[dataset.name] ?? "check the folder"
-          }`,
+          } (on the command line: --set dataset.download=true)`,
         });
         break;
       }
