@@ -10,6 +10,7 @@
  *     ckpt/<epoch>.safetensors   train: the newest checkpoint (the resume point)
  *     epochs.jsonl               train: one line per finished epoch
  *     <stage>.<mode>.tsv, .mat   certify: Cohen's per-image log, MACER's radii
+ *     <stage>.journal.jsonl      certify: full-precision results of finished images (resume point)
  *     done.json                  the stage's summary, written when it has finished
  * <run>/summary.json             every stage's summary (no timings: bit-identical reruns)
  * <run>/report.html

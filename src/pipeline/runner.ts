@@ -200,6 +200,7 @@ class Runner {
     const testSet = await this.data("test");
     const model = await this.modelOf(st);
     const t0 = performance.now();
+    await Deno.mkdir(this.dir.stage(st.name), { recursive: true });
     const run = await certifyImages(model, testSet, {
       mode: st.mode,
       sigma: st.sigma,
@@ -211,6 +212,7 @@ class Runner {
       seed: 2 * this.p.seed + 1,
       indices: this.indices(st, testSet.count),
       output: { dir: this.dir.stage(st.name), name: st.name },
+      journal: `${this.dir.stage(st.name)}/${st.name}.journal.jsonl`,
       params: { pipeline: this.p.name, stage: st.name, model: st.model ?? st.checkpoint },
       onImage: (i) =>
         this.events.progress?.({

@@ -24,6 +24,7 @@ import {
   matRadius,
 } from "../smoothing/metrics.ts";
 import { drawSpan, EngineSampler } from "../smoothing/sampler.ts";
+import { appendJournal, type JournalEntry, readJournal } from "./journal.ts";
 
 /** "hard", "soft", or "both" (one set of samples serves both). */
 export type CertifyRunMode = "hard" | "soft" | "both";
@@ -54,6 +55,11 @@ export interface CertifyRunOptions {
   output?: { dir: string; name: string };
   /** Extra parameters recorded in the summary JSON. */
   params?: Record<string, unknown>;
+  /**
+   * A journal file of finished images (see journal.ts): images it already holds are not
+   * certified again, so a killed run continues where it stopped.
+   */
+  journal?: string;
   /** Called after every image. */
   onImage?: (p: ImageProgress) => void;
 }
@@ -129,9 +135,25 @@ export async function certifyImages(
   const results: Partial<Record<"hard" | "soft", ImageResult[]>> = {};
   for (const m of modes) results[m] = [];
   const t0 = performance.now();
+  const record = async (e: JournalEntry) => {
+    for (const m of modes) {
+      const c = e.certificates[m]!;
+      results[m]!.push({ label: e.label, prediction: c.prediction, radius: c.radius });
+      await logs.get(m)?.append({
+        idx: e.index,
+        label: e.label,
+        predict: c.prediction,
+        radius: c.radius,
+        correct: c.prediction === e.label,
+        time: e.seconds,
+      });
+    }
+  };
   try {
-    for (let done = 0; done < o.indices.length; done++) {
-      const index = o.indices[done];
+    const done = o.journal === undefined ? [] : await readJournal(o.journal, o.indices);
+    for (const e of done) await record(e);
+    for (let i = done.length; i < o.indices.length; i++) {
+      const index = o.indices[i];
       const label = ds.labels[index];
       const t1 = performance.now();
       const sampler = new EngineSampler(model, imageAt(ds, index), shape, {
@@ -145,20 +167,11 @@ export async function certifyImages(
         ? await certifyBoth(sampler, opts)
         : { [o.mode]: await certify(sampler, o.mode, opts) };
       const seconds = (performance.now() - t1) / 1000;
-      for (const m of modes) {
-        const c = certs[m]!;
-        results[m]!.push({ label, prediction: c.prediction, radius: c.radius });
-        await logs.get(m)?.append({
-          idx: index,
-          label,
-          predict: c.prediction,
-          radius: c.radius,
-          correct: c.prediction === label,
-          time: seconds,
-        });
-      }
+      const entry = { index, label, certificates: certs, seconds };
+      await record(entry);
+      if (o.journal !== undefined) await appendJournal(o.journal, entry);
       o.onImage?.({
-        done: done + 1,
+        done: i + 1,
         total: o.indices.length,
         index,
         label,
