@@ -59,7 +59,7 @@ export class SGD {
   }
 }
 
-/** lr = base * gamma^(number of milestones <= epoch). */
+/** lr = base * gamma^(number of milestones <= epoch), multiplied out milestone by milestone. */
 export class MultiStepLR {
   readonly base: number;
   readonly milestones: readonly number[];
@@ -73,7 +73,10 @@ export class MultiStepLR {
 
   /** The learning rate for `epoch`, counted as PyTorch's scheduler counts its steps. */
   lrAt(epoch: number): number {
-    const passed = this.milestones.filter((m) => m <= epoch).length;
-    return this.base * this.gamma ** passed;
+    // PyTorch multiplies the current rate by gamma at each milestone; the same order of
+    // float operations gives the same rates to the last bit (0.01 -> 0.001 -> 0.0001).
+    let lr = this.base;
+    for (const m of this.milestones) if (m <= epoch) lr *= this.gamma;
+    return lr;
   }
 }
