@@ -318,6 +318,25 @@ async function readEpochs(path: string, upTo: number): Promise<EpochLine[]> {
   });
 }
 
+/** A finished train stage's times, from its epochs.jsonl. */
+async function epochTimings(path: string): Promise<Timings[string]> {
+  const epochs = await readEpochs(path, Infinity);
+  return {
+    seconds: epochs.reduce((a, e) => a + e.seconds, 0),
+    epoch_seconds: epochs.map((e) => e.seconds),
+  };
+}
+
+/** The stage times of an earlier run's manifest.json ({} where there is none). */
+async function manifestTimings(path: string): Promise<Timings> {
+  try {
+    const stages = JSON.parse(await Deno.readTextFile(path)).stages;
+    return typeof stages === "object" && stages !== null ? stages : {};
+  } catch {
+    return {};
+  }
+}
+
 interface EpochLine {
   epoch: number;
   lr: number;
@@ -347,6 +366,8 @@ export async function runPipeline(
   setThreads(p.threads);
   const started = new Date();
   const r = new Runner(p, dir, o.events ?? {});
+  // Stages kept from an earlier run keep their times in the manifest.
+  const earlier = resumed ? await manifestTimings(dir.manifest) : {};
   try {
     await r.log(`${resumed ? "resuming" : "starting"} ${p.name} in ${dir.root}`);
     const stages: StageSummary[] = [];
@@ -358,6 +379,10 @@ export async function runPipeline(
       if (done !== undefined) {
         await r.log(`${st.name}: finished earlier, kept`);
         stages.push(done);
+        const t = st.kind === "train"
+          ? await epochTimings(`${dir.stage(st.name)}/epochs.jsonl`)
+          : earlier[st.name];
+        if (t !== undefined) r.timings[st.name] = t;
         continue;
       }
       await r.log(`${st.name}: ${st.kind}`);

@@ -148,5 +148,9 @@ Deno.test("a pipeline killed with SIGKILL at several moments and run again ends 
     5,
     6,
   ]);
+  // The manifest has every stage's time, those of the stages kept from earlier runs too.
+  const manifest = JSON.parse(await Deno.readTextFile(`${run}/manifest.json`));
+  assert.deepEqual(Object.keys(manifest.stages), ["train", "certify", "predict"]);
+  assert.equal(manifest.stages.train.epoch_seconds.length, 6);
   console.log(`killed: ${moments.join("; ")}`);
 });

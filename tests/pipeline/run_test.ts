@@ -116,6 +116,14 @@ Deno.test("a tiny pipeline runs end to end into its run directory, and a rerun k
   assert.deepEqual(await Deno.readFile(`${run}/summary.json`), summaryBytes);
   assert.equal(await sha256(`${run}/stages/train/ckpt/2.safetensors`), ckpt);
   assert.match(await Deno.readTextFile(`${run}/log.txt`), /^starting tiny[\s\S]*^resuming tiny/m);
+  // The manifest keeps the kept stages' timings, and the report its seconds per epoch.
+  const remanifest = JSON.parse(await Deno.readTextFile(`${run}/manifest.json`));
+  assert.deepEqual(remanifest.stages, manifest.stages);
+  assert.deepEqual(
+    (await readRunSummary(run)).stages[0],
+    summary.stages[0],
+    "epoch seconds read back from the manifest",
+  );
 });
 
 /** Expectations one run's certify stage meets, and ones it does not, from its summary. */
