@@ -112,11 +112,17 @@ export class RunDir {
     return best;
   }
 
-  /** Deletes a train stage's checkpoints older than `keep`. */
+  /**
+   * Deletes a train stage's checkpoints older than `keep`, and the temporary file of a
+   * checkpoint whose writing a kill interrupted.
+   */
   async pruneCheckpoints(stage: string, keep: number): Promise<void> {
     for await (const e of Deno.readDir(this.ckptdir(stage))) {
       const m = /^(\d+)\.safetensors$/.exec(e.name);
-      if (m && Number(m[1]) < keep) await Deno.remove(`${this.ckptdir(stage)}/${e.name}`);
+      const stale = /^\..*\.tmp-/.test(e.name);
+      if (stale || (m && Number(m[1]) < keep)) {
+        await Deno.remove(`${this.ckptdir(stage)}/${e.name}`);
+      }
     }
   }
 

@@ -12,6 +12,7 @@ import { setThreads, threads } from "../../compute/tensor.ts";
 import { imageAt } from "../data/summary.ts";
 import { loadDataset } from "../data/load.ts";
 import type { ImageDataset, Split } from "../data/types.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import { loadCheckpoint } from "../io/checkpoint.ts";
 import type { Module } from "../nn/module.ts";
 import {
@@ -130,7 +131,11 @@ class Runner {
       await this.log(`${st.name}: starting from the weights of ${from}`);
     }
     await Deno.mkdir(this.dir.stage(st.name), { recursive: true });
-    await Deno.writeTextFile(epochsFile, kept.map((e) => JSON.stringify(e) + "\n").join(""));
+    // Atomic: a kill during this rewrite must not lose the epochs already done.
+    await writeFileAtomic(
+      epochsFile,
+      new TextEncoder().encode(kept.map((e) => JSON.stringify(e) + "\n").join("")),
+    );
     const { kind: _k, name: _n, checkpoint_every, init: _i, ...hyper } = st;
     const settings = { ...hyper, seed };
     const every = checkpoint_every;
