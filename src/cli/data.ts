@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./flags.ts";
 import { UsageError } from "./usage_error.ts";
 import { DATASET_NAMES, DEFAULT_ROOT, isDatasetName, loadDataset, summarize } from "../data/mod.ts";
 
@@ -24,24 +24,14 @@ const USAGE = `Usage: deno task data NAME [--root DIR] [--split train|test] [--o
  * @throws UsageError (exit code 2) on unknown flags or bad values
  */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        root: { type: "string" },
-        split: { type: "string", default: "train" },
-        download: { type: "boolean", default: false },
-        offline: { type: "boolean", default: false },
-        "base-url": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
+  const parsed = parseCommandLine(args, {
+    root: { type: "string" },
+    split: { type: "string", default: "train" },
+    download: { type: "boolean", default: false },
+    offline: { type: "boolean", default: false },
+    "base-url": { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  }, USAGE);
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(USAGE);

@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { locatePipeline, planRuns } from "../pipeline/load.ts";
 import { type Progress, runPipeline } from "../pipeline/runner.ts";
 import { defaultRunDir } from "../pipeline/run_dir.ts";
 import { progressBar, progressLine, throttle } from "./progress.ts";
+import { parseCommandLine } from "./flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 const USAGE = `Usage: deno task pipeline FILE [flags]
@@ -47,24 +47,14 @@ function progressPrinter(): (p: Progress) => void {
  * @returns the exit code
  */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        set: { type: "string", multiple: true },
-        out: { type: "string" },
-        "dry-run": { type: "boolean" },
-        force: { type: "boolean" },
-        shard: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    bad((e as Error).message);
-  }
+  const parsed = parseCommandLine(args, {
+    set: { type: "string", multiple: true },
+    out: { type: "string" },
+    "dry-run": { type: "boolean" },
+    force: { type: "boolean" },
+    shard: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, "(see --help)");
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(USAGE);

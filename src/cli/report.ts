@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./flags.ts";
 import { UsageError } from "./usage_error.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readRunSummary, renderReport, REPORT_FILE, SummaryError } from "../report/mod.ts";
@@ -23,20 +23,10 @@ const USAGE = `Usage: deno task report RUN_DIR... [--out FILE]\n` +
  * output that cannot be written (the file is named)
  */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        out: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${USAGE}`, 2);
-  }
+  const parsed = parseCommandLine(args, {
+    out: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  }, USAGE);
   const { values, positionals: dirs } = parsed;
   if (values.help) {
     console.log(USAGE);
