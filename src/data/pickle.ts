@@ -1,13 +1,21 @@
 /**
  * A data-only reader for the small subset of Python's pickle format that the
- * CIFAR-10 python batches use (protocol 2, as written by Python 2's cPickle,
- * plus what Python 3 writes for the same dict with protocols 2 to 4).
+ * CIFAR-10 python batches and PyTorch's state dicts use (protocol 2, as
+ * written by Python 2's cPickle and by `torch.save`, plus what Python 3
+ * writes for the same objects with protocols 2 to 4).
  *
- * Nothing is ever executed. The only "globals" accepted are the four that
- * describe a NumPy uint8 array and Python 3's bytes encoding
- * (`numpy.core.multiarray._reconstruct`, `numpy.ndarray`, `numpy.dtype`,
- * `_codecs.encode`), and they are interpreted structurally, never called.
- * Any other opcode or global is refused with an error.
+ * Nothing is ever executed. Globals are accepted by profile, and interpreted
+ * structurally, never called:
+ * - `"numpy"` (the default): the four that describe a NumPy uint8 array and
+ *   Python 3's bytes encoding (`numpy.core.multiarray._reconstruct`,
+ *   `numpy.ndarray`, `numpy.dtype`, `_codecs.encode`);
+ * - `"torch"`: what a state dict needs, as PyTorch's own `weights_only`
+ *   loader allows (`collections.OrderedDict`,
+ *   `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter` and
+ *   the storage types `torch.FloatStorage`, `DoubleStorage`, `HalfStorage`,
+ *   `LongStorage`, `IntStorage`), with persistent ids resolved by the caller.
+ *
+ * Any other opcode or global is refused with an error naming it.
  *
  * @module
  */
@@ -38,6 +46,34 @@ export class PyDtype {
   constructor(readonly str: string) {}
 }
 
+/**
+ * A PyTorch storage a persistent id refers to: its key in the file, element
+ * type (the storage class's name, e.g. `torch.FloatStorage`) and element count,
+ * plus, for a legacy view of a larger storage, where the view starts.
+ */
+export class PyStorage {
+  constructor(
+    readonly type: string,
+    readonly key: string,
+    readonly numel: number,
+    readonly viewOffset = 0,
+  ) {}
+}
+
+/**
+ * A PyTorch tensor as `torch._utils._rebuild_tensor_v2` describes it: a strided
+ * view (offset, shape and strides, in elements) into a storage whose bytes the
+ * caller reads.
+ */
+export class PyTensorRef {
+  constructor(
+    readonly storage: PyStorage,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+  ) {}
+}
+
 /** A whitelisted global reference (module and name). */
 export class PyGlobal {
   constructor(readonly module: string, readonly name: string) {}
@@ -52,6 +88,7 @@ export type PickleValue =
   | null
   | boolean
   | number
+  | bigint
   | Uint8Array
   | PyStr
   | PyTuple
@@ -59,7 +96,9 @@ export type PickleValue =
   | Map<string, PickleValue>
   | PyNdarray
   | PyDtype
-  | PyGlobal;
+  | PyGlobal
+  | PyStorage
+  | PyTensorRef;
 
 /** A pickle that this reader refuses or cannot parse. */
 export class PickleError extends Error {
@@ -69,13 +108,44 @@ export class PickleError extends Error {
   }
 }
 
-const ALLOWED_GLOBALS = new Set([
-  "numpy.core.multiarray._reconstruct",
-  "numpy._core.multiarray._reconstruct",
-  "numpy.ndarray",
-  "numpy.dtype",
-  "_codecs.encode",
-]);
+/** Which globals a pickle may name. */
+export type PickleProfile = "numpy" | "torch";
+
+/** The PyTorch storage types a state dict may use. */
+export const TORCH_STORAGE_TYPES: readonly string[] = [
+  "torch.FloatStorage",
+  "torch.DoubleStorage",
+  "torch.HalfStorage",
+  "torch.LongStorage",
+  "torch.IntStorage",
+];
+
+const ALLOWED_GLOBALS: Record<PickleProfile, Set<string>> = {
+  numpy: new Set([
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "_codecs.encode",
+  ]),
+  torch: new Set([
+    "collections.OrderedDict",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_parameter",
+    ...TORCH_STORAGE_TYPES,
+  ]),
+};
+
+/** Options of {@linkcode readPickle}. */
+export interface PickleOptions {
+  /** The globals allowed (default `"numpy"`). */
+  profile?: PickleProfile;
+  /**
+   * Resolves a persistent id (BINPERSID); without it a persistent id is refused.
+   * Throw a {@linkcode PickleError} to refuse one.
+   */
+  persistentLoad?: (pid: PickleValue, at: number) => PickleValue;
+}
 
 const MARK = Symbol("mark");
 type StackItem = PickleValue | typeof MARK;
@@ -86,7 +156,7 @@ const latin1 = new TextDecoder("latin1");
 function keyOf(v: PickleValue, at: number): string {
   if (v instanceof Uint8Array) return latin1.decode(v);
   if (v instanceof PyStr) return v.toString();
-  if (typeof v === "number") return String(v);
+  if (typeof v === "number" || typeof v === "bigint") return String(v);
   throw new PickleError(`unsupported dict key type at byte ${at}`);
 }
 
@@ -141,6 +211,46 @@ function reduce(fn: PickleValue, args: PickleValue, at: number): PickleValue {
       if (s === undefined) throw new PickleError(`numpy.dtype without a type string at byte ${at}`);
       return new PyDtype(s);
     }
+    case "collections.OrderedDict": {
+      const dict = new Map<string, PickleValue>();
+      const pairs = a.length === 0 ? [] : a[0];
+      if (a.length > 1 || !Array.isArray(pairs)) {
+        throw new PickleError(`unsupported OrderedDict arguments at byte ${at}`);
+      }
+      for (const kv of pairs) {
+        if (!(kv instanceof PyTuple) || kv.items.length !== 2) {
+          throw new PickleError(`OrderedDict item that is not a pair at byte ${at}`);
+        }
+        dict.set(keyOf(kv.items[0], at), kv.items[1]);
+      }
+      return dict;
+    }
+    case "torch._utils._rebuild_tensor_v2": {
+      // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+      const [storage, offset, size, stride] = a;
+      const ints = (t: PickleValue) =>
+        t instanceof PyTuple && t.items.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
+      if (
+        a.length < 6 || a.length > 7 || !(storage instanceof PyStorage) ||
+        !Number.isSafeInteger(offset) || (offset as number) < 0 || !ints(size) || !ints(stride) ||
+        (size as PyTuple).items.length !== (stride as PyTuple).items.length
+      ) {
+        throw new PickleError(`unsupported _rebuild_tensor_v2 arguments at byte ${at}`);
+      }
+      return new PyTensorRef(
+        storage,
+        offset as number,
+        (size as PyTuple).items as number[],
+        (stride as PyTuple).items as number[],
+      );
+    }
+    case "torch._utils._rebuild_parameter": {
+      // (data, requires_grad, backward_hooks): the parameter's data is the tensor
+      if (a.length !== 3 || !(a[0] instanceof PyTensorRef)) {
+        throw new PickleError(`unsupported _rebuild_parameter arguments at byte ${at}`);
+      }
+      return a[0];
+    }
     default:
       throw new PickleError(`refusing to call ${fn.qualified} at byte ${at}`);
   }
@@ -149,6 +259,8 @@ function reduce(fn: PickleValue, args: PickleValue, at: number): PickleValue {
 /** The interpretation of BUILD (setting an object's state). */
 function build(obj: PickleValue, state: PickleValue, at: number): void {
   if (obj instanceof PyDtype) return; // byte order and flags: irrelevant for 1-byte types
+  // An OrderedDict's instance attributes: a state dict's `_metadata` (module versions).
+  if (obj instanceof Map && state instanceof Map) return;
   if (!(obj instanceof PyNdarray) || !(state instanceof PyTuple)) {
     throw new PickleError(`BUILD on an unsupported object at byte ${at}`);
   }
@@ -183,15 +295,35 @@ function build(obj: PickleValue, state: PickleValue, at: number): void {
  *
  * @param bytes the pickle's bytes; large byte strings are returned as views
  *   into this buffer, not copies
+ * @param options the globals allowed and the persistent-id resolver
  * @returns the unpickled value
  * @throws PickleError on an unsupported opcode or global, or truncation
  */
-export function readPickle(bytes: Uint8Array): PickleValue {
+export function readPickle(bytes: Uint8Array, options: PickleOptions = {}): PickleValue {
+  return readPickleAt(bytes, 0, options).value;
+}
+
+/**
+ * Parses one pickle starting at byte `start` (files such as PyTorch's legacy
+ * checkpoints hold several in a row).
+ *
+ * @param bytes the buffer
+ * @param start where the pickle starts
+ * @param options the globals allowed and the persistent-id resolver
+ * @returns the value and the position just after its STOP opcode
+ * @throws PickleError on an unsupported opcode or global, or truncation
+ */
+export function readPickleAt(
+  bytes: Uint8Array,
+  start: number,
+  options: PickleOptions = {},
+): { value: PickleValue; end: number } {
+  const allowed = ALLOWED_GLOBALS[options.profile ?? "numpy"];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: StackItem[] = [];
   const marks: number[] = [];
   const memo = new Map<number, PickleValue>();
-  let p = 0;
+  let p = start;
 
   const need = (n: number) => {
     if (p + n > bytes.length) {
@@ -236,8 +368,12 @@ export function readPickle(bytes: Uint8Array): PickleValue {
   };
   const global = (module: string, name: string, at: number): PyGlobal => {
     const g = new PyGlobal(module, name);
-    if (!ALLOWED_GLOBALS.has(g.qualified)) {
-      throw new PickleError(`refusing global ${g.qualified} at byte ${at}`);
+    if (!allowed.has(g.qualified)) {
+      throw new PickleError(
+        `refusing global ${g.qualified} at byte ${at} (only ${
+          [...allowed].join(", ")
+        } are allowed)`,
+      );
     }
     return g;
   };
@@ -258,7 +394,7 @@ export function readPickle(bytes: Uint8Array): PickleValue {
         break;
       case 0x2e: // STOP
         if (stack.length !== 1) throw new PickleError(`malformed pickle: stack at STOP`);
-        return pop();
+        return { value: pop(), end: p };
       case 0x28: // MARK
         marks.push(stack.length);
         stack.push(MARK);
@@ -335,11 +471,28 @@ export function readPickle(bytes: Uint8Array): PickleValue {
       case 0x8a: { // LONG1: little-endian two's complement of n bytes
         const n = u8();
         const b = slice(n);
-        if (n > 6) throw new PickleError(`integer too large at byte ${at}`);
-        let v = 0;
-        for (let i = n - 1; i >= 0; i--) v = v * 256 + b[i];
-        if (n > 0 && b[n - 1] & 0x80) v -= 2 ** (8 * n);
-        stack.push(v);
+        if (n > 16) throw new PickleError(`integer too large at byte ${at}`);
+        let v = 0n;
+        for (let i = n - 1; i >= 0; i--) v = v * 256n + BigInt(b[i]);
+        if (n > 0 && b[n - 1] & 0x80) v -= 1n << BigInt(8 * n);
+        const safe = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER);
+        stack.push(safe ? Number(v) : v);
+        break;
+      }
+      case 0x47: // BINFLOAT: big-endian float64
+        need(8);
+        p += 8;
+        stack.push(view.getFloat64(p - 8, false));
+        break;
+      case 0x30: // POP
+        pop();
+        break;
+      case 0x51: { // BINPERSID
+        const pid = pop();
+        if (options.persistentLoad === undefined) {
+          throw new PickleError(`persistent id at byte ${at} without a storage to refer to`);
+        }
+        stack.push(options.persistentLoad(pid, at));
         break;
       }
       case 0x55: // SHORT_BINSTRING (Python 2 str: bytes)
