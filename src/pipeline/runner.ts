@@ -30,7 +30,9 @@ import { drawSpan, EngineSampler } from "../smoothing/sampler.ts";
 import { certifyImages } from "../train/evaluate.ts";
 import { buildModel } from "../train/models.ts";
 import { runTraining } from "../train/run.ts";
+import { defaultsOf } from "../spec/spec.ts";
 import { isFileRef } from "./compose.ts";
+import { CERTIFY_STAGE } from "./schema.ts";
 import { checkExpectations } from "./expect.ts";
 import { writeManifest } from "./manifest.ts";
 import { RunDir, writeJson } from "./run_dir.ts";
@@ -136,7 +138,7 @@ class Runner {
       epochsFile,
       new TextEncoder().encode(kept.map((e) => JSON.stringify(e) + "\n").join("")),
     );
-    const { kind: _k, name: _n, checkpoint_every, init: _i, ...hyper } = st;
+    const { kind: _k, name: _n, checkpoint_every, certify_every, init: _i, ...hyper } = st;
     const settings = { ...hyper, seed };
     const every = checkpoint_every;
     const epochs = [...kept];
@@ -167,13 +169,24 @@ class Runner {
           robustness: r.robustness,
           seconds: r.seconds,
         };
-        epochs.push(line);
-        await Deno.writeTextFile(epochsFile, JSON.stringify(line) + "\n", { append: true });
         await this.log(
           `${st.name}: epoch ${r.epoch}/${st.epochs}  lr ${r.lr}  classification ${
             r.classification.toFixed(5)
           }  robustness ${r.robustness.toFixed(5)}  ${r.seconds.toFixed(1)} s`,
         );
+        if (certify_every > 0 && r.epoch % certify_every === 0) {
+          // As main.py: hard certification of the model as it is after this epoch.
+          const run = await this.certifyModel(
+            model,
+            this.duringTraining(st),
+            `${this.dir.stage(st.name)}/certify`,
+            String(r.epoch),
+            `${st.name} (epoch ${r.epoch})`,
+          );
+          Object.assign(line, { acr: run.metrics.hard!.acr });
+        }
+        epochs.push(line);
+        await Deno.writeTextFile(epochsFile, JSON.stringify(line) + "\n", { append: true });
       },
       onSave: (path, epoch) => {
         // Only the newest checkpoint is kept: it is the resume point and the stage's model.
@@ -201,11 +214,10 @@ class Runner {
       .filter((i) => i < count);
   }
 
-  async certify(st: CertifyStage): Promise<CertifyStageSummary> {
+  /** Certifies `model` with `st`'s settings into `<dir>/<name>.*` (journal included). */
+  async certifyModel(model: Module, st: CertifyStage, dir: string, name: string, label: string) {
     const testSet = await this.data("test");
-    const model = await this.modelOf(st);
-    const t0 = performance.now();
-    await Deno.mkdir(this.dir.stage(st.name), { recursive: true });
+    await Deno.mkdir(dir, { recursive: true });
     const run = await certifyImages(model, testSet, {
       mode: st.mode,
       sigma: st.sigma,
@@ -216,12 +228,12 @@ class Runner {
       batch: st.batch,
       seed: 2 * this.p.seed + 1,
       indices: this.indices(st, testSet.count),
-      output: { dir: this.dir.stage(st.name), name: st.name },
-      journal: `${this.dir.stage(st.name)}/${st.name}.journal.jsonl`,
+      output: { dir, name },
+      journal: `${dir}/${name}.journal.jsonl`,
       params: { pipeline: this.p.name, stage: st.name, model: st.model ?? st.checkpoint },
       onImage: (i) =>
         this.events.progress?.({
-          stage: st.name,
+          stage: label,
           unit: "image",
           done: i.done,
           total: i.total,
@@ -229,15 +241,41 @@ class Runner {
           detail: `image ${i.index}`,
         }),
     });
-    this.timings[st.name] = { seconds: (performance.now() - t0) / 1000 };
     for (const [mode, m] of Object.entries(run.metrics)) {
       await this.log(
-        `${st.name}: ${mode}: ACR ${m!.acr.toFixed(4)}  certified accuracy ${
+        `${label}: ${mode}: ACR ${m!.acr.toFixed(4)}  certified accuracy ${
           m!.certifiedAccuracy.map((c) => `${c.radius}:${(c.count / m!.counts.total).toFixed(3)}`)
             .join(" ")
         }`,
       );
     }
+    return run;
+  }
+
+  /**
+   * The certification settings of a train stage's `certify_every`: those of the first later
+   * certify stage that certifies its model, else the defaults, in hard mode (as main.py).
+   */
+  duringTraining(st: TrainStage): CertifyStage {
+    const later = this.p.stages.find((c): c is CertifyStage =>
+      c.kind === "certify" && c.model === st.name
+    );
+    const defaults = defaultsOf(CERTIFY_STAGE) as unknown as CertifyStage;
+    return {
+      ...defaults,
+      ...later,
+      name: st.name,
+      model: st.name,
+      sigma: later?.sigma ?? st.sigma,
+      mode: "hard",
+    };
+  }
+
+  async certify(st: CertifyStage): Promise<CertifyStageSummary> {
+    const model = await this.modelOf(st);
+    const t0 = performance.now();
+    const run = await this.certifyModel(model, st, this.dir.stage(st.name), st.name, st.name);
+    this.timings[st.name] = { seconds: (performance.now() - t0) / 1000 };
     return {
       name: st.name,
       kind: "certify",

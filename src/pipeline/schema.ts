@@ -47,6 +47,14 @@ const trainStage: ObjectSpec = {
     kind: { type: "string", doc: "train" },
     name: stageName,
     ...trainFields,
+    certify_every: {
+      type: "number",
+      integer: true,
+      min: 0,
+      default: 0,
+      doc: "certify (hard mode) every N epochs during training, as main.py does, with the " +
+        "settings of the certify stage of this model (0: never); ACR goes to epochs.jsonl",
+    },
     checkpoint_every: {
       type: "number",
       integer: true,
@@ -61,7 +69,8 @@ const trainStage: ObjectSpec = {
   },
 };
 
-const certifyStage: ObjectSpec = {
+/** The certify stage (its defaults serve certification during training too). */
+export const CERTIFY_STAGE: ObjectSpec = {
   type: "object",
   doc: "Cohen's CERTIFY on a range of test images (MACER's soft mode too)",
   fields: {
@@ -205,7 +214,7 @@ export const PIPELINE_SPEC: ObjectSpec = {
         doc: "a stage",
         variants: {
           train: trainStage,
-          certify: certifyStage,
+          certify: CERTIFY_STAGE,
           predict: predictStage,
           report: reportStage,
         },

@@ -23,6 +23,7 @@ interface StageBase {
 export interface TrainStage extends StageBase, Omit<TrainSettings, "seed"> {
   kind: "train";
   checkpoint_every: number;
+  certify_every: number;
   /** An earlier train stage's name, or a checkpoint file. */
   init?: string;
 }

@@ -9,6 +9,7 @@ import type { DatasetName } from "../data/types.ts";
 import { InputError } from "../errors.ts";
 import { LeNet } from "../nn/lenet.ts";
 import type { Module } from "../nn/module.ts";
+import { CIFAR10_MEAN, CIFAR10_STD, Normalized } from "../nn/normalize.ts";
 import { ResNet110 } from "../nn/resnet.ts";
 
 /** A registered model. */
@@ -32,6 +33,20 @@ export const MODELS: Readonly<Record<string, ModelSpec>> = {
     description: "ResNet-110 for 3x32x32 images (CIFAR-10, SVHN), as in MACER and Cohen et al.",
     input: [3, 32, 32],
     build: (seed, classes) => new ResNet110(seed, classes),
+  },
+  cifar_resnet20: {
+    description: "Cohen et al.'s cifar_resnet20: CIFAR-10 normalisation, then a 20-layer ResNet " +
+      "(3 blocks per stage); state-dict names as their checkpoints' (1.conv1.weight)",
+    input: [3, 32, 32],
+    build: (seed, classes) =>
+      new Normalized(new ResNet110(seed, classes, 3), CIFAR10_MEAN, CIFAR10_STD),
+  },
+  cifar_resnet110: {
+    description: "Cohen et al.'s cifar_resnet110: CIFAR-10 normalisation, then ResNet-110; " +
+      "state-dict names as their checkpoints' (1.conv1.weight)",
+    input: [3, 32, 32],
+    build: (seed, classes) =>
+      new Normalized(new ResNet110(seed, classes), CIFAR10_MEAN, CIFAR10_STD),
   },
 };
 

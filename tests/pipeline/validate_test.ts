@@ -60,7 +60,7 @@ Deno.test("validation reports every type, range and key problem at once, each at
       "seed, device, threads, dataset, model, matrix, stages, expect",
       'stages[0].epoch: unknown key (did you mean "epochs"?); expected one of kind, name, method, ' +
       "sigma, gauss_num, lbd, gamma, beta, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
-      "weight_decay, augment, num_train, checkpoint_every, init",
+      "weight_decay, augment, num_train, certify_every, checkpoint_every, init",
       "stages[0].lr: expected a number > 0, got -1",
       'stages[0].method: expected one of "macer", "gaussian", got "macr" (did you mean "macer"?)',
       'stages[1].mode: expected one of "hard", "soft", "both", got "all"',
@@ -214,7 +214,7 @@ Deno.test("validation reports problems of the format and of the stages' referenc
   assert.deepEqual(await problemsOf(doc), [
     'stages[0].epoch: unknown key (did you mean "epochs"?); expected one of kind, name, method, ' +
     "sigma, gauss_num, lbd, gamma, beta, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
-    "weight_decay, augment, num_train, checkpoint_every, init",
+    "weight_decay, augment, num_train, certify_every, checkpoint_every, init",
     'stages[1].sigma: expected a number > 0, got "0.25"',
     'stages[1].model: expected an earlier train stage (train), got "later"',
     'stages[3].name: "certify" is already the name of stages[1]',
