@@ -1,5 +1,5 @@
 /**
- * Training checkpoints as safetensors files.
+ * Training checkpoints as safetensors files; PyTorch checkpoints read too.
  *
  * Tensors carry PyTorch's `state_dict` names (`conv1.weight`,
  * `layer1.0.bn1.running_mean`, `...num_batches_tracked` as I64), plus the SGD
@@ -8,9 +8,17 @@
  * the random state (Philox noise seed and offset, data-order seed), so a run
  * resumes bit-identically. Files are written atomically.
  *
+ * Loading also accepts what `torch.save` writes (`.pth`, `.pth.tar`: the zip and
+ * the legacy format, read as data by `torch.ts`, never run), told apart from
+ * safetensors by the file's first bytes, not its name. Their state dicts'
+ * names are matched after dropping DataParallel's `module.` parts; a batch
+ * norm without `num_batches_tracked` (as PyTorch before 0.4.1 saved it) gets 0,
+ * as PyTorch itself does.
+ *
  * Loading checks every name, dtype, shape and value against the model before
  * touching it, so a malformed, mismatched or hostile file is refused with a
- * {@linkcode CheckpointError} and leaves the model unchanged.
+ * {@linkcode CheckpointError} (every missing, unexpected or misshapen tensor
+ * listed with the shape the model expects) and leaves the model unchanged.
  *
  * @module
  */
@@ -19,12 +27,13 @@ import type { Module, StateEntry } from "../nn/module.ts";
 import type { SGD } from "../train/sgd.ts";
 import { InputError } from "../errors.ts";
 import {
-  readSafetensors,
+  parseSafetensors,
   SafetensorsError,
   type SafetensorsFile,
   type Tensor,
   writeSafetensors,
 } from "./safetensors.ts";
+import { isTorchFile, readTorchCheckpoint, TorchError } from "./torch.ts";
 
 /** Value of `__metadata__.format` in files this module writes. */
 export const CHECKPOINT_FORMAT = "macer-checkpoint";
@@ -63,8 +72,15 @@ export interface TrainingState {
   config?: Record<string, unknown>;
 }
 
+/** The kinds of checkpoint file, told apart by their first bytes. */
+export type CheckpointFormat = "safetensors" | "torch-zip" | "torch-legacy";
+
 /** What {@linkcode loadCheckpoint} found. */
 export interface LoadedCheckpoint {
+  /** The file's format. */
+  format: CheckpointFormat;
+  /** The architecture the file names (a PyTorch checkpoint's `arch`, or our metadata's model). */
+  arch?: string;
   /** The state from the metadata; defaults (epoch 0, seeds 0) when the file has none. */
   state: TrainingState;
   /** Whether the file carried our metadata (false for a bare converted state dict). */
@@ -237,7 +253,7 @@ function parseState(meta: Record<string, string>, source: string): TrainingState
  * anything; returns the state.
  */
 function validate(
-  file: SafetensorsFile,
+  file: SafetensorsFile & { arch?: string },
   model: Module,
   source: string,
 ): { state: TrainingState; momentum: boolean } {
@@ -247,29 +263,35 @@ function validate(
   const paramNames = new Set(params.map(([n]) => n));
   const names = Object.keys(file.tensors);
 
-  const missing = entries.filter((e) => !(e.name in file.tensors)).map((e) => e.name);
-  if (missing.length > 0) {
-    const list = missing.slice(0, 5).join(", ") + (missing.length > 5 ? ", ..." : "");
+  const problems: string[] = [];
+  for (const e of entries) {
+    const t = file.tensors[e.name];
+    if (t === undefined) problems.push(`missing ${e.name} [${e.shape}]`);
+    else if (!sameShape(t.shape, e.shape)) {
+      problems.push(`${e.name}: shape [${t.shape}] in the file, the model expects [${e.shape}]`);
+    }
+  }
+  for (const n of names) {
+    if (
+      !known.has(n) &&
+      !(n.startsWith(MOMENTUM_PREFIX) && paramNames.has(n.slice(MOMENTUM_PREFIX.length)))
+    ) {
+      problems.push(`unexpected ${JSON.stringify(n.slice(0, 80))} [${file.tensors[n].shape}]`);
+    }
+  }
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 30);
+    if (problems.length > shown.length) shown.push(`... and ${problems.length - 30} more`);
+    const hint = file.arch === undefined ? "" : ` (the file names its architecture "${file.arch}")`;
     fail(
       source,
-      `${missing.length} tensor(s) of the model are missing (${list}); is it for another model?`,
+      `its tensors do not fit the model${hint}; is it for another model?\n  ${shown.join("\n  ")}`,
     );
-  }
-  const unexpected = names.filter((n) =>
-    !known.has(n) &&
-    !(n.startsWith(MOMENTUM_PREFIX) && paramNames.has(n.slice(MOMENTUM_PREFIX.length)))
-  );
-  if (unexpected.length > 0) {
-    const list = unexpected.slice(0, 5).map((n) => JSON.stringify(n.slice(0, 80))).join(", ");
-    fail(source, `${unexpected.length} unexpected tensor(s) (${list}); is it for another model?`);
   }
   for (const e of entries) {
     const t = file.tensors[e.name];
     const dtype = e.dtype === "i64" ? "I64" : "F32";
     if (t.dtype !== dtype) fail(source, `"${e.name}" is ${t.dtype}, expected ${dtype}`);
-    if (!sameShape(t.shape, e.shape)) {
-      fail(source, `"${e.name}" has shape [${t.shape}], the model expects [${e.shape}]`);
-    }
     if (dtype === "F32") {
       const d = t.data as Float32Array;
       for (let i = 0; i < d.length; i++) {
@@ -304,11 +326,127 @@ function validate(
   return { state: parseState(file.metadata, source), momentum: buffers.length > 0 };
 }
 
+/** The format of a checkpoint file from its first bytes; undefined for none we read. */
+export function checkpointFormat(bytes: Uint8Array): CheckpointFormat | undefined {
+  if (isTorchFile(bytes)) return bytes[0] === 0x50 ? "torch-zip" : "torch-legacy";
+  // safetensors: an 8-byte header length, then the JSON header's "{".
+  if (bytes.length >= 9 && bytes[8] === 0x7b) return "safetensors";
+  return undefined;
+}
+
+/** A parsed checkpoint file, names as the model's, before it is checked against a model. */
+interface ParsedFile extends SafetensorsFile {
+  format: CheckpointFormat;
+  arch?: string;
+  epoch?: number;
+}
+
+/**
+ * Parses a checkpoint file of any format we read. A PyTorch state dict's names
+ * lose DataParallel's `module.` parts; its epoch becomes the metadata's.
+ */
+function parseFile(bytes: Uint8Array, label: string): ParsedFile {
+  const format = checkpointFormat(bytes);
+  if (format === undefined) {
+    if (bytes.length < 9) {
+      fail(label, `the file is ${bytes.length} bytes, shorter than any checkpoint`);
+    }
+    const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0"));
+    fail(
+      label,
+      `neither a PyTorch checkpoint (.pth, .pth.tar: a zip archive or a pickle) nor a ` +
+        `safetensors file (it starts with bytes ${head.join(" ")})`,
+    );
+  }
+  try {
+    if (format === "safetensors") {
+      const f = parseSafetensors(bytes);
+      const model = f.metadata.config === undefined ? undefined : modelOfConfig(f.metadata.config);
+      return { ...f, format, arch: model };
+    }
+    const t = readTorchCheckpoint(bytes);
+    const tensors: Record<string, Tensor> = {};
+    for (const [name, tensor] of Object.entries(t.tensors)) {
+      const plain = name.split(".").filter((part) => part !== "module").join(".");
+      if (plain in tensors) fail(label, `two tensors are named "${plain}" without "module."`);
+      tensors[plain] = tensor;
+    }
+    const metadata: Record<string, string> = {};
+    if (t.epoch !== undefined && t.epoch >= 0) metadata.epoch = String(t.epoch);
+    return { tensors, metadata, format, arch: t.arch, epoch: t.epoch };
+  } catch (e) {
+    if (e instanceof SafetensorsError || e instanceof TorchError) {
+      const what = format === "safetensors" ? "safetensors file" : "PyTorch checkpoint";
+      fail(label, `(read as a ${what}) ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+function modelOfConfig(config: string): string | undefined {
+  try {
+    const c = JSON.parse(config);
+    return typeof c?.model === "string" ? c.model : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Adds a zero `num_batches_tracked` where a PyTorch file's batch norm has none. */
+function fillBatchCounts(file: ParsedFile, entries: StateEntry[]): void {
+  if (file.format === "safetensors") return;
+  for (const e of entries) {
+    if (
+      e.name.endsWith(".num_batches_tracked") && !(e.name in file.tensors) &&
+      e.name.replace(/num_batches_tracked$/, "running_mean") in file.tensors
+    ) {
+      file.tensors[e.name] = { dtype: "I64", shape: [], data: new BigInt64Array(1) };
+    }
+  }
+}
+
+async function readSource(source: string | Uint8Array, label: string, limit: number) {
+  if (typeof source !== "string") {
+    if (source.length > limit) {
+      fail(label, `${source.length} bytes, larger than any checkpoint of this model`);
+    }
+    return source;
+  }
+  let size: number;
+  try {
+    const st = await Deno.stat(source);
+    if (!st.isFile) fail(label, "not a regular file");
+    size = st.size;
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    fail(label, (e as Error).message);
+  }
+  if (size > limit) fail(label, `file is ${size} bytes, larger than any checkpoint of this model`);
+  try {
+    return await Deno.readFile(source);
+  } catch (e) {
+    fail(label, (e as Error).message);
+  }
+}
+
+/**
+ * The architecture a checkpoint file names, if any: a PyTorch checkpoint's
+ * `arch` (Cohen et al.'s containers), or the model recorded in our metadata.
+ *
+ * @param path the file
+ * @throws {CheckpointError} for a missing or unreadable file
+ */
+export async function checkpointArch(path: string): Promise<string | undefined> {
+  const bytes = await readSource(path, path, 4 * 2 ** 30);
+  return parseFile(bytes, path).arch;
+}
+
 /**
  * Loads a checkpoint into `model` (and the momentum buffers into `optimizer`
  * when both are given). Nothing changes unless the whole file is valid.
  *
- * @param source path of a `.safetensors` file, or its bytes
+ * @param source path of a safetensors file or a PyTorch checkpoint (`.pth`, `.pth.tar`), or its
+ *   bytes; the format is told by the content
  * @param model the model to fill; names, dtypes and shapes must match exactly
  * @param optimizer SGD whose momentum buffers to restore (optional)
  * @returns the training state and what was loaded
@@ -321,32 +459,10 @@ export async function loadCheckpoint(
 ): Promise<LoadedCheckpoint> {
   const label = typeof source === "string" ? source : "(bytes)";
   const entries = model.stateEntries();
-  // Weights, momentum buffers and a generous header: anything far larger is not ours.
-  const limit = 2 * expectedBytes(entries) + (1 << 24);
-  let file: SafetensorsFile;
-  try {
-    if (typeof source === "string") {
-      let size: number;
-      try {
-        const st = await Deno.stat(source);
-        if (!st.isFile) fail(label, "not a regular file");
-        size = st.size;
-      } catch (e) {
-        if (e instanceof CheckpointError) throw e;
-        fail(label, (e as Error).message);
-      }
-      if (size > limit) {
-        fail(label, `file is ${size} bytes, larger than any checkpoint of this model`);
-      }
-    } else if (source.length > limit) {
-      fail(label, `${source.length} bytes, larger than any checkpoint of this model`);
-    }
-    file = await readSafetensors(source);
-  } catch (e) {
-    if (e instanceof CheckpointError) throw e;
-    if (e instanceof SafetensorsError) fail(label, e.message);
-    throw e;
-  }
+  // Weights, momentum or Adam buffers and a generous header: anything far larger is not ours.
+  const limit = 4 * expectedBytes(entries) + (1 << 24);
+  const file = parseFile(await readSource(source, label, limit), label);
+  fillBatchCounts(file, entries);
   const { state, momentum } = validate(file, model, label);
 
   for (const e of entries) e.write(file.tensors[e.name].data as Float32Array | BigInt64Array);
@@ -360,6 +476,8 @@ export async function loadCheckpoint(
     loadedMomentum = true;
   }
   return {
+    format: file.format,
+    arch: file.arch,
     state,
     hasMetadata: file.metadata.format === CHECKPOINT_FORMAT,
     loadedMomentum,
