@@ -21,11 +21,11 @@ import { parseArgs } from "node:util";
 import { setThreads } from "../../compute/tensor.ts";
 import { isDatasetName, loadDataset } from "../data/load.ts";
 import type { DatasetName, ImageDataset } from "../data/types.ts";
-import { loadCheckpoint, type TrainingState } from "../io/checkpoint.ts";
+import { checkpointArch, loadCheckpoint, type TrainingState } from "../io/checkpoint.ts";
 import { macerSummaryLines, pyRepr } from "../io/results.ts";
 import type { Module } from "../nn/module.ts";
 import { certifyImages, type CertifyRunMode, type ImageProgress } from "../train/evaluate.ts";
-import { buildModel, defaultModelFor } from "../train/models.ts";
+import { buildModel, defaultModelFor, MODELS } from "../train/models.ts";
 import { runTraining, TrainingStoppedError } from "../train/run.ts";
 import { trainSettings } from "../train/settings.ts";
 import type { StepProgress } from "../train/trainer.ts";
@@ -483,7 +483,12 @@ function resumeNotes(s: Settings, was: TrainingState, epoch: number): void {
 async function test(s: Settings): Promise<number> {
   const testSet = await load(s, "test");
   testIndices(s, testSet); // range check before any work
-  const model = buildModel(defaultModelFor(s.dataset), s.seed, testSet.classes);
+  // A checkpoint that names a registered architecture (Cohen's `arch`) gets that model.
+  const arch = await checkpointArch(s.resume!);
+  const modelName = arch !== undefined && Object.hasOwn(MODELS, arch)
+    ? arch
+    : defaultModelFor(s.dataset);
+  const model = buildModel(modelName, s.seed, testSet.classes);
   console.log("==> Resuming from checkpoint..");
   console.log(s.resume);
   const loaded = await loadCheckpoint(s.resume!, model);
