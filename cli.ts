@@ -12,6 +12,7 @@ import { InputError } from "./src/errors.ts";
 import { exitCodeOf } from "./src/cli/usage_error.ts";
 
 const COMMANDS: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
+  convert: () => import("./src/cli/convert.ts"),
   data: () => import("./src/cli/data.ts"),
   macer: () => import("./src/cli/macer.ts"),
   devices: () => import("./src/cli/devices.ts"),

@@ -429,16 +429,38 @@ async function readSource(source: string | Uint8Array, label: string, limit: num
   }
 }
 
+/** A checkpoint file's contents, before any model is involved. */
+export interface CheckpointContents {
+  format: CheckpointFormat;
+  /** The architecture the file names (a PyTorch checkpoint's `arch`, our metadata's model). */
+  arch?: string;
+  /** The tensors by name (PyTorch files: DataParallel's `module.` dropped; float32 or int64). */
+  tensors: Record<string, Tensor>;
+  /** The metadata map (a PyTorch file's epoch as `epoch`). */
+  metadata: Record<string, string>;
+}
+
+/**
+ * Reads a checkpoint file of any format {@linkcode loadCheckpoint} reads, without a model.
+ *
+ * @param path the file
+ * @returns its format, architecture name, tensors and metadata
+ * @throws {CheckpointError} for a missing, unreadable, malformed or hostile file
+ */
+export async function readCheckpointFile(path: string): Promise<CheckpointContents> {
+  const f = parseFile(await readSource(path, path, 4 * 2 ** 30), path);
+  return { format: f.format, arch: f.arch, tensors: f.tensors, metadata: f.metadata };
+}
+
 /**
  * The architecture a checkpoint file names, if any: a PyTorch checkpoint's
  * `arch` (Cohen et al.'s containers), or the model recorded in our metadata.
  *
  * @param path the file
- * @throws {CheckpointError} for a missing or unreadable file
+ * @throws {CheckpointError} for a missing, unreadable, malformed or hostile file
  */
 export async function checkpointArch(path: string): Promise<string | undefined> {
-  const bytes = await readSource(path, path, 4 * 2 ** 30);
-  return parseFile(bytes, path).arch;
+  return (await readCheckpointFile(path)).arch;
 }
 
 /**

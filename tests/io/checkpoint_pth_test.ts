@@ -13,28 +13,13 @@ import { checkpointArch, CheckpointError, loadCheckpoint } from "../../src/io/ch
 import { buildModel } from "../../src/train/models.ts";
 import { maxRelDiff } from "../nn/_formula.ts";
 import { python, pythonHas, testNeeding } from "../_tools.ts";
+import { torchCheckpoint } from "./_torch.ts";
 
-const script = new URL("../../scripts/fixtures/make_pth_fixtures.py", import.meta.url).pathname;
 const fixtures = new URL("../fixtures/pth/", import.meta.url).pathname;
 const torch = {
   tool: `PyTorch (python3-torch) for ${python}`,
   available: await pythonHas("torch", "numpy"),
 };
-
-/** Writes a checkpoint with PyTorch; returns its path, the inputs and PyTorch's logits. */
-export async function torchCheckpoint(
-  dir: string,
-  arch: string,
-  style: "macer" | "cohen" | "plain",
-  format: "zip" | "legacy",
-): Promise<{ path: string; input: number[]; shape: number[]; logits: number[][] }> {
-  const path = `${dir}/${arch}-${style}-${format}.pth${style === "cohen" ? ".tar" : ""}`;
-  const out = await new Deno.Command(python, {
-    args: [script, "model", arch, style, format, path],
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return { path, ...JSON.parse(new TextDecoder().decode(out.stdout)) };
-}
 
 const cases: [string, "macer" | "cohen" | "plain", "zip" | "legacy"][] = [
   ["lenet", "macer", "zip"],
