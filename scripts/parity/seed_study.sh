@@ -43,19 +43,19 @@ done
 
 /usr/bin/python3 - "$out" "$n" $seeds <<'PY'
 import glob, json, statistics, sys
-out, n, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
+out, cert_n, seeds = sys.argv[1], sys.argv[2], sys.argv[3:]
 for side in ("ours", "authors"):
     acrs = []
     for s in seeds:
         steps = [json.loads(l) for l in open(f"{out}/{side}-{s}/steps.jsonl")]
-        summary = json.load(open(glob.glob(f"{out}/{side}-{s}/cert-n{n}/*.summary.json")[0]))
+        summary = json.load(open(glob.glob(f"{out}/{side}-{s}/cert-n{cert_n}/*.summary.json")[0]))
         acr = summary["modes"]["hard"]["acr"]
         acrs.append(acr)
         last = max(x["epoch"] for x in steps)
         ep = [x for x in steps if x["epoch"] == last]
-        n = sum(x["n"] for x in ep)
-        print(f"{side} seed {s}: last epoch cl {sum(x['classification'] for x in ep) / n:.3f}"
-              f" rl {sum(x['robustness'] for x in ep) / n:.3f}  ACR {acr:.3f}")
+        images = sum(x["n"] for x in ep)
+        print(f"{side} seed {s}: last epoch cl {sum(x['classification'] for x in ep) / images:.3f}"
+              f" rl {sum(x['robustness'] for x in ep) / images:.3f}  ACR {acr:.3f}")
     sd = statistics.stdev(acrs) if len(acrs) > 1 else 0.0
     print(f"{side}: ACR mean {statistics.mean(acrs):.4f} sd {sd:.4f} "
           f"se {sd / len(acrs) ** 0.5:.4f} over {len(acrs)} seeds")
