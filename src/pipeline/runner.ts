@@ -36,7 +36,13 @@ import { CERTIFY_STAGE } from "./schema.ts";
 import { checkExpectations } from "./expect.ts";
 import { writeManifest } from "./manifest.ts";
 import { RunDir, writeJson } from "./run_dir.ts";
-import type { CertifyStage, Pipeline, PredictStage, TrainStage } from "./validate.ts";
+import {
+  type CertifyStage,
+  type Pipeline,
+  PipelineError,
+  type PredictStage,
+  type TrainStage,
+} from "./validate.ts";
 
 /** Progress of the stage at work. */
 export interface Progress {
@@ -188,11 +194,8 @@ class Runner {
         epochs.push(line);
         await Deno.writeTextFile(epochsFile, JSON.stringify(line) + "\n", { append: true });
       },
-      onSave: (path, epoch) => {
-        // Only the newest checkpoint is kept: it is the resume point and the stage's model.
-        void path;
-        return this.dir.pruneCheckpoints(st.name, epoch);
-      },
+      // Only the newest checkpoint is kept: it is the resume point and the stage's model.
+      onSave: (_path, epoch) => this.dir.pruneCheckpoints(st.name, epoch),
     });
     this.timings[st.name] = {
       seconds: epochs.reduce((a, e) => a + e.seconds, 0),
@@ -209,9 +212,31 @@ class Runner {
     };
   }
 
-  indices(st: { start_img: number; num_img: number; skip: number }, count: number): number[] {
-    return Array.from({ length: st.num_img }, (_, i) => st.start_img + i * st.skip)
-      .filter((i) => i < count);
+  indices(st: { start_img: number; num_img: number; skip: number }, _count: number): number[] {
+    return Array.from({ length: st.num_img }, (_, i) => st.start_img + i * st.skip);
+  }
+
+  /**
+   * Test-image ranges that run past the test split, found before any work (not after hours
+   * of training).
+   *
+   * @throws {PipelineError} naming each stage whose range is too long
+   */
+  async checkRanges(): Promise<void> {
+    const ranged = this.p.stages.flatMap((st, i) =>
+      st.kind === "certify" || st.kind === "predict" ? [{ st, i }] : []
+    );
+    if (ranged.length === 0) return;
+    const count = (await this.data("test")).count;
+    const problems = ranged.flatMap(({ st, i }) => {
+      const last = st.start_img + (st.num_img - 1) * st.skip;
+      return last < count ? [] : [{
+        path: `stages[${i}].num_img`,
+        message: `start_img ${st.start_img}, num_img ${st.num_img}, skip ${st.skip} reach test ` +
+          `image ${last}; the test split of ${this.p.dataset.name} has ${count} (0..${count - 1})`,
+      }];
+    });
+    if (problems.length > 0) throw new PipelineError(`pipeline ${this.p.name}`, problems);
   }
 
   /** Certifies `model` with `st`'s settings into `<dir>/<name>.*` (journal included). */
@@ -404,11 +429,12 @@ export async function runPipeline(
   o: { force?: boolean; events?: RunEvents } = {},
 ): Promise<RunOutcome> {
   const dir = new RunDir(dirPath);
+  const r = new Runner(p, dir, o.events ?? {});
+  await r.checkRanges(); // before anything is written
   const resumed = (await dir.claim(p, o.force ?? false)) === "resumed";
   const before = threads();
   setThreads(p.threads);
   const started = new Date();
-  const r = new Runner(p, dir, o.events ?? {});
   // Stages kept from an earlier run keep their times in the manifest.
   const earlier = resumed ? await manifestTimings(dir.manifest) : {};
   try {
