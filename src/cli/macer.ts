@@ -418,7 +418,6 @@ async function train(s: Settings): Promise<number> {
         );
       },
       onEpoch: async (r) => {
-        epochs++;
         if (Deno.stderr.isTerminal()) progressLine("", false);
         console.log(
           `Classification Loss: ${pyRepr(r.classification)}  Robustness Loss: ${

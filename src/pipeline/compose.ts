@@ -8,7 +8,7 @@
  */
 import { InputError } from "../errors.ts";
 import { isPlainObject } from "../spec/spec.ts";
-import { PIPELINE_SPEC } from "./schema.ts";
+import { PIPELINE_SPEC, STAGE_VARIANTS } from "./schema.ts";
 
 /** A JSON object. */
 export type Json = Record<string, unknown>;
@@ -181,12 +181,7 @@ export interface Expanded {
   values: Record<string, unknown>;
 }
 
-const STAGE_FIELDS = new Set(
-  Object.values(
-    (PIPELINE_SPEC.fields.stages as { items: { variants: Record<string, { fields: Json }> } })
-      .items.variants,
-  ).flatMap((v) => Object.keys(v.fields)),
-);
+const STAGE_FIELDS = new Set(Object.values(STAGE_VARIANTS).flatMap((v) => Object.keys(v.fields)));
 
 function applyMatrixValue(doc: Json, key: string, value: unknown): void {
   if (/[.[]/.test(key)) return setPath(doc, key, value);
@@ -200,9 +195,7 @@ function applyMatrixValue(doc: Json, key: string, value: unknown): void {
   let applied = 0;
   for (const st of stages) {
     if (!isPlainObject(st)) continue;
-    const variant = (PIPELINE_SPEC.fields.stages as {
-      items: { variants: Record<string, { fields: Json }> };
-    }).items.variants[String(st.kind)];
+    const variant = STAGE_VARIANTS[String(st.kind)];
     if (variant && key in variant.fields) {
       st[key] = structuredClone(value);
       applied++;

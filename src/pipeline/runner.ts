@@ -212,7 +212,8 @@ class Runner {
     };
   }
 
-  indices(st: { start_img: number; num_img: number; skip: number }, _count: number): number[] {
+  /** The test images of a range (checkRanges has kept it inside the test split). */
+  indices(st: { start_img: number; num_img: number; skip: number }): number[] {
     return Array.from({ length: st.num_img }, (_, i) => st.start_img + i * st.skip);
   }
 
@@ -252,7 +253,7 @@ class Runner {
       alpha: st.alpha,
       batch: st.batch,
       seed: 2 * this.p.seed + 1,
-      indices: this.indices(st, testSet.count),
+      indices: this.indices(st),
       output: { dir, name },
       journal: `${dir}/${name}.journal.jsonl`,
       params: { pipeline: this.p.name, stage: st.name, model: st.model ?? st.checkpoint },
@@ -316,7 +317,7 @@ class Runner {
     const model = await this.modelOf(st);
     const shape = [testSet.channels, testSet.height, testSet.width];
     const stride = drawSpan(st.n, st.batch, shape[0] * shape[1] * shape[2]);
-    const indices = this.indices(st, testSet.count);
+    const indices = this.indices(st);
     await Deno.mkdir(this.dir.stage(st.name), { recursive: true });
     const lines = ["idx\tlabel\tpredict\tcorrect\ttime"];
     let correct = 0, abstained = 0;

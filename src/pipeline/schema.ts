@@ -138,6 +138,14 @@ const expectation: ObjectSpec = {
   },
 };
 
+/** Each stage kind's description, by kind. */
+export const STAGE_VARIANTS: Readonly<Record<string, ObjectSpec>> = {
+  train: trainStage,
+  certify: CERTIFY_STAGE,
+  predict: predictStage,
+  report: reportStage,
+};
+
 /** The description of one pipeline file. */
 export const PIPELINE_SPEC: ObjectSpec = {
   type: "object",
@@ -212,12 +220,7 @@ export const PIPELINE_SPEC: ObjectSpec = {
         type: "tagged",
         tag: "kind",
         doc: "a stage",
-        variants: {
-          train: trainStage,
-          certify: CERTIFY_STAGE,
-          predict: predictStage,
-          report: reportStage,
-        },
+        variants: STAGE_VARIANTS,
       },
     },
     expect: {
