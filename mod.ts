@@ -9,7 +9,6 @@
  * - `src/smoothing`: PREDICT / CERTIFY, confidence bounds, the normal quantile
  * - `src/io`: safetensors checkpoints, MAT v5 and Cohen-format result files
  * - `src/pipeline`: pipeline files (format, composition, validation) and the runner
- * - `src/report`: certified-accuracy curves and the HTML report
  * - `src/report`: run summaries, certified-accuracy and training charts (SVG), HTML reports
  *
  * @module
@@ -19,6 +18,21 @@ export * as F from "./compute/functional.ts";
 export * as ops from "./compute/ops.ts";
 export { liveAllocations, setThreads, Tensor, threads, tidy } from "./compute/tensor.ts";
 export { ComputeError } from "./compute/ffi.ts";
+export {
+  currentDevice,
+  gpuBytes,
+  listDevices,
+  parseDeviceChoice,
+  sync,
+  useDevice,
+} from "./compute/device.ts";
+export type {
+  AdapterInfo,
+  CpuInfo,
+  Device,
+  DeviceChoice,
+  DeviceSelection,
+} from "./compute/device.ts";
 export { LeNet } from "./src/nn/lenet.ts";
 export { ResNet110 } from "./src/nn/resnet.ts";
 export { Module, Parameter } from "./src/nn/module.ts";

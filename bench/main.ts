@@ -7,7 +7,8 @@
  * - certify-lenet: 1,000 noisy copies of one 1x28x28 image, forward, argmax counts, softmax sums
  * - certify-resnet110: the same with 200 copies of one 3x32x32 image, ResNet-110 in eval mode
  *
- * `deno task bench [--json] [--case NAME]... [--device cpu|gpu] [--reps N] [--threads N] [--torch]`
+ * `deno task bench [--json] [--case NAME]... [--device cpu|gpu|auto] [--reps N] [--threads N] [--torch]`
+ * Times are taken after a device sync, so a gpu's queued work counts.
  * `--torch` runs the PyTorch reference (`bench/torch_bench.py`, or the script
  * `MACER_TORCH_BENCH` names) for each case right after ours (same machine, same
  * moment) and prints the ratio; it needs /usr/bin/python3 with torch, and says
@@ -17,6 +18,7 @@
  */
 import { parseArgs } from "node:util";
 import { setThreads, simdLevel, threads } from "../compute/tensor.ts";
+import { type DeviceSelection, parseDeviceChoice, sync, useDevice } from "../compute/device.ts";
 import { LeNet } from "../src/nn/lenet.ts";
 import type { Module } from "../src/nn/module.ts";
 import { ResNet110 } from "../src/nn/resnet.ts";
@@ -121,11 +123,13 @@ interface Row {
   threads: number;
 }
 
-function time(name: string, c: Case, reps: number): Row {
+function time(name: string, c: Case, reps: number, on: DeviceSelection): Row {
   const iteration = prepare(c);
-  iteration(); // warm-up: first-touch allocations, lazy set-up
+  iteration(); // warm-up: first-touch allocations, lazy set-up, pipeline compilation
+  sync();
   const t0 = performance.now();
   for (let i = 0; i < reps; i++) iteration();
+  sync(); // the gpu's queued work counts
   const ms = (performance.now() - t0) / reps;
   const items = c.batch * c.k;
   return {
@@ -133,8 +137,8 @@ function time(name: string, c: Case, reps: number): Row {
     ms: Math.round(ms * 100) / 100,
     items_per_s: Math.round((items / ms) * 1e4) / 10,
     gflop_per_s: Math.round((items * c.flopsPerItem) / ms / 1e5) / 10,
-    device: "cpu",
-    adapter: `cpu (${threads()} threads, ${simdLevel()})`,
+    device: on.device,
+    adapter: on.adapter ?? `cpu (${threads()} threads, ${simdLevel()})`,
     threads: threads(),
   };
 }
@@ -179,7 +183,7 @@ async function main(args: string[]): Promise<number> {
       options: {
         json: { type: "boolean", default: false },
         case: { type: "string", multiple: true },
-        device: { type: "string", default: "cpu" },
+        device: { type: "string", default: "auto" },
         reps: { type: "string", default: "3" },
         threads: { type: "string", default: "0" },
         torch: { type: "boolean", default: false },
@@ -190,8 +194,11 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const { values } = parsed;
-  if (values.device !== "cpu") {
-    console.error(`error: device '${values.device}' is not available; this build has: cpu`);
+  let on: DeviceSelection;
+  try {
+    on = useDevice(parseDeviceChoice(values.device, "--device"));
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
     return 2;
   }
   const reps = Number(values.reps), nThreads = Number(values.threads);
@@ -211,8 +218,11 @@ async function main(args: string[]): Promise<number> {
       return 2;
     }
   }
+  if (!values.json) {
+    console.log(`device: ${on.adapter ?? "cpu"}, cpu ${simdLevel()}, ${threads()} threads`);
+  }
   for (const name of names) {
-    const row: Row & { torch_ms?: number; speedup?: number } = time(name, CASES[name], reps);
+    const row: Row & { torch_ms?: number; speedup?: number } = time(name, CASES[name], reps, on);
     if (values.torch) {
       const t = await torchTime(name, reps, threads());
       if ("ms" in t) {

@@ -5,12 +5,12 @@
 same machine, and prints the ratio. It can also be run alone:
 
     /usr/bin/python3 bench/torch_bench.py [--case NAME]... [--reps R] [--threads N]
-                                          [--device cpu|cuda]
+                                          [--device cpu|cuda] [--tf32]
 
 and prints one JSON object per case and line:
 
     {"case": ..., "ms": <ms per iteration>, "items_per_s": ..., "impl": "pytorch-<version>",
-     "device": "cpu", "threads": N}
+     "device": "cpu", "tf32": false, "threads": N}
 
 The cases (the same as `CASES` in `bench/main.ts`):
 
@@ -26,7 +26,7 @@ The cases (the same as `CASES` in `bench/main.ts`):
 Items per second count forward passes (images x copies). One untimed iteration
 runs first. Needs PyTorch (Debian: `apt-get install python3-torch`). With
 `--device cuda` the same cases run on a CUDA GPU, synchronised before each
-clock reading, with PyTorch's defaults plus cuDNN autotuning.
+clock reading, with cuDNN autotuning, and TF32 off unless `--tf32` allows it.
 """
 import argparse
 import json
@@ -164,6 +164,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="timed iterations per case")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--tf32", action="store_true",
+                    help="allow TF32 in CUDA matmuls and convolutions (off: full f32, as ours)")
     a = ap.parse_args()
     if a.reps < 1:
         ap.error("--reps must be >= 1")
@@ -172,6 +174,8 @@ def main():
     device = torch.device(a.device)
     if a.device == "cuda":
         torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
+        torch.backends.cudnn.allow_tf32 = a.tf32
         sync = torch.cuda.synchronize
     else:
         def sync():
@@ -193,6 +197,7 @@ def main():
             "items_per_s": round(items / seconds, 1),
             "impl": "pytorch-" + torch.__version__,
             "device": a.device,
+            "tf32": a.tf32,
             "threads": torch.get_num_threads(),
         }), flush=True)
 

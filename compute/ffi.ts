@@ -13,20 +13,34 @@
 const symbols = {
   /** (buf: *mut u8, cap: usize) -> usize: last error message length */
   cm_last_error: { parameters: ["buffer", "usize"], result: "usize" },
-  /** (dtype: u32, data: *const u8, nbytes: usize, shape: *const u32, ndim: u32) -> handle or 0 */
-  cm_upload: { parameters: ["u32", "buffer", "usize", "buffer", "u32"], result: "u32" },
+  /**
+   * (device: u32, dtype: u32, data: *const u8, nbytes: usize, shape: *const u32, ndim: u32)
+   *   -> handle or 0
+   */
+  cm_upload: { parameters: ["u32", "u32", "buffer", "usize", "buffer", "u32"], result: "u32" },
   /** (handle: u32, out: *mut u8, nbytes: usize) -> 0 or -1 */
   cm_download: { parameters: ["u32", "buffer", "usize"], result: "i32" },
-  /** (handle: u32, out: *mut u32 [dtype, ndim, dims...], cap: u32) -> ndim or -1 */
-  cm_info: { parameters: ["u32", "buffer", "u32"], result: "i32" },
   /** (handle: u32) -> 0 or -1 */
   cm_free: { parameters: ["u32"], result: "i32" },
   /**
    * (name: *const u8, name_len: usize, inputs: *const u32, n_in: u32,
-   *  params: *const f64, n_params: u32, outputs: *mut u32, max_out: u32) -> n_out or -1
+   *  params: *const f64, n_params: u32, device: u32, outputs: *mut u32, max_out: u32,
+   *  infos: *mut u32 [dtype, device, ndim, dims...]..., infos_cap: u32) -> n_out or -1
    */
   cm_run: {
-    parameters: ["buffer", "usize", "buffer", "u32", "buffer", "u32", "buffer", "u32"],
+    parameters: [
+      "buffer",
+      "usize",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
+      "u32",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
+    ],
     result: "i32",
   },
   /** (threads: u32; 0 = one per core) -> 0 */
@@ -39,6 +53,14 @@ const symbols = {
   cm_live_bytes: { parameters: [], result: "f64" },
   /** (buf: *mut u8, cap: usize) -> length of the SIMD level name */
   cm_simd_level: { parameters: ["buffer", "usize"], result: "usize" },
+  /** (buf: *mut u8, cap: usize) -> length of the devices' JSON list */
+  cm_devices: { parameters: ["buffer", "usize"], result: "usize" },
+  /** (buf: *mut u8, cap: usize) -> length of the opened adapter's name, or -1 */
+  cm_gpu_open: { parameters: ["buffer", "usize"], result: "i64" },
+  /** () -> 0 or -1: waits for the GPU's queued work */
+  cm_sync: { parameters: [], result: "i32" },
+  /** () -> bytes of device memory the GPU context holds */
+  cm_gpu_bytes: { parameters: [], result: "f64" },
 } as const;
 
 function libraryPath(): string {

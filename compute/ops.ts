@@ -5,12 +5,15 @@
  * @module
  */
 import { check, lib } from "./ffi.ts";
+import { currentDevice, DEVICE_CODE } from "./device.ts";
 import { adopt, Tensor } from "./tensor.ts";
 
 const names = new Map<string, Uint8Array>();
 /** Input handles of one call, grown to the longest input list seen. */
 let handleBuffer = new Uint32Array(16);
 const outBuffer = new Uint32Array(16);
+/** Each output's `[dtype, device, ndim, dims...]`, one after another. */
+const infoBuffer = new Uint32Array(16 * 8);
 
 /** Per-op call counts and milliseconds, collected when MACER_PROFILE=1. */
 const profile = Deno.env.get("MACER_PROFILE") === "1" ? new Map<string, [number, number]>() : null;
@@ -62,12 +65,20 @@ function runOp(name: string, inputs: readonly Tensor[], params: readonly number[
       inputs.length,
       Float64Array.from(params),
       params.length,
+      DEVICE_CODE[currentDevice()],
       outBuffer,
       outBuffer.length,
+      infoBuffer,
+      infoBuffer.length,
     ),
   );
   const out: Tensor[] = [];
-  for (let i = 0; i < n; i++) out.push(adopt(outBuffer[i]));
+  let offset = 0;
+  for (let i = 0; i < n; i++) {
+    const [tensor, next] = adopt(outBuffer[i], infoBuffer, offset);
+    out.push(tensor);
+    offset = next;
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@
  * @module
  */
 import { check, ComputeError, lastError, lib } from "./ffi.ts";
+import { currentDevice, Device, DEVICE_CODE, DEVICE_OF_CODE } from "./device.ts";
 
 export type DType = "f32" | "i32";
 const DTYPE_CODE: Record<DType, number> = { f32: 0, i32: 1 };
@@ -24,12 +25,15 @@ export class Tensor {
   /** Dimensions, outermost first. */
   readonly shape: readonly number[];
   readonly dtype: DType;
+  /** Where the elements live. */
+  readonly device: Device;
 
   /** Wraps a handle the library just returned; callers use the factories. */
-  constructor(handle: number, shape: readonly number[], dtype: DType) {
+  constructor(handle: number, shape: readonly number[], dtype: DType, device: Device = "cpu") {
     this.#handle = handle;
     this.shape = shape;
     this.dtype = dtype;
+    this.device = device;
     finalizer.register(this, handle, this);
     scopes.at(-1)?.add(this);
   }
@@ -49,13 +53,13 @@ export class Tensor {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 
-  /** Uploads float32 data. */
+  /** Uploads float32 data to the current device ({@linkcode useDevice}). */
   static fromF32(data: ArrayLike<number>, shape: readonly number[]): Tensor {
     const array = data instanceof Float32Array ? data : Float32Array.from(data);
     return upload("f32", new Uint8Array(array.buffer, array.byteOffset, array.byteLength), shape);
   }
 
-  /** Uploads int32 data (labels, indices). */
+  /** Uploads int32 data (labels, indices) to the current device. */
   static fromI32(data: ArrayLike<number>, shape: readonly number[]): Tensor {
     const array = data instanceof Int32Array ? data : Int32Array.from(data);
     return upload("i32", new Uint8Array(array.buffer, array.byteOffset, array.byteLength), shape);
@@ -102,7 +106,7 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor(${this.dtype}, [${this.shape.join(", ")}])`;
+    return `Tensor(${this.dtype}, [${this.shape.join(", ")}], ${this.device})`;
   }
 
   #expect(dtype: DType): void {
@@ -120,7 +124,9 @@ function upload(dtype: DType, bytes: Uint8Array, shape: readonly number[]): Tens
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new RangeError(`Bad dimension ${d} in [${shape}]`);
   }
+  const device = currentDevice();
   const handle = lib.cm_upload(
+    DEVICE_CODE[device],
     DTYPE_CODE[dtype],
     bytes,
     BigInt(bytes.byteLength),
@@ -128,19 +134,24 @@ function upload(dtype: DType, bytes: Uint8Array, shape: readonly number[]): Tens
     shape.length,
   );
   if (handle === 0) throw new ComputeError(`upload: ${lastError()}`);
-  return new Tensor(handle, [...shape], dtype);
+  return new Tensor(handle, [...shape], dtype, device);
 }
 
-const infoBuffer = new Uint32Array(16);
-
-/** Wraps a handle returned by an op, reading its shape and dtype. */
-export function adopt(handle: number): Tensor {
-  const ndim = check(lib.cm_info(handle, infoBuffer, infoBuffer.length), "info");
-  return new Tensor(
+/**
+ * Wraps a handle from its info words `[dtype, device, ndim, dims...]` at
+ * `offset` (as `cm_run` and `cm_info` write them); returns the tensor and the
+ * offset past its words.
+ */
+export function adopt(handle: number, words: Uint32Array, offset = 0): [Tensor, number] {
+  const ndim = words[offset + 2];
+  const end = offset + 3 + ndim;
+  const tensor = new Tensor(
     handle,
-    Array.from(infoBuffer.subarray(2, 2 + ndim)),
-    infoBuffer[0] === 1 ? "i32" : "f32",
+    Array.from(words.subarray(offset + 3, end)),
+    words[offset] === 1 ? "i32" : "f32",
+    DEVICE_OF_CODE[words[offset + 1]],
   );
+  return [tensor, end];
 }
 
 function collect(value: unknown, into: Set<Tensor>): void {
@@ -184,7 +195,7 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
-/** Counters of the library's live allocations. */
+/** Counters of the library's live allocations (`bytes`: host and device tensors). */
 export function liveAllocations(): { tensors: number; bytes: number } {
   return { tensors: lib.cm_live_tensors(), bytes: lib.cm_live_bytes() };
 }

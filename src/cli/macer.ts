@@ -19,6 +19,7 @@
  */
 import { parseArgs } from "node:util";
 import { setThreads } from "../../compute/tensor.ts";
+import { type DeviceChoice, useDevice } from "../../compute/device.ts";
 import { isDatasetName, loadDataset } from "../data/load.ts";
 import type { DatasetName, ImageDataset } from "../data/types.ts";
 import { checkpointArch, loadCheckpoint, type TrainingState } from "../io/checkpoint.ts";
@@ -59,7 +60,10 @@ const FLAGS = {
   mode: { default: "", help: "hard, soft or both (default: both for test, hard during training)" },
   method: { default: "macer", help: "macer, or gaussian (Cohen et al.'s noise augmentation)" },
   seed: { default: "0", help: "seed of initialisation, data order and noise" },
-  device: { default: "cpu", help: "compute device (cpu)" },
+  device: {
+    default: "auto",
+    help: "compute device: cpu, gpu (any adapter) or auto (a hardware GPU if any, else cpu)",
+  },
   threads: { default: "0", help: "CPU threads (0: one per core)" },
   certify_every: { default: "20", help: "certify during training every N epochs" },
   certify_from: { default: "200", help: "... from this epoch on" },
@@ -155,6 +159,7 @@ interface Settings {
   method: "macer" | "gaussian";
   seed: number;
   threads: number;
+  device: DeviceChoice;
   certifyEvery: number;
   certifyFrom: number;
   numTrain: number;
@@ -222,7 +227,9 @@ export function parseFlags(args: string[]): Settings | null {
     bad(`--mode must be hard, soft or both, got "${modeRaw}"`);
   }
   const device = get("device");
-  if (device !== "cpu") bad(`--device ${device} is not available in this build; use --device cpu`);
+  if (device !== "cpu" && device !== "gpu" && device !== "auto") {
+    bad(`--device must be cpu, gpu or auto, got "${device}"`);
+  }
 
   const s: Settings = {
     task,
@@ -251,6 +258,7 @@ export function parseFlags(args: string[]): Settings | null {
     method,
     seed: int("seed", get("seed"), 0),
     threads: int("threads", get("threads"), 0),
+    device,
     certifyEvery: int("certify_every", get("certify_every"), 1),
     certifyFrom: int("certify_from", get("certify_from"), 0),
     numTrain: int("num_train", get("num_train"), 0),
@@ -512,5 +520,7 @@ export async function main(args: string[]): Promise<number> {
   const s = parseFlags(args);
   if (s === null) return 0;
   setThreads(s.threads);
+  const d = useDevice(s.device);
+  if (d.adapter !== undefined) console.error(`device: gpu (${d.adapter})`);
   return s.task === "train" ? await train(s) : await test(s);
 }

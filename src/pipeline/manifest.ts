@@ -11,6 +11,7 @@ import config from "../../deno.json" with { type: "json" };
 import type { RunDir } from "./run_dir.ts";
 import { writeJson } from "./run_dir.ts";
 import type { Timings } from "./runner.ts";
+import type { DeviceSelection } from "../../compute/device.ts";
 import type { Pipeline } from "./validate.ts";
 
 /** The commit of the program's checkout, or null outside a git checkout. */
@@ -32,7 +33,7 @@ async function gitCommit(): Promise<string | null> {
 export async function writeManifest(
   dir: RunDir,
   p: Pipeline,
-  run: { started: Date; finished: Date; timings: Timings },
+  run: { started: Date; finished: Date; timings: Timings; device: DeviceSelection },
 ): Promise<void> {
   await writeJson(dir.manifest, {
     format: "macer-run-manifest",
@@ -43,7 +44,7 @@ export async function writeManifest(
     library: { simd: simdLevel(), threads: threads() },
     pipeline: p.name,
     seed: p.seed,
-    device: p.device,
+    device: { asked: p.device, used: run.device.device, adapter: run.device.adapter ?? null },
     started: run.started.toISOString(),
     finished: run.finished.toISOString(),
     seconds: (run.finished.getTime() - run.started.getTime()) / 1000,

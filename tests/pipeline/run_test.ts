@@ -27,7 +27,7 @@ Deno.test("a tiny pipeline runs end to end into its run directory, and a rerun k
   const run = `${tmp.path}/run`;
   const r = await pipelineCli([file, "--out", run], tmp.path);
   assertOk(r, "run");
-  assert.match(r.stdout, new RegExp(`^starting tiny in ${run}$`, "m"));
+  assert.match(r.stdout, new RegExp(`^starting tiny in ${run} on cpu$`, "m"));
   assert.match(r.stdout, new RegExp(`^run directory: ${run}$`, "m"));
   // (A certify stage's journal of finished images, where one is kept, is not listed here.)
   assert.deepEqual((await tree(run)).filter((f) => !f.endsWith(".journal.jsonl")), [
@@ -89,7 +89,7 @@ Deno.test("a tiny pipeline runs end to end into its run directory, and a rerun k
   assert.equal(manifest.format, "macer-run-manifest");
   assert.equal(manifest.pipeline, "tiny");
   assert.equal(manifest.seed, 5);
-  assert.equal(manifest.device, "cpu");
+  assert.deepEqual(manifest.device, { asked: "cpu", used: "cpu", adapter: null });
   assert.equal(manifest.deno, Deno.version.deno);
   assert.deepEqual(Object.keys(manifest.stages), ["train", "certify", "predict"]);
   assert.equal(manifest.stages.train.epoch_seconds.length, 2);
@@ -108,7 +108,7 @@ Deno.test("a tiny pipeline runs end to end into its run directory, and a rerun k
   const ckpt = await sha256(`${run}/stages/train/ckpt/2.safetensors`);
   const again = await pipelineCli([file, "--out", run], tmp.path);
   assertOk(again, "rerun");
-  assert.match(again.stdout, new RegExp(`^resuming tiny in ${run}$`, "m"));
+  assert.match(again.stdout, new RegExp(`^resuming tiny in ${run} on cpu$`, "m"));
   for (const name of ["train", "certify", "predict"]) {
     assert.match(again.stdout, new RegExp(`^${name}: finished earlier, kept$`, "m"));
   }
