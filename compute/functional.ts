@@ -16,6 +16,15 @@ export function sub(a: Var, b: Var): Var {
   return record(ops.sub(a.value, b.value), [a, b], (dy) => [dy, ops.affine(dy, -1)]);
 }
 
+/** Elementwise product of same-shape tensors. */
+export function mul(a: Var, b: Var): Var {
+  return record(
+    ops.mul(a.value, b.value),
+    [a, b],
+    (dy) => [ops.mul(dy, b.value), ops.mul(dy, a.value)],
+  );
+}
+
 /** `scale * x + shift` */
 export function affine(x: Var, scale: number, shift = 0): Var {
   return record(ops.affine(x.value, scale, shift), [x], (dy) => [ops.affine(dy, scale)]);
@@ -54,8 +63,13 @@ export function flatten(x: Var): Var {
   return reshape(x, [x.shape[0], -1]);
 }
 
+/** Sum of all elements (shape []); its gradient stays on the device. */
 export function sum(x: Var): Var {
-  return record(ops.sumAll(x.value), [x], (dy) => [ops.full(x.shape, dy.item())]);
+  return record(
+    ops.sumAll(x.value),
+    [x],
+    (dy) => [ops.reshape(ops.expandDim(dy, 0, x.value.size), x.shape)],
+  );
 }
 
 /** `scale * x.sum(dim)` */

@@ -105,6 +105,8 @@ export const reshape = (x: Tensor, shape: readonly number[]): Tensor => one("res
 export const full = (shape: readonly number[], value: number): Tensor =>
   one("full", [], [value, ...shape]);
 export const zeros = (shape: readonly number[]): Tensor => full(shape, 0);
+/** The tensors one after another along dim 0 (same dtype, same other dims). */
+export const concat = (xs: readonly Tensor[]): Tensor => one("concat", xs);
 /** In place: `dst = src` (same shape and dtype). */
 export const copyInto = (dst: Tensor, src: Tensor): void => void run("copy_", [dst, src]);
 
@@ -128,6 +130,13 @@ export const logSoftmaxBackward = (y: Tensor, dy: Tensor, dim: number, scale = 1
 export const gatherRows = (x: Tensor, idx: Tensor): Tensor => one("gather_rows", [x, idx]);
 export const scatterRows = (d: Tensor, idx: Tensor, columns: number): Tensor =>
   one("scatter_rows", [d, idx], [columns]);
+/**
+ * MACER's keep mask [n, 1]: 1 where an image's top class (top i32 [n, 2]) is
+ * its label (i32 [n, 1]) and the gap `q[:, 1] - q[:, 0]` of q = Phi^-1 of its
+ * two largest smoothed probabilities [n, 2] is finite with |gap| <= gamma.
+ */
+export const macerKeep = (q: Tensor, top: Tensor, labels: Tensor, gamma: number): Tensor =>
+  one("macer_keep", [q, top, labels], [gamma]);
 /** Two largest values per row and their (i32) columns. */
 export const topk2 = (x: Tensor): [Tensor, Tensor] => run("topk2", [x]) as [Tensor, Tensor];
 export const indexSelect = (x: Tensor, idx: Tensor): Tensor => one("index_select", [x, idx]);

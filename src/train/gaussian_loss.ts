@@ -7,16 +7,21 @@
  */
 import { Var } from "../../compute/autograd.ts";
 import * as F from "../../compute/functional.ts";
+import * as ops from "../../compute/ops.ts";
 import { Tensor } from "../../compute/tensor.ts";
+import { lossParts } from "./loss_values.ts";
 import type { Module } from "../nn/module.ts";
 import { type NoiseSource, noisyCopies } from "./macer_loss.ts";
 
-/** The loss node and its value. */
+/** The loss node and its parts, on the device. */
 export interface GaussianLossResult {
   /** Mean cross-entropy over the batch. */
   loss: Var;
-  /** Cross-entropy summed over the batch (host number). */
-  classification: number;
+  /**
+   * [cross-entropy summed over the batch, 0, 0] (no robustness term): read
+   * with `readLossValues` (`loss_values.ts`).
+   */
+  parts: Tensor;
   /** Images in the batch. */
   n: number;
 }
@@ -29,7 +34,7 @@ export interface GaussianLossResult {
  * @param labels n class labels
  * @param sigma noise standard deviation
  * @param noise Philox position (or explicit standard normals [n, C, H, W])
- * @returns the mean loss node and the summed loss
+ * @returns the mean loss node and its parts
  */
 export function gaussianLoss(
   model: Module,
@@ -44,5 +49,6 @@ export function gaussianLoss(
   }
   const logits = model.forward(Var.constant(noisyCopies(x, 1, sigma, noise)));
   const loss = F.crossEntropy(logits, Tensor.fromI32(labels, [n, 1]));
-  return { loss, classification: loss.value.item() * n, n };
+  const zero = ops.full([1], 0);
+  return { loss, parts: lossParts(ops.affine(loss.value, n), zero, zero), n };
 }

@@ -7,16 +7,19 @@
  * values, keep the images whose top class is the label and whose
  * g = Phi^-1(p2) - Phi^-1(p1) is finite with |g| <= gamma; the loss is
  * sigma / 2 * sum(g + gamma) over them. Total: (classification + lambda *
- * robustness) / n. Which images are kept is decided on the host from n small
- * downloads, then applied on the device with an index selection, so gradients
- * flow only through the kept rows (and through Phi^-1).
+ * robustness) / n. Which images are kept is decided on the device (a 0/1
+ * mask), so a step never waits for the host: the dropped rows' probabilities
+ * are replaced by 1/2 before Phi^-1 and their terms multiplied by 0, so
+ * gradients flow only through the kept rows (and through Phi^-1), and an
+ * infinite quantile of a dropped row never meets the mask.
  *
  * @module
  */
-import { type Var } from "../../compute/autograd.ts";
+import { Var } from "../../compute/autograd.ts";
 import * as F from "../../compute/functional.ts";
 import * as ops from "../../compute/ops.ts";
 import { Tensor } from "../../compute/tensor.ts";
+import { lossParts } from "./loss_values.ts";
 
 /** Hyper-parameters of the MACER loss (reference defaults in brackets). */
 export interface MacerLossOptions {
@@ -32,16 +35,16 @@ export interface MacerLossOptions {
   beta: number;
 }
 
-/** The loss (a graph node to differentiate) and its parts as host numbers. */
+/** The loss (a graph node to differentiate) and its parts, on the device. */
 export interface MacerLossResult {
   /** (classification + lbd * robustness) / n, one element. */
   loss: Var;
-  /** Classification loss summed over the batch (not divided by n). */
-  classification: number;
-  /** Robustness loss summed over the kept images (sigma / 2 * sum(g + gamma)). */
-  robustness: number;
-  /** Images that entered the robustness loss. */
-  kept: number;
+  /**
+   * [classification loss summed over the batch, robustness loss summed over
+   * the kept images (sigma / 2 * sum(g + gamma)), images kept]: read them
+   * with {@linkcode readLossValues}.
+   */
+  parts: Tensor;
   /** Images in the batch. */
   n: number;
 }
@@ -95,40 +98,31 @@ export function macerLossFromLogits(
   const p = F.meanDim(F.softmax(z, 2), 1);
   const logp = F.log(F.affine(p, 1, 1e-10));
   const picked = F.sum(F.gatherRows(logp, y));
-  const classification = -picked.value.item();
 
-  // Robustness: top two of mean_k softmax(beta z).
+  // Robustness: top two of mean_k softmax(beta z), kept images only.
   const pb = F.meanDim(F.softmax(z, 2, o.beta), 1);
   const top = F.topk2(pb);
-  const topIdx = top.indices.toI32();
-  const gaps = ops.sub(...columns(ops.ndtri(top.values.value))).toF32();
-  const keep: number[] = [];
-  for (let b = 0; b < n; b++) {
-    const g = gaps[b];
-    if (topIdx[2 * b] === labels[b] && Number.isFinite(g) && Math.abs(g) <= o.gamma) keep.push(b);
-  }
+  const keep = ops.macerKeep(ops.ndtri(top.values.value), top.indices, y, o.gamma);
+  const keep2 = ops.expandDim(ops.reshape(keep, [n]), 1, 2);
+  const safe = F.add(
+    F.mul(top.values, Var.constant(keep2)),
+    Var.constant(ops.affine(keep2, -0.5, 0.5)),
+  );
+  const q = F.ndtri(safe);
+  const [second, first] = columnIndices(n);
+  const gap = F.sub(F.gatherRows(q, second), F.gatherRows(q, first));
+  const rl = F.affine(F.sum(F.mul(F.affine(gap, 1, o.gamma), Var.constant(keep))), o.sigma / 2);
 
-  let total = F.affine(picked, -1 / n);
-  let robustness = 0;
-  if (keep.length > 0) {
-    const m = keep.length;
-    const sel = F.indexSelect(top.values, Tensor.fromI32(keep, [m]));
-    const q = F.ndtri(sel);
-    const q2 = F.gatherRows(q, Tensor.fromI32(new Int32Array(m).fill(1), [m, 1]));
-    const q1 = F.gatherRows(q, Tensor.fromI32(new Int32Array(m), [m, 1]));
-    const rl = F.affine(F.sum(F.sub(q2, q1)), o.sigma / 2, (o.sigma / 2) * o.gamma * m);
-    robustness = rl.value.item();
-    total = F.add(total, F.affine(rl, o.lbd / n));
-  }
-  return { loss: total, classification, robustness, kept: keep.length, n };
+  const loss = F.add(F.affine(picked, -1 / n), F.affine(rl, o.lbd / n));
+  const parts = lossParts(ops.affine(picked.value, -1), rl.value, ops.sumAll(keep));
+  return { loss, parts, n };
 }
 
-/** Columns 1 and 0 of a [n, 2] tensor, each as [n, 1] (so that col1 - col0 = p2 gap). */
-function columns(t: Tensor): [Tensor, Tensor] {
-  const n = t.shape[0];
+/** Indices [n, 1] of columns 1 and 0, for gathering the second and first of two columns. */
+function columnIndices(n: number): [Tensor, Tensor] {
   return [
-    ops.gatherRows(t, Tensor.fromI32(new Int32Array(n).fill(1), [n, 1])),
-    ops.gatherRows(t, Tensor.fromI32(new Int32Array(n), [n, 1])),
+    Tensor.fromI32(new Int32Array(n).fill(1), [n, 1]),
+    Tensor.fromI32(new Int32Array(n), [n, 1]),
   ];
 }
 

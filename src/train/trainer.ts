@@ -23,6 +23,7 @@ import {
 } from "../io/checkpoint.ts";
 import { gaussianLoss } from "./gaussian_loss.ts";
 import { macerLossFromLogits, noisyCopies, roundUp4 } from "./macer_loss.ts";
+import { readLossValues } from "./loss_values.ts";
 import { MultiStepLR, SGD } from "./sgd.ts";
 
 /** Which objective to train. */
@@ -228,7 +229,7 @@ export class Trainer {
     this.model.train();
     const out = tidy((): StepResult => {
       const x = Tensor.fromF32(batch.x, [n, ...shape]);
-      let loss: Var, classification: number, robustness = 0, kept = 0;
+      let loss: Var, parts: Tensor;
       if (c.method === "macer") {
         const logits = this.model.forward(Var.constant(noisyCopies(x, k, c.sigma, noise)));
         const r = macerLossFromLogits(logits, batch.y, {
@@ -238,11 +239,13 @@ export class Trainer {
           gamma: c.gamma,
           beta: c.beta,
         });
-        ({ loss, classification, robustness, kept } = r);
+        ({ loss, parts } = r);
       } else {
-        ({ loss, classification } = gaussianLoss(this.model, x, batch.y, c.sigma, noise));
+        ({ loss, parts } = gaussianLoss(this.model, x, batch.y, c.sigma, noise));
       }
-      const finite = Number.isFinite(loss.value.item()) && Number.isFinite(classification) &&
+      // The step's one read from the device.
+      const { loss: total, classification, robustness, kept } = readLossValues(loss, parts);
+      const finite = Number.isFinite(total) && Number.isFinite(classification) &&
         Number.isFinite(robustness);
       if (finite) {
         backward(loss);

@@ -9,6 +9,7 @@ import * as F from "../../compute/functional.ts";
 import { Tensor, tidy } from "../../compute/tensor.ts";
 import { LeNet } from "../../src/nn/lenet.ts";
 import { macerLossFromLogits, noisyCopies } from "../../src/train/macer_loss.ts";
+import { readLossValues } from "../../src/train/loss_values.ts";
 import { gaussianLoss } from "../../src/train/gaussian_loss.ts";
 import { formulaInput, type GradStat, loadFormulaWeights, modelFixture } from "../nn/_formula.ts";
 
@@ -46,7 +47,7 @@ for (const c of fixture.cases) {
       backward(r.loss);
       const grads = new Map(model.namedParameters().map(([name, p]) => [name, p.grad!.toF32()]));
       model.zeroGrad();
-      return { ...r, loss: r.loss.value.item(), grads };
+      return { ...readLossValues(r.loss, r.parts), grads };
     });
     const ref = c.f64;
     assert.equal(out.kept, ref.kept, "kept images");
@@ -108,9 +109,13 @@ Deno.test("gaussianLoss() is the cross-entropy of one noisy copy per image", () 
   const [loss, direct] = tidy(() => {
     const xt = Tensor.fromF32(x, [n, 1, 28, 28]);
     const r = gaussianLoss(model, xt, labels, 0.25, noise);
+    const values = readLossValues(r.loss, r.parts);
+    // The summed loss is n times the mean; no robustness term.
+    assert.ok(Math.abs(values.classification - n * values.loss) < 1e-5 * n * values.loss);
+    assert.deepEqual([values.robustness, values.kept], [0, 0]);
     const noisy = noisyCopies(xt, 1, 0.25, noise);
     const ce = F.crossEntropy(model.forward(Var.constant(noisy)), Tensor.fromI32(labels, [n, 1]));
-    return [r.loss.value.item(), ce.value.item()];
+    return [values.loss, ce.value.item()];
   });
   assert.ok(Number.isFinite(loss) && loss > 0);
   assert.ok(Math.abs(loss - direct) < 1e-6, `${loss} vs ${direct}`);

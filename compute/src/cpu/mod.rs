@@ -4,11 +4,13 @@
 //! thread count, and reduces partial sums in a fixed order, so results are
 //! bit-identical from run to run.
 
+pub mod concat;
 pub mod conv;
 pub mod gemm;
 pub mod gemm512;
 #[cfg(target_arch = "x86_64")]
 mod lane_sums512;
+pub mod macer;
 pub mod norm;
 pub mod pool2d;
 pub mod simd;

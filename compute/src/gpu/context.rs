@@ -303,6 +303,19 @@ impl Gpu {
 
     /// Records a copy between buffers (after the work recorded so far).
     pub fn copy(&self, src: &GpuData, dst: &GpuData, bytes: usize) {
+        self.copy_region(src, 0, dst, 0, bytes);
+    }
+
+    /// Records a copy of `bytes` from `src` at byte `src_offset` to `dst` at
+    /// `dst_offset` (offsets and length multiples of 4).
+    pub fn copy_region(
+        &self,
+        src: &GpuData,
+        src_offset: usize,
+        dst: &GpuData,
+        dst_offset: usize,
+        bytes: usize,
+    ) {
         if bytes == 0 {
             return;
         }
@@ -313,8 +326,13 @@ impl Gpu {
             params: Vec::new(),
             released: Vec::new(),
         });
-        rec.encoder
-            .copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, bytes as u64);
+        rec.encoder.copy_buffer_to_buffer(
+            src.buffer(),
+            src_offset as u64,
+            dst.buffer(),
+            dst_offset as u64,
+            bytes as u64,
+        );
     }
 
     /// Hands a released buffer to the pool once recorded work no longer needs it.

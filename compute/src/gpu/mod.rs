@@ -12,7 +12,9 @@
 mod context;
 mod pool;
 
+pub mod concat;
 pub mod elementwise;
+pub mod macer;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -8,10 +8,12 @@ use crate::error::{param_err, Error, Result};
 use crate::tensor::{Device, Tensor};
 
 mod certify;
+mod concat;
 mod conv;
 mod elementwise;
 mod index;
 mod linear;
+mod macer;
 mod norm;
 mod optim;
 mod pool;
@@ -223,6 +225,7 @@ pub static OPS: &[OpDef] = &[
     op("reshape", 1, 1, elementwise::reshape),
     op("full", 0, 0, elementwise::full),
     op_mut("copy_", 1, 2, 2, elementwise::copy_inplace),
+    op("concat", 1, usize::MAX, concat::concat),
     // reductions
     op("sum_dim", 1, 1, reduce::sum_dim),
     op("expand_dim", 1, 1, reduce::expand_dim),
@@ -303,6 +306,8 @@ pub static OPS: &[OpDef] = &[
     // certification
     op("argmax_counts", 1, 1, certify::argmax_counts),
     op("softmax_stats", 1, 1, certify::softmax_stats),
+    // training
+    op("macer_keep", 3, 3, macer::macer_keep),
     // optimizer
     OpDef {
         name: "sgd_step",
