@@ -11,8 +11,10 @@
  * Times are taken after a device sync, so a gpu's queued work counts.
  * `--torch` runs the PyTorch reference (`bench/torch_bench.py`, or the script
  * `MACER_TORCH_BENCH` names) for each case right after ours (same machine, same
- * moment) and prints the ratio; it needs /usr/bin/python3 with torch, and says
- * on stderr why when the reference could not run.
+ * moment) and prints the ratio; it needs /usr/bin/python3 with torch (or the
+ * interpreter `MACER_TORCH_PYTHON` names), and says on stderr why when the
+ * reference could not run. With `--device gpu` the reference runs on CUDA with
+ * TF32 off (full f32 arithmetic, as ours).
  *
  * @module
  */
@@ -149,16 +151,24 @@ function torchBenchScript(): string {
     new URL("./torch_bench.py", import.meta.url).pathname;
 }
 
+/** The interpreter of the PyTorch reference: `MACER_TORCH_PYTHON`, else Debian's. */
+function torchPython(): string {
+  return Deno.env.get("MACER_TORCH_PYTHON") ?? "/usr/bin/python3";
+}
+
 /** Runs PyTorch's timing of the same case: its ms, or why it could not run. */
 async function torchTime(
   name: string,
   reps: number,
   nThreads: number,
+  device: "cpu" | "cuda",
 ): Promise<{ ms: number } | { error: string }> {
   const script = torchBenchScript();
+  const python = torchPython();
+  const args = [script, "--case", name, "--reps", String(reps), "--threads", String(nThreads)];
   try {
-    const out = await new Deno.Command("/usr/bin/python3", {
-      args: [script, "--case", name, "--reps", String(reps), "--threads", String(nThreads)],
+    const out = await new Deno.Command(python, {
+      args: [...args, "--device", device],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -171,7 +181,7 @@ async function torchTime(
     if (typeof ms !== "number" || !(ms > 0)) return { error: `${script} printed no time` };
     return { ms };
   } catch (err) {
-    return { error: `cannot run /usr/bin/python3 ${script}: ${(err as Error).message}` };
+    return { error: `cannot run ${python} ${script}: ${(err as Error).message}` };
   }
 }
 
@@ -224,7 +234,7 @@ async function main(args: string[]): Promise<number> {
   for (const name of names) {
     const row: Row & { torch_ms?: number; speedup?: number } = time(name, CASES[name], reps, on);
     if (values.torch) {
-      const t = await torchTime(name, reps, threads());
+      const t = await torchTime(name, reps, threads(), on.device === "gpu" ? "cuda" : "cpu");
       if ("ms" in t) {
         row.torch_ms = t.ms;
         row.speedup = Math.round((t.ms / row.ms) * 100) / 100;

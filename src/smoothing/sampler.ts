@@ -112,9 +112,13 @@ export class EngineSampler implements NoiseSampler {
         const x = Tensor.fromF32(this.#image, [1, ...this.#shape]);
         const noisy = ops.tileNoise(x, b, this.#o.sigma, this.#o.seed, offset);
         const logits = this.#model.forward(Var.constant(noisy)).value;
-        const votes = ops.argmaxCounts(logits).toF32();
-        const stats = this.#o.hardOnly ? undefined : ops.softmaxStats(logits, this.#o.beta).toF32();
-        return [votes, stats] as const;
+        const votes = ops.argmaxCounts(logits);
+        if (this.#o.hardOnly) return [votes.toF32(), undefined] as const;
+        // Votes and soft sums come back in one read (on a gpu, one queue sync per batch).
+        const classes = votes.size;
+        const both = ops.concat([votes, ops.reshape(ops.softmaxStats(logits, this.#o.beta), [-1])])
+          .toF32();
+        return [both.subarray(0, classes), both.subarray(classes)] as const;
       });
       const classes = c.length;
       counts ??= new Float64Array(classes);
