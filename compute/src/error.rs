@@ -28,6 +28,10 @@ pub enum Error {
     },
     /// A Rust panic caught at the boundary (a bug, reported instead of aborting).
     Panic(String),
+    /// No such device, or the device failed (no adapter, lost device, out of memory).
+    Device(String),
+    /// Inputs of one op live on different devices.
+    Devices { op: &'static str, msg: String },
 }
 
 impl fmt::Display for Error {
@@ -51,6 +55,8 @@ impl fmt::Display for Error {
                 write!(f, "{op}: expected {expected} inputs, got {got}")
             }
             Error::Panic(msg) => write!(f, "internal error (panic): {msg}"),
+            Error::Device(msg) => write!(f, "device: {msg}"),
+            Error::Devices { op, msg } => write!(f, "{op}: inputs on different devices: {msg}"),
         }
     }
 }

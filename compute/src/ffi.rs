@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ops::{self, Args};
 use crate::pool;
 use crate::registry::with_registry;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Device, Tensor};
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -67,12 +67,14 @@ pub unsafe extern "C" fn cm_last_error(buf: *mut u8, cap: usize) -> usize {
     })
 }
 
-/// Creates a tensor from host bytes. Returns its handle, or 0.
+/// Creates a tensor from host bytes on `device` (0 cpu, 1 gpu). Returns its
+/// handle, or 0.
 ///
 /// # Safety
 /// `data` must be readable for `nbytes`, `shape` for `ndim` u32s.
 #[no_mangle]
 pub unsafe extern "C" fn cm_upload(
+    device: u32,
     dtype: u32,
     data: *const u8,
     nbytes: usize,
@@ -95,7 +97,12 @@ pub unsafe extern "C" fn cm_upload(
                 msg: format!("shape {dims:?} needs {} bytes, got {nbytes}", numel * 4),
             });
         }
+        let device = device_of(device)?;
         let bytes = slice(data, nbytes);
+        if device == Device::Gpu {
+            let data = crate::gpu::context()?.upload(dtype, bytes);
+            return Ok(with_registry(|r| r.insert(Tensor::from_gpu(dims, data))));
+        }
         let t = match dtype {
             DType::F32 => Tensor::from_f32(
                 dims,
@@ -116,6 +123,13 @@ pub unsafe extern "C" fn cm_upload(
     })
 }
 
+fn device_of(code: u32) -> Result<Device> {
+    Device::from_code(code).ok_or_else(|| Error::Param {
+        op: "run",
+        msg: format!("unknown device code {code}"),
+    })
+}
+
 /// Copies a tensor's elements to `out`. Returns 0, or -1.
 ///
 /// # Safety
@@ -131,12 +145,9 @@ pub unsafe extern "C" fn cm_download(handle: u32, out: *mut u8, nbytes: usize) -
                     msg: format!("tensor has {} bytes, buffer has {nbytes}", t.nbytes()),
                 });
             }
-            let src = match &t.data {
-                crate::tensor::Data::F32(v) => v.as_ptr() as *const u8,
-                crate::tensor::Data::I32(v) => v.as_ptr() as *const u8,
-            };
+            let bytes = t.to_host_bytes()?;
             if nbytes > 0 {
-                std::ptr::copy_nonoverlapping(src, out, nbytes);
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, nbytes);
             }
             Ok(0)
         })
@@ -173,7 +184,10 @@ pub extern "C" fn cm_free(handle: u32) -> i32 {
 }
 
 /// Runs op `name` on `inputs` with numeric `params`; writes the output handles
-/// to `outputs` (capacity `max_out`). Returns the number of outputs, or -1.
+/// to `outputs` (capacity `max_out`) and, one after another, each output's
+/// `[dtype, ndim, dims...]` to `shapes` (capacity `shapes_cap` u32s), so the
+/// caller needs no `cm_info` per output. `device` (0 cpu, 1 gpu) places the
+/// outputs of ops without tensor inputs. Returns the number of outputs, or -1.
 ///
 /// # Safety
 /// Pointers must be valid for their stated lengths.
@@ -185,30 +199,49 @@ pub unsafe extern "C" fn cm_run(
     n_inputs: u32,
     params: *const f64,
     n_params: u32,
+    device: u32,
     outputs: *mut u32,
     max_out: u32,
+    shapes: *mut u32,
+    shapes_cap: u32,
 ) -> i32 {
     guard(-1, || {
         let name = std::str::from_utf8(slice(name, name_len))
             .map_err(|_| Error::UnknownOp("<not utf-8>".into()))?;
         let handles = slice(inputs, n_inputs as usize);
         let params = slice(params, n_params as usize);
-        let outs = run_op(name, handles, params)?;
-        if outs.len() > max_out as usize {
+        let outs = run_op(name, handles, params, device_of(device)?)?;
+        let infos: Vec<u32> = with_registry(|r| {
+            outs.iter()
+                .flat_map(|&h| {
+                    let t = r.get(h).expect("just registered");
+                    [t.dtype() as u32, t.shape.len() as u32]
+                        .into_iter()
+                        .chain(t.shape.iter().map(|&d| d as u32))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        });
+        if outs.len() > max_out as usize || infos.len() > shapes_cap as usize {
             with_registry(|r| outs.iter().for_each(|&h| drop(r.free(h))));
             return Err(Error::Param {
                 op: "run",
-                msg: format!("{name} returns {} outputs", outs.len()),
+                msg: format!(
+                    "{name} returns {} outputs with {} shape words; room for {max_out} and {shapes_cap}",
+                    outs.len(),
+                    infos.len()
+                ),
             });
         }
         std::ptr::copy_nonoverlapping(outs.as_ptr(), outputs, outs.len());
+        std::ptr::copy_nonoverlapping(infos.as_ptr(), shapes, infos.len());
         Ok(outs.len() as i32)
     })
 }
 
 /// Looks up the op, checks arity and aliasing, runs it on the thread pool and
 /// registers its outputs.
-pub fn run_op(name: &str, handles: &[u32], params: &[f64]) -> Result<Vec<u32>> {
+pub fn run_op(name: &str, handles: &[u32], params: &[f64], device: Device) -> Result<Vec<u32>> {
     let def = ops::find(name)?;
     if handles.len() < def.min_in || handles.len() > def.max_in {
         let expected = if def.min_in == def.max_in {
@@ -261,6 +294,7 @@ pub fn run_op(name: &str, handles: &[u32], params: &[f64]) -> Result<Vec<u32>> {
                     muts: &mut muts,
                     ins: &ins,
                     params,
+                    device,
                 };
                 match catch_unwind(AssertUnwindSafe(|| pool::install(|| (def.run)(&mut args)))) {
                     Ok(r) => r,
@@ -318,4 +352,86 @@ pub unsafe extern "C" fn cm_simd_level(buf: *mut u8, cap: usize) -> usize {
     let n = level.len().min(cap);
     std::ptr::copy_nonoverlapping(level.as_ptr(), buf, n);
     level.len()
+}
+
+/// The devices as JSON: `[{"kind": "cpu", "simd": ...}, {"kind": "gpu",
+/// "name", "backend", "device_type", "driver"}...]`; returns its length.
+///
+/// # Safety
+/// `buf` must be writable for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cm_devices(buf: *mut u8, cap: usize) -> usize {
+    let json = guard(String::from("[]"), || Ok(devices_json()));
+    let n = json.len().min(cap);
+    if n > 0 && !buf.is_null() {
+        std::ptr::copy_nonoverlapping(json.as_ptr(), buf, n);
+    }
+    json.len()
+}
+
+fn devices_json() -> String {
+    let quote = |s: &str| {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    };
+    let mut items = vec![format!(
+        "{{\"kind\":\"cpu\",\"simd\":{},\"threads\":{}}}",
+        quote(crate::cpu::simd_level()),
+        pool::threads()
+    )];
+    for a in crate::gpu::adapters() {
+        items.push(format!(
+            "{{\"kind\":\"gpu\",\"name\":{},\"backend\":{},\"device_type\":{},\"driver\":{}}}",
+            quote(&a.name),
+            quote(&a.backend),
+            quote(&a.device_type),
+            quote(&a.driver)
+        ));
+    }
+    format!("[{}]", items.join(","))
+}
+
+/// Opens the GPU context (the best adapter, software ones included) and
+/// writes its adapter's name to `buf`; returns the name's length, or -1 with
+/// the reason in `cm_last_error` (no adapter, device refused).
+///
+/// # Safety
+/// `buf` must be writable for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cm_gpu_open(buf: *mut u8, cap: usize) -> i64 {
+    guard(-1, || {
+        let gpu = crate::gpu::context()?;
+        let name = &gpu.adapter.name;
+        let n = name.len().min(cap);
+        if n > 0 && !buf.is_null() {
+            std::ptr::copy_nonoverlapping(name.as_ptr(), buf, n);
+        }
+        Ok(name.len() as i64)
+    })
+}
+
+/// Waits for the GPU's queued work (for timing). Returns 0, or -1.
+#[no_mangle]
+pub extern "C" fn cm_sync() -> i32 {
+    guard(-1, || {
+        if let Some(gpu) = crate::gpu::try_context() {
+            gpu.sync()?;
+        }
+        Ok(0)
+    })
+}
+
+/// Bytes of device memory the GPU context holds (pooled or in use).
+#[no_mangle]
+pub extern "C" fn cm_gpu_bytes() -> f64 {
+    crate::gpu::allocated_bytes() as f64
 }

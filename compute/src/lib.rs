@@ -12,6 +12,7 @@ pub mod buffers;
 pub mod cpu;
 pub mod cpu_math;
 pub mod error;
+pub mod gpu;
 pub mod ffi;
 pub mod ops;
 pub mod philox;

@@ -485,6 +485,7 @@ mod tests {
             muts: &mut [],
             ins,
             params,
+            device: crate::tensor::Device::Cpu,
         };
         (def.run)(&mut args).unwrap()
     }

@@ -5,7 +5,8 @@ use rayon::prelude::*;
 use super::Args;
 use crate::cpu::{simd, CHUNK};
 use crate::error::{shape_err, Result};
-use crate::tensor::Tensor;
+use crate::gpu;
+use crate::tensor::{Storage, Tensor};
 
 fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     let mut out = crate::buffers::uninit_f32(x.len());
@@ -62,15 +63,18 @@ fn binary(a: &Args, f: impl Fn(f32, f32) -> f32 + Sync) -> Result<Vec<Tensor>> {
 }
 
 pub fn add(a: &mut Args) -> Result<Vec<Tensor>> {
-    binary_kernel(a, simd::add)
+    a.same_shape(0, 1)?;
+    a.dispatch(|a| binary_kernel(a, simd::add), gpu::elementwise::add)
 }
 
 pub fn sub(a: &mut Args) -> Result<Vec<Tensor>> {
-    binary_kernel(a, simd::sub)
+    a.same_shape(0, 1)?;
+    a.dispatch(|a| binary_kernel(a, simd::sub), gpu::elementwise::sub)
 }
 
 pub fn mul(a: &mut Args) -> Result<Vec<Tensor>> {
-    binary_kernel(a, simd::mul)
+    a.same_shape(0, 1)?;
+    a.dispatch(|a| binary_kernel(a, simd::mul), gpu::elementwise::mul)
 }
 
 /// `scale * x + shift`. Params: scale, shift.
@@ -153,7 +157,7 @@ pub fn reshape(a: &mut Args) -> Result<Vec<Tensor>> {
             format!("{:?} ({numel} elements) into {dims:?}", a.input(0).shape),
         );
     }
-    let mut t = a.input(0).clone();
+    let mut t = a.input(0).duplicate();
     t.shape = dims;
     Ok(vec![t])
 }
@@ -176,6 +180,10 @@ pub fn copy_inplace(a: &mut Args) -> Result<Vec<Tensor>> {
     if a.muts[0].shape != src.shape || a.muts[0].dtype() != src.dtype() {
         return shape_err(a.op, format!("{:?} = {:?}", a.muts[0].shape, src.shape));
     }
-    a.muts[0].data.clone_from(&src.data);
+    match (&mut a.muts[0].storage, &src.storage) {
+        (Storage::Cpu(dst), Storage::Cpu(src)) => dst.clone_from(src),
+        (Storage::Gpu(dst), Storage::Gpu(src)) => src.gpu().copy(src, dst, src.len() * 4),
+        _ => unreachable!("inputs on one device (checked by the op table)"),
+    }
     Ok(vec![])
 }

@@ -5,7 +5,7 @@
 //! their first inputs in place (running statistics, optimizer state).
 
 use crate::error::{param_err, Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{Device, Tensor};
 
 mod certify;
 mod conv;
@@ -28,9 +28,46 @@ pub struct Args<'a> {
     /// The other inputs.
     pub ins: &'a [&'a Tensor],
     pub params: &'a [f64],
+    /// The device the caller works on: where ops without tensor inputs
+    /// (`full`, `randn`) put their outputs.
+    pub device: Device,
 }
 
 impl Args<'_> {
+    /// The device every tensor input lives on (the caller's device for ops
+    /// without tensor inputs); an error names the first input elsewhere.
+    pub fn device(&self) -> Result<Device> {
+        let mut tensors = self.muts.iter().chain(self.ins.iter().copied());
+        let Some(first) = tensors.next() else {
+            return Ok(self.device);
+        };
+        let device = first.device();
+        match tensors.position(|t| t.device() != device) {
+            None => Ok(device),
+            Some(i) => Err(Error::Devices {
+                op: self.op,
+                msg: format!(
+                    "input 0 is on {}, input {} on {}",
+                    device.name(),
+                    i + 1,
+                    self.muts
+                        .iter()
+                        .chain(self.ins.iter().copied())
+                        .nth(i + 1)
+                        .map_or("?", |t| t.device().name())
+                ),
+            }),
+        }
+    }
+
+    /// Runs the kernel of the device the inputs live on.
+    pub fn dispatch(&mut self, cpu: OpFn, gpu: OpFn) -> Result<Vec<Tensor>> {
+        match self.device()? {
+            Device::Cpu => cpu(self),
+            Device::Gpu => gpu(self),
+        }
+    }
+
     pub fn input(&self, i: usize) -> &Tensor {
         self.ins[i]
     }
