@@ -4,13 +4,16 @@
 //! thread count, and reduces partial sums in a fixed order, so results are
 //! bit-identical from run to run.
 
+pub mod certify;
 pub mod conv;
 pub mod gemm;
 pub mod gemm512;
 #[cfg(target_arch = "x86_64")]
 mod lane_sums512;
 pub mod norm;
+pub mod optim;
 pub mod pool2d;
+pub mod random;
 pub mod simd;
 #[cfg(test)]
 pub(crate) mod testing;
