@@ -87,12 +87,12 @@ mod tests {
     fn softmax_stats_match_cpu() {
         // The cpu sums in f64, the gpu in f32 (a thread's strided sum, then
         // a tree), and exp and the division round differently: measured
-        // about 1e-7 relative; 2e-6 of (1 + |cpu|) allows for a longer sum.
+        // 9.5e-8 * (1 + |cpu|) on lavapipe; 2e-6 allows for longer sums and
+        // a hardware exp (WGSL allows 3 + 2|x| ulp).
         let (c, g) = logits(777, 10, 0.0);
         for (shape, c, g) in run_both("softmax_stats", &[c], &[g], &[3.0]) {
             assert_eq!(shape, vec![2, 10]);
             let err = max_rel_diff(&c, &g);
-            eprintln!("softmax_stats error {err}");
             assert!(err <= 2e-6, "max error {err}");
         }
     }
