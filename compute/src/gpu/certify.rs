@@ -56,8 +56,9 @@ pub fn softmax_stats(z: &GpuData, rows: usize, cols: usize, beta: f32) -> GpuDat
 
 #[cfg(test)]
 mod tests {
+    use crate::ffi::run_op;
     use crate::gpu::testing::{max_rel_diff, pair, run_both, values};
-    use crate::tensor::Tensor;
+    use crate::tensor::{Device, Tensor};
 
     /// Logits [rows, cols] on both devices; `levels` > 0 rounds them to
     /// that many steps per unit, so rows have tied maxima.
@@ -94,6 +95,18 @@ mod tests {
             assert_eq!(shape, vec![2, 10]);
             let err = max_rel_diff(&c, &g);
             assert!(err <= 2e-6, "max error {err}");
+        }
+    }
+
+    #[test]
+    fn i32_logits_are_refused_on_the_gpu_as_on_the_cpu() {
+        let (c, g) = pair(Tensor::from_i32(vec![2, 3], vec![0; 6]));
+        for (h, device) in [(c, Device::Cpu), (g, Device::Gpu)] {
+            let err = run_op("argmax_counts", &[h], &[], device).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "argmax_counts: input 0 must be f32, got i32"
+            );
         }
     }
 }
