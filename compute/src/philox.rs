@@ -28,7 +28,7 @@ pub fn philox4x32(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 
 /// Uniform in (0, 1]: never 0, so its log is finite.
 #[inline]
-fn uniform(x: u32) -> f32 {
+pub(crate) fn uniform(x: u32) -> f32 {
     ((x as f64 + 1.0) * (1.0 / 4_294_967_296.0)) as f32
 }
 

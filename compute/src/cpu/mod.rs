@@ -4,6 +4,7 @@
 //! thread count, and reduces partial sums in a fixed order, so results are
 //! bit-identical from run to run.
 
+pub mod certify;
 pub mod concat;
 pub mod conv;
 pub mod gemm;
@@ -12,7 +13,9 @@ pub mod gemm512;
 mod lane_sums512;
 pub mod macer;
 pub mod norm;
+pub mod optim;
 pub mod pool2d;
+pub mod random;
 pub mod simd;
 #[cfg(test)]
 pub(crate) mod testing;

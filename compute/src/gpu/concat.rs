@@ -45,7 +45,10 @@ mod tests {
         let (a, _) = pair(Tensor::from_f32(vec![2, 3], values(6, 1)));
         let (b, _) = pair(Tensor::from_f32(vec![2, 4], values(8, 1)));
         let err = run_op("concat", &[a, b], &[], Device::Cpu).unwrap_err();
-        assert!(err.to_string().contains("input 1 has shape [2, 4]"), "{err}");
+        assert!(
+            err.to_string().contains("input 1 has shape [2, 4]"),
+            "{err}"
+        );
         let (i, _) = pair(Tensor::from_i32(vec![1, 3], vec![1, 2, 3]));
         let err = run_op("concat", &[a, i], &[], Device::Cpu).unwrap_err();
         assert!(err.to_string().contains("i32"), "{err}");

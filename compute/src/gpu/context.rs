@@ -348,14 +348,12 @@ impl Gpu {
         }
     }
 
-    /// Submits the recorded work, if any.
+    /// Submits the recorded work, if any. The lock is held until the
+    /// submission is made: another thread's parameter write must not land
+    /// between this one's write and its submission.
     pub fn flush(&self) {
-        let rec = self
-            .recording
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(rec) = rec {
+        let mut guard = self.recording.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rec) = guard.take() {
             self.submit(rec);
         }
     }

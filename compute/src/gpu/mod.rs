@@ -12,14 +12,20 @@
 mod context;
 mod pool;
 
+pub mod certify;
 pub mod concat;
 pub mod elementwise;
 pub mod macer;
+pub mod optim;
+pub mod random;
 #[cfg(test)]
 pub(crate) mod testing;
 
 pub use context::{adapters, context, try_context, AdapterSummary, Gpu, Kernel};
 pub use pool::{allocated_bytes, GpuData};
+
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
 
 /// Passes recorded before the encoder is submitted without being asked.
 pub const MAX_PASSES: usize = 128;
@@ -36,6 +42,21 @@ pub fn grid(n: usize) -> [u32; 3] {
         [groups, 1, 1]
     } else {
         [65_535, groups.div_ceil(65_535), 1]
+    }
+}
+
+/// The buffer of an f32 input, or an error naming the op and input position
+/// (device or dtype).
+pub fn f32_data<'a>(t: &'a Tensor, op: &'static str, input: usize) -> Result<&'a GpuData> {
+    let data = t.gpu(op, input)?;
+    match data.dtype() {
+        DType::F32 => Ok(data),
+        got => Err(Error::DType {
+            op,
+            input,
+            expected: "f32",
+            got: got.name(),
+        }),
     }
 }
 

@@ -3,24 +3,19 @@
 
 use super::Args;
 use crate::error::Result;
-use crate::tensor::Tensor;
+use crate::tensor::{Device, Tensor};
+use crate::{cpu, gpu};
 
 /// How many rows of logits [m, C] pick each class (first maximum on ties).
 pub fn argmax_counts(a: &mut Args) -> Result<Vec<Tensor>> {
     let s = a.rank(0, 2)?.to_vec();
-    let mut counts = vec![0f32; s[1]];
-    for row in a.f32(0)?.chunks(s[1].max(1)) {
-        let mut best = 0;
-        for c in 1..row.len() {
-            if row[c] > row[best] {
-                best = c;
-            }
+    Ok(vec![match a.device()? {
+        Device::Cpu => Tensor::from_f32(vec![s[1]], cpu::certify::argmax_counts(a.f32(0)?, s[1])),
+        Device::Gpu => {
+            let z = gpu::f32_data(a.input(0), a.op, 0)?;
+            Tensor::from_gpu(vec![s[1]], gpu::certify::argmax_counts(z, s[0], s[1]))
         }
-        if !row.is_empty() {
-            counts[best] += 1.0;
-        }
-    }
-    Ok(vec![Tensor::from_f32(vec![s[1]], counts)])
+    }])
 }
 
 /// Sums and sums of squares of softmax(beta * z) over the rows of z [m, C].
@@ -28,22 +23,12 @@ pub fn argmax_counts(a: &mut Args) -> Result<Vec<Tensor>> {
 pub fn softmax_stats(a: &mut Args) -> Result<Vec<Tensor>> {
     let s = a.rank(0, 2)?.to_vec();
     let beta = a.param(0, "beta")? as f32;
-    let c = s[1];
-    let (mut sum, mut sq) = (vec![0f64; c], vec![0f64; c]);
-    let mut p = vec![0f32; c];
-    for row in a.f32(0)?.chunks(c.max(1)) {
-        let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(beta * v));
-        let mut total = 0f32;
-        for (p, &v) in p.iter_mut().zip(row) {
-            *p = (beta * v - m).exp();
-            total += *p;
+    let shape = vec![2, s[1]];
+    Ok(vec![match a.device()? {
+        Device::Cpu => Tensor::from_f32(shape, cpu::certify::softmax_stats(a.f32(0)?, s[1], beta)),
+        Device::Gpu => {
+            let z = gpu::f32_data(a.input(0), a.op, 0)?;
+            Tensor::from_gpu(shape, gpu::certify::softmax_stats(z, s[0], s[1], beta))
         }
-        for j in 0..c {
-            let q = (p[j] / total) as f64;
-            sum[j] += q;
-            sq[j] += q * q;
-        }
-    }
-    let out = sum.iter().chain(&sq).map(|&v| v as f32).collect();
-    Ok(vec![Tensor::from_f32(vec![2, c], out)])
+    }])
 }
