@@ -5,13 +5,17 @@
 //! bit-identical from run to run.
 
 pub mod conv;
+pub mod elementwise;
 pub mod gemm;
 pub mod gemm512;
+pub mod index;
 #[cfg(target_arch = "x86_64")]
 mod lane_sums512;
 pub mod norm;
 pub mod pool2d;
+pub mod reduce;
 pub mod simd;
+pub mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod winograd;

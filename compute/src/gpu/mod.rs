@@ -13,6 +13,9 @@ mod context;
 mod pool;
 
 pub mod elementwise;
+pub mod index;
+pub mod reduce;
+pub mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
 
