@@ -138,6 +138,13 @@ mod tests {
     }
 
     #[test]
+    fn more_lanes_than_one_grid_row_holds() {
+        // 65,600 lanes of 64: tree workgroups on a 2-D grid (65,535 along x).
+        let (_, c, g) = one("sum_dim", input(&[65_600, 64], 6), &[1.0]);
+        assert!(max_rel_diff(&c, &g) <= 1e-5, "{}", max_rel_diff(&c, &g));
+    }
+
+    #[test]
     fn expand_dim_matches_cpu_bit_for_bit() {
         let x = input(&[3, 5], 3);
         for dim in [0.0, 1.0, 2.0] {

@@ -125,6 +125,14 @@ mod tests {
     }
 
     #[test]
+    fn more_lanes_than_one_grid_row_holds() {
+        // 65,600 lanes: workgroups on a 2-D grid (65,535 along x).
+        let x = input(&[65_600, 2], 6, 3.0);
+        let (_, c, g) = run_both("softmax", &[x.0], &[x.1], &[1.0, 1.0]).remove(0);
+        assert!(max_rel_diff(&c, &g) <= 1e-5, "{}", max_rel_diff(&c, &g));
+    }
+
+    #[test]
     fn softmax_rows_sum_to_one_on_the_gpu() {
         let x = input(&[4, 300], 3, 5.0);
         let out = run_op("softmax", &[x.1], &[1.0, 1.0], Device::Gpu).unwrap()[0];
