@@ -1,5 +1,6 @@
-//! Reductions on the GPU: a workgroup per lane with a tree in workgroup
-//! memory, so no thread walks a long lane alone.
+//! Reductions on the GPU: long lanes are summed by a workgroup with a tree
+//! in workgroup memory, so no thread walks a long lane alone (a workgroup a
+//! lane, or a tile of neighbouring columns); short lanes by a thread each.
 
 use super::{f, grid, GpuData, Kernel, WORKGROUP};
 use crate::tensor::DType;
@@ -11,6 +12,11 @@ const REDUCE: &str = concat!(
 
 /// Lanes shorter than this are summed by one thread each, in order.
 const SHORT_LANE: usize = 64;
+
+/// Lanes a `sum_columns` workgroup sums side by side (`TILE_X`), when
+/// lanes are columns at least this many wide: neighbouring threads then
+/// read neighbouring floats.
+const COLUMN_TILE: usize = 32;
 
 /// Workgroups of the sum_all pass (the second pass sums their partials).
 const SUM_ALL_GROUPS: usize = 1024;
@@ -41,6 +47,11 @@ pub fn sum_dim(x: &GpuData, outer: usize, size: usize, inner: usize, scale: f32)
     if size < SHORT_LANE {
         let k = kernel("sum_short_lanes", "reduce.sum_short_lanes");
         gpu.dispatch(&k, &[x, &out], &params, grid(lanes));
+    } else if inner >= COLUMN_TILE {
+        let k = kernel("sum_columns", "reduce.sum_columns");
+        let params = [outer as u32, size as u32, inner as u32, f(scale)];
+        let tiles = outer * inner.div_ceil(COLUMN_TILE);
+        gpu.dispatch(&k, &[x, &out], &params, groups(tiles));
     } else {
         let k = kernel("sum_lanes", "reduce.sum_lanes");
         gpu.dispatch(&k, &[x, &out], &params, groups(lanes));
@@ -123,6 +134,9 @@ mod tests {
             (&[3, 70, 5][..], 1.0),
             (&[2, 1000][..], 1.0),
             (&[1000, 3][..], 0.0),
+            // Columns 32 or more wide: tiles of 32, the last one partial.
+            (&[300, 70][..], 0.0),
+            (&[2, 100, 40][..], 1.0),
         ] {
             let (_, c, g) = one("sum_dim", input(shape, 2), &[dim, 1.5]);
             assert!(

@@ -3,7 +3,7 @@
 const WG: u32 = 256u;
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-// n: lanes (sums), output elements (expand_dim) or elements (sum_all).
+// n: lanes (sums; outer for sum_columns), output elements (expand_dim) or elements (sum_all).
 struct Params { n: u32, size: u32, inner: u32, scale: f32 }
 @group(0) @binding(2) var<storage, read> p: Params;
 
@@ -22,6 +22,34 @@ fn sum_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     for (var s = tid; s < p.size; s += WG) { acc += x[base + s * p.inner]; }
     let total = tree_sum(tid, acc);
     if (tid == 0u) { out[lane] = total * p.scale; }
+}
+
+// Columns (inner >= 32): a workgroup sums 32 neighbouring lanes of one
+// outer index, 8 rows of threads striding along size, so each row of
+// threads reads 32 consecutive floats; then a tree over the 8 rows.
+const TILE_X: u32 = 32u;
+const TILE_Y: u32 = 8u;
+
+@compute @workgroup_size(TILE_X, TILE_Y)
+fn sum_columns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tile = wid.x + wid.y * nwg.x;
+    let tiles_per_outer = (p.inner + TILE_X - 1u) / TILE_X;
+    if (tile >= p.n * tiles_per_outer) { return; }
+    let o = tile / tiles_per_outer;
+    let i = (tile % tiles_per_outer) * TILE_X + lid.x;
+    var acc = 0.0;
+    if (i < p.inner) {
+        for (var s = lid.y; s < p.size; s += TILE_Y) { acc += x[(o * p.size + s) * p.inner + i]; }
+    }
+    let t = lid.y * TILE_X + lid.x;
+    tree[t] = acc;
+    workgroupBarrier();
+    for (var h = TILE_Y / 2u; h > 0u; h >>= 1u) {
+        if (lid.y < h) { tree[t] += tree[t + h * TILE_X]; }
+        workgroupBarrier();
+    }
+    if (lid.y == 0u && i < p.inner) { out[o * p.inner + i] = tree[lid.x] * p.scale; }
 }
 
 // One thread per lane, in order along the lane (short lanes, where a
