@@ -7,8 +7,10 @@
 pub mod certify;
 pub mod concat;
 pub mod conv;
+pub mod elementwise;
 pub mod gemm;
 pub mod gemm512;
+pub mod index;
 #[cfg(target_arch = "x86_64")]
 mod lane_sums512;
 pub mod macer;
@@ -16,7 +18,9 @@ pub mod norm;
 pub mod optim;
 pub mod pool2d;
 pub mod random;
+pub mod reduce;
 pub mod simd;
+pub mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod winograd;

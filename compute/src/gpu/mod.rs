@@ -15,9 +15,12 @@ mod pool;
 pub mod certify;
 pub mod concat;
 pub mod elementwise;
+pub mod index;
 pub mod macer;
 pub mod optim;
 pub mod random;
+pub mod reduce;
+pub mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -1,15 +1,22 @@
 //! Row gathers and scatters, top-2, and row selection (masked selection is
-//! an index_select with the kept row numbers).
+//! an index_select with the kept row numbers): validation, then the kernel
+//! of the inputs' device (`cpu::index`, `gpu::index`).
+//!
+//! The cpu kernels refuse an out-of-range index; the gpu ones cannot without
+//! reading the indices back, so there a gathered or selected element with an
+//! out-of-range index is NaN and a scattered or added one is dropped.
 
+use super::elementwise::dtype;
 use super::Args;
-use crate::error::{param_err, shape_err, Result};
-use crate::tensor::Tensor;
+use crate::cpu::index as cpu;
+use crate::error::{shape_err, Result};
+use crate::gpu::index as gpu;
+use crate::tensor::{DType, Device, Tensor};
 
-fn check_index(a: &Args, i: i32, bound: usize) -> Result<usize> {
-    if i < 0 || i as usize >= bound {
-        return param_err(a.op, format!("index {i} out of range 0..{bound}"));
-    }
-    Ok(i as usize)
+/// Input 0 f32, input 1 (the indices) i32.
+fn values_and_indices(a: &Args) -> Result<()> {
+    dtype(a, 0, DType::F32)?;
+    dtype(a, 1, DType::I32)
 }
 
 /// `out[r, j] = x[r, idx[r, j]]`. Inputs: x [n, C], idx i32 [n, k].
@@ -22,15 +29,17 @@ pub fn gather_rows(a: &mut Args) -> Result<Vec<Tensor>> {
             format!("{} rows of x, {} rows of indices", xs[0], is[0]),
         );
     }
-    let (x, idx) = (a.f32(0)?, a.i32(1)?);
-    let mut out = Vec::with_capacity(is[0] * is[1]);
-    for r in 0..is[0] {
-        for j in 0..is[1] {
-            let c = check_index(a, idx[r * is[1] + j], xs[1])?;
-            out.push(x[r * xs[1] + c]);
+    values_and_indices(a)?;
+    Ok(vec![match a.device()? {
+        Device::Cpu => {
+            let out = cpu::gather_rows(a.op, a.f32(0)?, xs[1], a.i32(1)?, is[1])?;
+            Tensor::from_f32(is, out)
         }
-    }
-    Ok(vec![Tensor::from_f32(is, out)])
+        Device::Gpu => {
+            let (x, idx) = (a.input(0).gpu(a.op, 0)?, a.input(1).gpu(a.op, 1)?);
+            Tensor::from_gpu(is.clone(), gpu::gather_rows(x, xs[1], idx, is[1]))
+        }
+    }])
 }
 
 /// Adjoint of gather_rows: `out[r, idx[r, j]] += d[r, j]`. Inputs: d, idx. Params: C.
@@ -43,15 +52,18 @@ pub fn scatter_rows(a: &mut Args) -> Result<Vec<Tensor>> {
         );
     }
     let cols = a.positive(0, "columns")?;
-    let (d, idx) = (a.f32(0)?, a.i32(1)?);
-    let mut out = crate::buffers::zeros_f32(ds[0] * cols);
-    for r in 0..ds[0] {
-        for j in 0..ds[1] {
-            let c = check_index(a, idx[r * ds[1] + j], cols)?;
-            out[r * cols + c] += d[r * ds[1] + j];
+    values_and_indices(a)?;
+    let shape = vec![ds[0], cols];
+    Ok(vec![match a.device()? {
+        Device::Cpu => {
+            let out = cpu::scatter_rows(a.op, a.f32(0)?, a.i32(1)?, [ds[0], ds[1]], cols)?;
+            Tensor::from_f32(shape, out)
         }
-    }
-    Ok(vec![Tensor::from_f32(vec![ds[0], cols], out)])
+        Device::Gpu => {
+            let (d, idx) = (a.input(0).gpu(a.op, 0)?, a.input(1).gpu(a.op, 1)?);
+            Tensor::from_gpu(shape, gpu::scatter_rows(d, idx, [ds[0], ds[1]], cols))
+        }
+    }])
 }
 
 /// The two largest values of each row and their columns (first on ties).
@@ -61,25 +73,24 @@ pub fn topk2(a: &mut Args) -> Result<Vec<Tensor>> {
     if s[1] < 2 {
         return shape_err(a.op, format!("need at least 2 columns, got {:?}", s));
     }
-    let x = a.f32(0)?;
-    let (mut vals, mut idx) = (Vec::with_capacity(2 * s[0]), Vec::with_capacity(2 * s[0]));
-    for row in x.chunks(s[1]) {
-        let (mut i1, mut i2) = (0usize, usize::MAX);
-        for c in 1..s[1] {
-            if row[c] > row[i1] {
-                i2 = i1;
-                i1 = c;
-            } else if i2 == usize::MAX || row[c] > row[i2] {
-                i2 = c;
-            }
+    dtype(a, 0, DType::F32)?;
+    let shape = vec![s[0], 2];
+    Ok(match a.device()? {
+        Device::Cpu => {
+            let (vals, idx) = cpu::topk2(a.f32(0)?, s[1]);
+            vec![
+                Tensor::from_f32(shape.clone(), vals),
+                Tensor::from_i32(shape, idx),
+            ]
         }
-        vals.extend([row[i1], row[i2]]);
-        idx.extend([i1 as i32, i2 as i32]);
-    }
-    Ok(vec![
-        Tensor::from_f32(vec![s[0], 2], vals),
-        Tensor::from_i32(vec![s[0], 2], idx),
-    ])
+        Device::Gpu => {
+            let (vals, idx) = gpu::topk2(a.input(0).gpu(a.op, 0)?, s[1]);
+            vec![
+                Tensor::from_gpu(shape.clone(), vals),
+                Tensor::from_gpu(shape, idx),
+            ]
+        }
+    })
 }
 
 /// Rows `idx` of x along dim 0. Inputs: x [n, ...], idx i32 [m].
@@ -88,17 +99,21 @@ pub fn index_select(a: &mut Args) -> Result<Vec<Tensor>> {
     if xs.is_empty() {
         return shape_err(a.op, "x must have at least one dimension");
     }
-    a.rank(1, 1)?;
+    let m = a.rank(1, 1)?[0];
+    values_and_indices(a)?;
     let row: usize = xs[1..].iter().product();
-    let (x, idx) = (a.f32(0)?, a.i32(1)?);
-    let mut out = Vec::with_capacity(idx.len() * row);
-    for &i in idx {
-        let r = check_index(a, i, xs[0])?;
-        out.extend_from_slice(&x[r * row..(r + 1) * row]);
-    }
-    let mut shape = xs;
-    shape[0] = idx.len();
-    Ok(vec![Tensor::from_f32(shape, out)])
+    let mut shape = xs.clone();
+    shape[0] = m;
+    Ok(vec![match a.device()? {
+        Device::Cpu => {
+            let out = cpu::index_select(a.op, a.f32(0)?, xs[0], row, a.i32(1)?)?;
+            Tensor::from_f32(shape, out)
+        }
+        Device::Gpu => {
+            let (x, idx) = (a.input(0).gpu(a.op, 0)?, a.input(1).gpu(a.op, 1)?);
+            Tensor::from_gpu(shape, gpu::index_select(x, xs[0], row, idx))
+        }
+    }])
 }
 
 /// Adjoint of index_select: `out[idx[j]] += d[j]`. Inputs: d [m, ...], idx [m]. Params: n.
@@ -111,17 +126,18 @@ pub fn index_add(a: &mut Args) -> Result<Vec<Tensor>> {
         );
     }
     let n = a.usize(0, "rows")?;
+    values_and_indices(a)?;
     let row: usize = ds[1..].iter().product();
-    let (d, idx) = (a.f32(0)?, a.i32(1)?);
-    let mut out = crate::buffers::zeros_f32(n * row);
-    for (j, &i) in idx.iter().enumerate() {
-        let r = check_index(a, i, n)?;
-        out[r * row..(r + 1) * row]
-            .iter_mut()
-            .zip(&d[j * row..(j + 1) * row])
-            .for_each(|(o, v)| *o += v);
-    }
     let mut shape = ds;
     shape[0] = n;
-    Ok(vec![Tensor::from_f32(shape, out)])
+    Ok(vec![match a.device()? {
+        Device::Cpu => {
+            let out = cpu::index_add(a.op, a.f32(0)?, a.i32(1)?, n, row)?;
+            Tensor::from_f32(shape, out)
+        }
+        Device::Gpu => {
+            let (d, idx) = (a.input(0).gpu(a.op, 0)?, a.input(1).gpu(a.op, 1)?);
+            Tensor::from_gpu(shape, gpu::index_add(d, idx, n, row))
+        }
+    }])
 }

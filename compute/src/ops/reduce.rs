@@ -1,8 +1,12 @@
-//! Sums along one dimension and their broadcasting inverse.
+//! Sums along one dimension and their broadcasting inverse: validation,
+//! then the kernel of the input's device (`cpu::reduce`, `gpu::reduce`).
 
+use super::elementwise::all_f32;
 use super::Args;
+use crate::cpu::reduce as cpu;
 use crate::error::{param_err, Result};
-use crate::tensor::Tensor;
+use crate::gpu::reduce as gpu;
+use crate::tensor::{Device, Tensor};
 
 /// Splits a shape around `dim` into (outer, size, inner).
 fn split(shape: &[usize], dim: usize) -> (usize, usize, usize) {
@@ -26,20 +30,17 @@ pub fn sum_dim(a: &mut Args) -> Result<Vec<Tensor>> {
     let shape = a.input(0).shape.clone();
     let dim = dim_param(a, shape.len())?;
     let scale = a.param_or(1, "scale", 1.0)? as f32;
+    all_f32(a)?;
     let (outer, size, inner) = split(&shape, dim);
-    let x = a.f32(0)?;
-    let mut out = crate::buffers::zeros_f32(outer * inner);
-    for o in 0..outer {
-        let dst = &mut out[o * inner..(o + 1) * inner];
-        for s in 0..size {
-            let src = &x[(o * size + s) * inner..][..inner];
-            dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
-        }
-        dst.iter_mut().for_each(|d| *d *= scale);
-    }
     let mut dims = shape;
     dims.remove(dim);
-    Ok(vec![Tensor::from_f32(dims, out)])
+    Ok(vec![match a.device()? {
+        Device::Cpu => Tensor::from_f32(dims, cpu::sum_dim(a.f32(0)?, outer, size, inner, scale)),
+        Device::Gpu => {
+            let x = a.input(0).gpu(a.op, 0)?;
+            Tensor::from_gpu(dims, gpu::sum_dim(x, outer, size, inner, scale))
+        }
+    }])
 }
 
 /// Inserts `dim` of `size`, repeating `scale * x` along it. Params: dim, size, scale.
@@ -54,21 +55,26 @@ pub fn expand_dim(a: &mut Args) -> Result<Vec<Tensor>> {
     }
     let size = a.usize(1, "size")?;
     let scale = a.param_or(2, "scale", 1.0)? as f32;
+    all_f32(a)?;
     shape.insert(dim, size);
     let (outer, _, inner) = split(&shape, dim);
-    let x = a.f32(0)?;
-    let mut out = Vec::with_capacity(outer * size * inner);
-    for o in 0..outer {
-        let src = &x[o * inner..(o + 1) * inner];
-        for _ in 0..size {
-            out.extend(src.iter().map(|&v| v * scale));
+    Ok(vec![match a.device()? {
+        Device::Cpu => {
+            Tensor::from_f32(shape, cpu::expand_dim(a.f32(0)?, outer, size, inner, scale))
         }
-    }
-    Ok(vec![Tensor::from_f32(shape, out)])
+        Device::Gpu => {
+            let x = a.input(0).gpu(a.op, 0)?;
+            Tensor::from_gpu(shape, gpu::expand_dim(x, outer, size, inner, scale))
+        }
+    }])
 }
 
-/// Sum of all elements (f64 accumulation), as a tensor of shape [].
+/// Sum of all elements, as a tensor of shape [] (f64 accumulation on the
+/// cpu, a pairwise f32 tree on the gpu).
 pub fn sum_all(a: &mut Args) -> Result<Vec<Tensor>> {
-    let s: f64 = a.f32(0)?.iter().map(|&v| v as f64).sum();
-    Ok(vec![Tensor::from_f32(vec![], vec![s as f32])])
+    all_f32(a)?;
+    Ok(vec![match a.device()? {
+        Device::Cpu => Tensor::from_f32(vec![], vec![cpu::sum_all(a.f32(0)?)]),
+        Device::Gpu => Tensor::from_gpu(vec![], gpu::sum_all(a.input(0).gpu(a.op, 0)?)),
+    }])
 }
