@@ -2,16 +2,7 @@
 
 use rayon::prelude::*;
 
-#[derive(Clone, Copy)]
-pub struct PoolGeom {
-    pub planes: usize,
-    pub h: usize,
-    pub w: usize,
-    pub k: usize,
-    pub stride: usize,
-    pub ho: usize,
-    pub wo: usize,
-}
+use crate::geometry::PoolGeom;
 
 /// Max pooling; `idx` gets the winning position `iy * W + ix` within the
 /// plane (the first one on ties, as PyTorch; a NaN always wins, the last one

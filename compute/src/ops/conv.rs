@@ -5,13 +5,13 @@ use std::borrow::Cow;
 use super::Args;
 use crate::cpu::conv::{
     conv2d_backward as cpu_backward, conv2d_backward_bn, conv2d_backward_deferred,
-    conv2d_forward as cpu_forward, conv2d_forward_ep, conv2d_forward_stats, ConvGeom, Dy, Epilogue,
-    Prologue,
+    conv2d_forward as cpu_forward, conv2d_forward_ep, conv2d_forward_stats, Dy,
 };
 use crate::cpu::norm::{
     add_relu_sums, dx_coefficients, grads_from_sums, AddReluSums, BnBackward, BnGeom, DeferredDx,
 };
 use crate::error::{param_err, shape_err, Result};
+use crate::geometry::{ConvGeom, Epilogue, Prologue};
 use crate::tensor::Tensor;
 
 /// Reads x [N, C, H, W], w [O, C, kh, kw] and params (stride, pad).

@@ -1,8 +1,9 @@
 //! Max and average pooling (square window, no padding).
 
 use super::Args;
-use crate::cpu::pool2d::{avg_backward, avg_forward, max_backward, max_forward, PoolGeom};
+use crate::cpu::pool2d::{avg_backward, avg_forward, max_backward, max_forward};
 use crate::error::{param_err, shape_err, Result};
+use crate::geometry::PoolGeom;
 use crate::tensor::Tensor;
 
 /// Geometry from an NCHW shape and params (kernel, stride).
