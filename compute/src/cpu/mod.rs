@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod gemm512;
 #[cfg(target_arch = "x86_64")]
 mod lane_sums512;
+pub mod linear;
 pub mod norm;
 pub mod pool2d;
 pub mod simd;

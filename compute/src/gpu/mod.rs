@@ -13,6 +13,8 @@ mod context;
 mod pool;
 
 pub mod elementwise;
+pub mod gemm;
+pub mod linear;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -1,0 +1,105 @@
+//! The tiled GEMM shared by the linear and convolution kernels: one WGSL
+//! main loop ([`GEMM`]) completed by a file that says how A and B are read
+//! and C written (strided matrices, or convolutions without im2col buffers).
+//! K can be split over workgroups (`kchunk`), each split writing its own
+//! partial C; [`sum_splits`] adds them in split order.
+
+use super::{grid, Gpu, GpuData, Kernel};
+
+/// Side of the output tile one workgroup computes.
+pub const TILE: usize = 64;
+
+const GEMM: &str = include_str!("shaders/gemm.wgsl");
+const CHANNEL_SUM: &str = include_str!("shaders/channel_sum.wgsl");
+
+/// A GEMM's source: its loaders followed by the main loop.
+pub fn source(loaders: &str) -> String {
+    format!("{loaders}\n{GEMM}")
+}
+
+/// The problem size `(m, n, k)` and how K is split.
+#[derive(Clone, Copy)]
+pub struct Dims {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub splits: usize,
+}
+
+impl Dims {
+    /// One split: each output summed over all of K by one thread.
+    pub fn whole(m: usize, n: usize, k: usize) -> Dims {
+        Dims { m, n, k, splits: 1 }
+    }
+
+    /// K split so that a long reduction over few outputs (a weight gradient
+    /// over a whole batch) still fills the device: at most 256 tile-splits and
+    /// at least 512 of K per split. Depends only on the shape, so the sum's
+    /// order is fixed.
+    pub fn split(m: usize, n: usize, k: usize) -> Dims {
+        let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+        let splits = (k / 512).min(256 / tiles.max(1)).max(1);
+        Dims { m, n, k, splits }
+    }
+
+    /// K per split, a whole number of the kernel's K-tiles.
+    pub fn kchunk(&self) -> usize {
+        self.k.div_ceil(self.splits).next_multiple_of(16).max(16)
+    }
+
+    /// The leading parameter words every GEMM's Params starts with.
+    pub fn words(&self) -> [u32; 4] {
+        [self.m, self.n, self.k, self.kchunk()].map(|v| v as u32)
+    }
+
+    /// Workgroups: tiles of N along x, of M along y, splits along z (the
+    /// splits actually reached by `kchunk`).
+    pub fn groups(&self) -> [u32; 3] {
+        let splits = self.k.div_ceil(self.kchunk()).max(1);
+        [self.n.div_ceil(TILE), self.m.div_ceil(TILE), splits].map(|v| v as u32)
+    }
+
+    /// Splits the dispatch writes (partial blocks of `m * n`).
+    pub fn partials(&self) -> usize {
+        self.groups()[2] as usize
+    }
+}
+
+/// Records a GEMM over `buffers` with `extra` parameter words after the
+/// leading four; nothing when C is empty.
+pub fn dispatch(gpu: &Gpu, kernel: &Kernel, buffers: &[&GpuData], d: Dims, extra: &[u32]) {
+    if d.m == 0 || d.n == 0 {
+        return;
+    }
+    let words: Vec<u32> = d.words().iter().chain(extra).copied().collect();
+    gpu.dispatch(kernel, buffers, &words, d.groups());
+}
+
+/// `dst[c] = sum_{o, i} src[(o * channels + c) * inner + i]` in a fixed order.
+pub fn channel_sum(
+    gpu: &Gpu,
+    src: &GpuData,
+    dst: &GpuData,
+    (outer, channels, inner): (usize, usize, usize),
+) {
+    if channels == 0 {
+        return;
+    }
+    let kernel = Kernel {
+        name: "channel_sum",
+        source: CHANNEL_SUM,
+        entry: "main",
+    };
+    let words = [outer, channels, inner].map(|v| v as u32);
+    gpu.dispatch(
+        &kernel,
+        &[src, dst],
+        &words,
+        grid(channels * super::WORKGROUP as usize),
+    );
+}
+
+/// The sum of `splits` partial blocks of `len` elements, in split order.
+pub fn sum_splits(gpu: &Gpu, partials: &GpuData, dst: &GpuData, splits: usize, len: usize) {
+    channel_sum(gpu, partials, dst, (splits, len, 1));
+}

@@ -1,0 +1,71 @@
+// The tiled GEMM every matrix product and convolution uses:
+// C[M, N] = A[M, K] B[K, N] over the K range of split `wg.z`
+// ([z * kchunk, (z + 1) * kchunk)). The including kernel defines Params
+// (starting m, n, k, kchunk), load_a(m, k), load_b(k, n) (called in bounds
+// only) and store(m, n, z, v). A workgroup of 256 threads computes a 64x64
+// tile of C, each thread a 4x4 block, with K staged 16 at a time through
+// workgroup memory. Each output is summed in K order by one thread, so
+// results do not depend on scheduling.
+
+const TILE: u32 = 64u;
+const KT: u32 = 16u;
+
+// The current K-tile of A (transposed, [KT][TILE]) and of B ([KT][TILE]).
+var<workgroup> ta: array<f32, 1024>;
+var<workgroup> tb: array<f32, 1024>;
+
+// Stages the K-tile starting at k0 (zero outside C's tile or the split's range).
+fn stage(li: u32, m0: u32, n0: u32, k0: u32, k_end: u32) {
+    for (var r = 0u; r < 4u; r++) {
+        let e = li + r * 256u;
+        // Neighbouring threads read neighbouring k of A and n of B.
+        let am = e / KT;
+        let ak = e % KT;
+        var va = 0.0;
+        if (m0 + am < p.m && k0 + ak < k_end) {
+            va = load_a(m0 + am, k0 + ak);
+        }
+        ta[ak * TILE + am] = va;
+        let bk = e / TILE;
+        let bn = e % TILE;
+        var vb = 0.0;
+        if (n0 + bn < p.n && k0 + bk < k_end) {
+            vb = load_b(k0 + bk, n0 + bn);
+        }
+        tb[bk * TILE + bn] = vb;
+    }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let m0 = wg.y * TILE;
+    let n0 = wg.x * TILE;
+    let k_begin = wg.z * p.kchunk;
+    let k_end = min(k_begin + p.kchunk, p.k);
+    let tm = (li / 16u) * 4u;
+    let tn = (li % 16u) * 4u;
+    var acc: array<vec4<f32>, 4>;
+    for (var k0 = k_begin; k0 < k_end; k0 += KT) {
+        stage(li, m0, n0, k0, k_end);
+        workgroupBarrier();
+        for (var kk = 0u; kk < KT; kk++) {
+            let a = kk * TILE + tm;
+            let b = kk * TILE + tn;
+            let bv = vec4<f32>(tb[b], tb[b + 1u], tb[b + 2u], tb[b + 3u]);
+            acc[0] = fma(vec4<f32>(ta[a]), bv, acc[0]);
+            acc[1] = fma(vec4<f32>(ta[a + 1u]), bv, acc[1]);
+            acc[2] = fma(vec4<f32>(ta[a + 2u]), bv, acc[2]);
+            acc[3] = fma(vec4<f32>(ta[a + 3u]), bv, acc[3]);
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            let m = m0 + tm + i;
+            let n = n0 + tn + j;
+            if (m < p.m && n < p.n) {
+                store(m, n, wg.z, acc[i][j]);
+            }
+        }
+    }
+}
