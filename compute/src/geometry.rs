@@ -78,3 +78,13 @@ pub struct PoolGeom {
     pub ho: usize,
     pub wo: usize,
 }
+
+/// Where `conv2d`'s optional inputs are: the bias's position, the position of
+/// the prologue's scale (its shift follows), and whether the batch statistics
+/// of the output are wanted.
+#[derive(Clone, Copy)]
+pub struct ConvInputs {
+    pub bias: Option<usize>,
+    pub prologue: Option<usize>,
+    pub with_stats: bool,
+}

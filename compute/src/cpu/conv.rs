@@ -18,7 +18,10 @@ use super::gemm512::{matmul_nn, matmul_nn_acc};
 use super::norm::{group_grad_sums, AddReluSums, BnBackward, BnGeom, DeferredDx};
 pub use super::winograd_wgrad::Dy;
 use crate::buffers::Scratch;
-use crate::geometry::{ConvGeom, Epilogue, Prologue};
+use crate::error::Result;
+use crate::geometry::{ConvGeom, ConvInputs, Epilogue, Prologue};
+use crate::ops::Args;
+use crate::tensor::Tensor;
 
 /// Unfolds one image `x [C, H, W]` into `col [K, P]`.
 fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
@@ -361,6 +364,33 @@ pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: 
     conv2d_forward_ep(g, x, w, Epilogue::bias(b), y);
 }
 
+/// The `conv2d` op on host tensors (inputs as `io` says, shapes checked):
+/// y, and with `io.with_stats` each output channel's batch mean and biased
+/// variance.
+pub fn conv2d_op(a: &Args, g: &ConvGeom, io: ConvInputs) -> Result<Vec<Tensor>> {
+    let bias = io.bias.map(|i| a.f32(i)).transpose()?;
+    let pro = match io.prologue {
+        Some(i) => Some(Prologue {
+            scale: a.f32(i)?,
+            shift: a.f32(i + 1)?,
+        }),
+        None => None,
+    };
+    let mut y = crate::buffers::uninit_f32(g.n * g.o * g.p());
+    let shape = vec![g.n, g.o, g.ho, g.wo];
+    if !io.with_stats {
+        conv2d_forward(g, a.f32(0)?, a.f32(1)?, bias, &mut y);
+        return Ok(vec![Tensor::from_f32(shape, y)]);
+    }
+    let ep = Epilogue::bias(bias);
+    let (mean, var) = conv2d_forward_stats(g, (a.f32(0)?, pro), a.f32(1)?, ep, &mut y);
+    Ok(vec![
+        Tensor::from_f32(shape, y),
+        Tensor::from_f32(vec![g.o], mean),
+        Tensor::from_f32(vec![g.o], var),
+    ])
+}
+
 /// The convolution followed by `ep`, applied as each output block is written.
 pub fn conv2d_forward_ep(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
     assert!(ep.bias.is_none_or(|b| b.len() >= g.o));
@@ -526,6 +556,29 @@ pub fn conv2d_backward(
         }
         None => weight_grads(g, x, w, dy, None, with_bias),
     }
+}
+
+/// The `conv2d_backward` op on host tensors (x, w, dy, optional dx_acc;
+/// shapes checked): [dx if need_dx], dw, [db if with_bias].
+pub fn conv2d_backward_op(
+    a: &Args,
+    g: &ConvGeom,
+    with_bias: bool,
+    need_dx: bool,
+) -> Result<Vec<Tensor>> {
+    let dx_acc = (a.ins.len() == 4).then(|| a.f32(3)).transpose()?;
+    let mut dx = need_dx.then(|| crate::buffers::uninit_f32(g.n * g.in_size()));
+    let (x, w, dy) = (a.f32(0)?, a.f32(1)?, a.f32(2)?);
+    let (dw, db) = conv2d_backward(g, (x, None), w, dy, dx.as_deref_mut(), dx_acc, with_bias);
+    let mut out = Vec::with_capacity(3);
+    if let Some(dx) = dx {
+        out.push(Tensor::from_f32(a.input(0).shape.clone(), dx));
+    }
+    out.push(Tensor::from_f32(a.input(1).shape.clone(), dw));
+    if let Some(db) = db {
+        out.push(Tensor::from_f32(vec![g.o], db));
+    }
+    Ok(out)
 }
 
 /// The backward of `conv(pro(x))` where `pro` is a training-mode batch norm +

@@ -12,6 +12,7 @@
 mod context;
 mod pool;
 
+pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod linear;
