@@ -61,7 +61,7 @@ pub fn conv2d(a: &mut Args, g: &ConvGeom, io: ConvInputs) -> Result<Vec<Tensor>>
     let shift = optional(a, io.prologue.map(|i| i + 1))?;
     let gpu = x.gpu();
     let y = gpu.alloc(DType::F32, g.n * g.o * g.p());
-    let flags = HAS_BIAS * bias.is_some() as u32 | HAS_PROLOGUE * scale.is_some() as u32;
+    let flags = (HAS_BIAS * bias.is_some() as u32) | (HAS_PROLOGUE * scale.is_some() as u32);
     // w stands in for the absent optional inputs' bindings (never read).
     let buffers = [
         x,

@@ -16,6 +16,7 @@ pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod linear;
+pub mod pool2d;
 #[cfg(test)]
 pub(crate) mod testing;
 

@@ -9,7 +9,7 @@ use crate::cpu::norm::{
 };
 use crate::error::{param_err, shape_err, Result};
 use crate::geometry::{ConvGeom, ConvInputs, Epilogue, Prologue};
-use crate::tensor::{Device, Tensor};
+use crate::tensor::{DType, Device, Tensor};
 use crate::{cpu, gpu};
 
 /// Reads x [N, C, H, W], w [O, C, kh, kw] and params (stride, pad).
@@ -115,6 +115,7 @@ fn conv2d_inputs(a: &Args, g: &ConvGeom) -> Result<ConvInputs> {
 pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
     let io = conv2d_inputs(a, &g)?;
+    a.dtypes(&[DType::F32; 5])?;
     match a.device()? {
         Device::Cpu => cpu::conv::conv2d_op(a, &g, io),
         Device::Gpu => gpu::conv::conv2d(a, &g, io),
@@ -198,6 +199,7 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let with_bias = a.flag(2, "with_bias")?;
     let need_dx = a.flag(3, "need_dx")?;
     check_dy(a, &g)?;
+    a.dtypes(&[DType::F32; 4])?;
     if a.ins.len() == 4 && (!need_dx || a.input(3).shape != a.input(0).shape) {
         return shape_err(
             a.op,

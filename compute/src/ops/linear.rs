@@ -2,7 +2,7 @@
 
 use super::Args;
 use crate::error::{shape_err, Result};
-use crate::tensor::{Device, Tensor};
+use crate::tensor::{DType, Device, Tensor};
 use crate::{cpu, gpu};
 
 /// `(n, in, out)` from x [n, in] and w [out, in].
@@ -24,6 +24,7 @@ fn dims(a: &Args) -> Result<(usize, usize, usize)> {
 /// Inputs: x [n, in], w [out, in], optional b [out].
 pub fn linear(a: &mut Args) -> Result<Vec<Tensor>> {
     let d @ (_, _, fout) = dims(a)?;
+    a.dtypes(&[DType::F32; 3])?;
     if a.ins.len() == 3 && a.input(2).shape != [fout] {
         return shape_err(
             a.op,
@@ -39,6 +40,7 @@ pub fn linear(a: &mut Args) -> Result<Vec<Tensor>> {
 /// Inputs: x, w, dy [n, out]. Outputs: dx [n, in], dw [out, in], db [out].
 pub fn linear_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let d @ (n, _, fout) = dims(a)?;
+    a.dtypes(&[DType::F32; 3])?;
     if a.input(2).shape != [n, fout] {
         return shape_err(
             a.op,
