@@ -40,10 +40,9 @@ const HAS_ACC: u32 = 4;
 
 /// The convolution's parameter words after the GEMM's.
 fn words(g: &ConvGeom, flags: u32) -> [u32; 11] {
-    let v = [g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, g.ho, g.wo];
-    let mut out = [flags; 11];
-    out[..10].copy_from_slice(&v.map(|v| v as u32));
-    out
+    let geometry = [g.c, g.h, g.w, g.o, g.kh, g.kw, g.stride, g.pad, g.ho, g.wo];
+    let [c, h, w, o, kh, kw, stride, pad, ho, wo] = geometry.map(|v| v as u32);
+    [c, h, w, o, kh, kw, stride, pad, ho, wo, flags]
 }
 
 /// Input `i`'s buffer, if the op has one there.
@@ -79,14 +78,18 @@ pub fn conv2d(a: &mut Args, g: &ConvGeom, io: ConvInputs) -> Result<Vec<Tensor>>
         d,
         &words(g, flags),
     );
-    let mut out = vec![];
-    if io.with_stats {
+    let stats = io.with_stats.then(|| {
         let (mean, var) = (gpu.alloc(DType::F32, g.o), gpu.alloc(DType::F32, g.o));
         channel_stats(&y, (&mean, &var), g);
-        out.push(Tensor::from_gpu(vec![g.o], mean));
-        out.push(Tensor::from_gpu(vec![g.o], var));
-    }
-    out.insert(0, Tensor::from_gpu(vec![g.n, g.o, g.ho, g.wo], y));
+        [mean, var]
+    });
+    let mut out = vec![Tensor::from_gpu(vec![g.n, g.o, g.ho, g.wo], y)];
+    out.extend(
+        stats
+            .into_iter()
+            .flatten()
+            .map(|s| Tensor::from_gpu(vec![g.o], s)),
+    );
     Ok(out)
 }
 
