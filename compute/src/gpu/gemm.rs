@@ -9,6 +9,9 @@ use super::{grid, Gpu, GpuData, Kernel};
 /// Side of the output tile one workgroup computes.
 pub const TILE: usize = 64;
 
+/// Workgroups a dispatch may have along one dimension.
+const MAX_GROUPS: usize = 65_535;
+
 const GEMM: &str = include_str!("shaders/gemm.wgsl");
 const CHANNEL_SUM: &str = include_str!("shaders/channel_sum.wgsl");
 
@@ -52,11 +55,14 @@ impl Dims {
         [self.m, self.n, self.k, self.kchunk()].map(|v| v as u32)
     }
 
-    /// Workgroups: tiles of N along x, of M along y, splits along z (the
-    /// splits actually reached by `kchunk`).
+    /// Workgroups: tiles of N along x (in rows of at most 65,535), rows of
+    /// them times tiles of M along y, splits along z (those `kchunk` reaches).
     pub fn groups(&self) -> [u32; 3] {
+        let n_tiles = self.n.div_ceil(TILE);
+        let x = n_tiles.min(MAX_GROUPS);
+        let rows = n_tiles.div_ceil(x.max(1));
         let splits = self.k.div_ceil(self.kchunk()).max(1);
-        [self.n.div_ceil(TILE), self.m.div_ceil(TILE), splits].map(|v| v as u32)
+        [x, rows * self.m.div_ceil(TILE), splits].map(|v| v as u32)
     }
 
     /// Splits the dispatch writes (partial blocks of `m * n`).

@@ -123,4 +123,14 @@ mod tests {
             check("linear_backward", &[x, w, dy], &[xg, wg, dyg]);
         }
     }
+
+    #[test]
+    fn outputs_past_one_row_of_workgroups() {
+        // 65,537 tiles of 64 columns, more than a dispatch's x can hold: the
+        // last continues on a second row of y. (About 20 s on lavapipe.)
+        let fout = 65_536 * 64 + 100;
+        let (x, xg) = tensor(&[2, 1], 1);
+        let (w, wg) = tensor(&[fout, 1], 2);
+        check("linear", &[x, w], &[xg, wg]);
+    }
 }

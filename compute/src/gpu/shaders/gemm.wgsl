@@ -37,9 +37,16 @@ fn stage(li: u32, m0: u32, n0: u32, k0: u32, k_end: u32) {
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let m0 = wg.y * TILE;
-    let n0 = wg.x * TILE;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    // N's tiles run along x, continued on further rows of y when there are
+    // more than x can hold; M's tiles take the rest of y.
+    let rows = (p.n + TILE * nwg.x - 1u) / (TILE * nwg.x);
+    let m0 = (wg.y / rows) * TILE;
+    let n0 = (wg.x + (wg.y % rows) * nwg.x) * TILE;
+    if (n0 >= p.n) {
+        return;
+    }
     let k_begin = wg.z * p.kchunk;
     let k_end = min(k_begin + p.kchunk, p.k);
     let tm = (li / 16u) * 4u;
