@@ -1,37 +1,48 @@
 //! conv2d forward and backward on the GPU: implicit GEMMs (the tiled GEMM
 //! reading the input through the convolution's geometry, no im2col buffer).
 
-use std::sync::LazyLock;
-
-use super::gemm::{self, Dims};
+use super::gemm::{self, Dims, Gemm};
 use super::{grid, GpuData, Kernel, WORKGROUP};
 use crate::error::Result;
 use crate::geometry::{ConvGeom, ConvInputs};
 use crate::ops::Args;
 use crate::tensor::{DType, Tensor};
 
-const COMMON: &str = include_str!("shaders/conv_common.wgsl");
 const STATS: &str = include_str!("shaders/channel_stats.wgsl");
 
-static FORWARD: LazyLock<String> =
-    LazyLock::new(|| loaders(include_str!("shaders/conv_forward.wgsl")));
-static DATA_GRAD: LazyLock<String> =
-    LazyLock::new(|| loaders(include_str!("shaders/conv_data_grad.wgsl")));
-static WEIGHT_GRAD: LazyLock<String> =
-    LazyLock::new(|| loaders(include_str!("shaders/conv_weight_grad.wgsl")));
-
-/// A convolution GEMM's source: the shared geometry, its loaders, the main loop.
-fn loaders(own: &str) -> String {
-    gemm::source(&format!("{COMMON}\n{own}"))
-}
-
-fn kernel(name: &'static str, source: &'static LazyLock<String>) -> Kernel {
-    Kernel {
-        name,
-        source: source.as_str(),
-        entry: "main",
-    }
-}
+static FORWARD: Gemm = Gemm::new(
+    [
+        "conv.forward.16x256",
+        "conv.forward.32x128",
+        "conv.forward.64x64",
+    ],
+    concat!(
+        include_str!("shaders/conv_common.wgsl"),
+        include_str!("shaders/conv_forward.wgsl")
+    ),
+);
+static DATA_GRAD: Gemm = Gemm::new(
+    [
+        "conv.data_grad.16x256",
+        "conv.data_grad.32x128",
+        "conv.data_grad.64x64",
+    ],
+    concat!(
+        include_str!("shaders/conv_common.wgsl"),
+        include_str!("shaders/conv_data_grad.wgsl")
+    ),
+);
+static WEIGHT_GRAD: Gemm = Gemm::new(
+    [
+        "conv.weight_grad.16x256",
+        "conv.weight_grad.32x128",
+        "conv.weight_grad.64x64",
+    ],
+    concat!(
+        include_str!("shaders/conv_common.wgsl"),
+        include_str!("shaders/conv_weight_grad.wgsl")
+    ),
+);
 
 /// Flag bits of `conv_common.wgsl`.
 const HAS_BIAS: u32 = 1;
@@ -71,13 +82,7 @@ pub fn conv2d(a: &mut Args, g: &ConvGeom, io: ConvInputs) -> Result<Vec<Tensor>>
         &y,
     ];
     let d = Dims::whole(g.o, g.n * g.p(), g.k());
-    gemm::dispatch(
-        gpu,
-        &kernel("conv.forward", &FORWARD),
-        &buffers,
-        d,
-        &words(g, flags),
-    );
+    gemm::dispatch(gpu, &FORWARD, &buffers, d, &words(g, flags));
     let stats = io.with_stats.then(|| {
         let (mean, var) = (gpu.alloc(DType::F32, g.o), gpu.alloc(DType::F32, g.o));
         channel_stats(&y, (&mean, &var), g);
@@ -133,13 +138,7 @@ pub fn conv2d_backward(
         let d = Dims::whole(g.c, g.n * g.h * g.w, g.o * g.kh * g.kw);
         let flags = HAS_ACC * acc.is_some() as u32;
         let buffers = [w, dy, acc.unwrap_or(w), &dx];
-        gemm::dispatch(
-            gpu,
-            &kernel("conv.data_grad", &DATA_GRAD),
-            &buffers,
-            d,
-            &words(g, flags),
-        );
+        gemm::dispatch(gpu, &DATA_GRAD, &buffers, d, &words(g, flags));
         out.push(Tensor::from_gpu(a.ins[0].shape.clone(), dx));
     }
     out.push(Tensor::from_gpu(
@@ -160,13 +159,12 @@ fn weight_grad(g: &ConvGeom, x: &GpuData, dy: &GpuData) -> GpuData {
     let d = Dims::split(g.o, g.k(), g.n * g.p());
     let len = g.o * g.k();
     let dw = gpu.alloc(DType::F32, len);
-    let kernel = kernel("conv.weight_grad", &WEIGHT_GRAD);
     if d.partials() == 1 {
-        gemm::dispatch(gpu, &kernel, &[x, dy, &dw], d, &words(g, 0));
+        gemm::dispatch(gpu, &WEIGHT_GRAD, &[x, dy, &dw], d, &words(g, 0));
         return dw;
     }
     let parts = gpu.alloc(DType::F32, d.partials() * len);
-    gemm::dispatch(gpu, &kernel, &[x, dy, &parts], d, &words(g, 0));
+    gemm::dispatch(gpu, &WEIGHT_GRAD, &[x, dy, &parts], d, &words(g, 0));
     gemm::sum_splits(gpu, &parts, &dw, d.partials(), len);
     dw
 }

@@ -1,23 +1,14 @@
 //! Fully connected layer on the GPU through the tiled GEMM.
 
-use std::sync::LazyLock;
-
-use super::gemm::{self, Dims};
-use super::Kernel;
+use super::gemm::{self, Dims, Gemm};
 use crate::error::Result;
 use crate::ops::Args;
 use crate::tensor::{DType, Tensor};
 
-static MATMUL: LazyLock<String> =
-    LazyLock::new(|| gemm::source(include_str!("shaders/matmul.wgsl")));
-
-fn kernel() -> Kernel {
-    Kernel {
-        name: "gemm.matmul",
-        source: MATMUL.as_str(),
-        entry: "main",
-    }
-}
+static MATMUL: Gemm = Gemm::new(
+    ["matmul.16x256", "matmul.32x128", "matmul.64x64"],
+    include_str!("shaders/matmul.wgsl"),
+);
 
 /// Row and column strides of a contiguous `rows x cols` matrix.
 fn rm(cols: usize) -> [u32; 2] {
@@ -46,7 +37,7 @@ pub fn linear(a: &mut Args, (n, fin, fout): (usize, usize, usize)) -> Result<Vec
     // Without a bias, x stands in for the unread bias binding.
     let buffers = [x, w, bias.unwrap_or(x), &y];
     let words = words(rm(fin), tr(fin), bias.is_some());
-    gemm::dispatch(gpu, &kernel(), &buffers, Dims::whole(n, fout, fin), &words);
+    gemm::dispatch(gpu, &MATMUL, &buffers, Dims::whole(n, fout, fin), &words);
     Ok(vec![Tensor::from_gpu(vec![n, fout], y)])
 }
 
@@ -66,7 +57,7 @@ pub fn linear_backward(a: &mut Args, (n, fin, fout): (usize, usize, usize)) -> R
     let dx_words = words(rm(fout), rm(fin), false);
     gemm::dispatch(
         gpu,
-        &kernel(),
+        &MATMUL,
         &[dy, w, dy, &dx],
         Dims::whole(n, fin, fout),
         &dx_words,
@@ -74,7 +65,7 @@ pub fn linear_backward(a: &mut Args, (n, fin, fout): (usize, usize, usize)) -> R
     let dw_words = words(tr(fout), rm(fin), false);
     gemm::dispatch(
         gpu,
-        &kernel(),
+        &MATMUL,
         &[dy, x, dy, &dw],
         Dims::whole(fout, fin, n),
         &dw_words,
@@ -89,8 +80,9 @@ pub fn linear_backward(a: &mut Args, (n, fin, fout): (usize, usize, usize)) -> R
 
 #[cfg(test)]
 mod tests {
-    use crate::gpu::testing::{max_rel_diff, pair, run_both, values};
-    use crate::tensor::Tensor;
+    use super::{gemm, rm, words, Dims, MATMUL};
+    use crate::gpu::testing::{host_f32, max_rel_diff, pair, run_both, values};
+    use crate::tensor::{DType, Tensor};
 
     /// Summation order differs from the CPU GEMM's (and the GPU may fuse
     /// multiply-adds): about 1e-6 relative for these K; 1e-5 allowed.
@@ -125,12 +117,32 @@ mod tests {
     }
 
     #[test]
-    fn outputs_past_one_row_of_workgroups() {
-        // 65,537 tiles of 64 columns, more than a dispatch's x can hold: the
-        // last continues on a second row of y. (About 20 s on lavapipe.)
-        let fout = 65_536 * 64 + 100;
-        let (x, xg) = tensor(&[2, 1], 1);
-        let (w, wg) = tensor(&[fout, 1], 2);
-        check("linear", &[x, w], &[xg, wg]);
+    fn tiles_past_one_row_of_workgroups_continue_on_the_next() {
+        // Rows of 3 workgroups: N's tiles wrap onto several rows of y, for
+        // each tile shape (M of 5, 20 and 50), against an f64 reference.
+        let gpu = crate::gpu::testing::gpu();
+        let (n, k) = (1000, 20);
+        for m in [5, 20, 50] {
+            let (a, b) = (values(m * k, 1), values(k * n, 2));
+            let upload = |v: &[f32]| {
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                gpu.upload(DType::F32, &bytes)
+            };
+            let (ag, bg, c) = (upload(&a), upload(&b), gpu.alloc(DType::F32, m * n));
+            let d = Dims::whole(m, n, k).with_max_x(3);
+            let words = words(rm(k), rm(n), false);
+            gemm::dispatch(&gpu, &MATMUL, &[&ag, &bg, &ag, &c], d, &words);
+            let got = host_f32(&Tensor::from_gpu(vec![m, n], c));
+            let want: Vec<f32> = (0..m * n)
+                .map(|i| {
+                    let (r, col) = (i / n, i % n);
+                    let s: f64 = (0..k)
+                        .map(|j| a[r * k + j] as f64 * b[j * n + col] as f64)
+                        .sum();
+                    s as f32
+                })
+                .collect();
+            assert!(max_rel_diff(&want, &got) <= TOL, "m = {m}");
+        }
     }
 }
