@@ -2,38 +2,38 @@
 //! thread per output element forward, a gather per input element backward,
 //! so no two threads write one element.
 
-use std::sync::LazyLock;
-
 use super::{grid, GpuData, Kernel};
 use crate::error::Result;
 use crate::geometry::PoolGeom;
 use crate::ops::Args;
 use crate::tensor::{DType, Tensor};
 
-const COMMON: &str = include_str!("shaders/pool_common.wgsl");
-
-static MAX_FORWARD: LazyLock<String> =
-    LazyLock::new(|| with_common(include_str!("shaders/max_pool_forward.wgsl")));
-static MAX_BACKWARD: LazyLock<String> =
-    LazyLock::new(|| with_common(include_str!("shaders/max_pool_backward.wgsl")));
-static AVG_FORWARD: LazyLock<String> =
-    LazyLock::new(|| with_common(include_str!("shaders/avg_pool_forward.wgsl")));
-static AVG_BACKWARD: LazyLock<String> =
-    LazyLock::new(|| with_common(include_str!("shaders/avg_pool_backward.wgsl")));
-
-fn with_common(own: &str) -> String {
-    format!("{COMMON}\n{own}")
-}
+const MAX_FORWARD: &str = concat!(
+    include_str!("shaders/pool_common.wgsl"),
+    include_str!("shaders/max_pool_forward.wgsl")
+);
+const MAX_BACKWARD: &str = concat!(
+    include_str!("shaders/pool_common.wgsl"),
+    include_str!("shaders/max_pool_backward.wgsl")
+);
+const AVG_FORWARD: &str = concat!(
+    include_str!("shaders/pool_common.wgsl"),
+    include_str!("shaders/avg_pool_forward.wgsl")
+);
+const AVG_BACKWARD: &str = concat!(
+    include_str!("shaders/pool_common.wgsl"),
+    include_str!("shaders/avg_pool_backward.wgsl")
+);
 
 /// Records `source` over `buffers` with one thread per element of the last.
-fn run(name: &'static str, source: &'static LazyLock<String>, buffers: &[&GpuData], g: PoolGeom) {
+fn run(name: &'static str, source: &'static str, buffers: &[&GpuData], g: PoolGeom) {
     let threads = buffers.last().map_or(0, |b| b.len());
     if threads == 0 {
         return;
     }
     let kernel = Kernel {
         name,
-        source: source.as_str(),
+        source,
         entry: "main",
     };
     let inv = 1.0 / (g.k * g.k) as f32;
@@ -50,7 +50,7 @@ pub fn max_pool2d(a: &mut Args, g: PoolGeom, out: Vec<usize>) -> Result<Vec<Tens
     let n = g.planes * g.ho * g.wo;
     let (y, idx) = (x.gpu().alloc(DType::F32, n), x.gpu().alloc(DType::I32, n));
     // Both outputs have n elements: the thread count is idx's.
-    run("pool.max_forward", &MAX_FORWARD, &[x, &y, &idx], g);
+    run("pool.max_forward", MAX_FORWARD, &[x, &y, &idx], g);
     Ok(vec![
         Tensor::from_gpu(out.clone(), y),
         Tensor::from_gpu(out, idx),
@@ -62,21 +62,21 @@ pub fn max_pool2d(a: &mut Args, g: PoolGeom, out: Vec<usize>) -> Result<Vec<Tens
 pub fn max_pool2d_backward(a: &mut Args, g: PoolGeom, out: Vec<usize>) -> Result<Vec<Tensor>> {
     let (dy, idx) = (a.ins[0].gpu(a.op, 0)?, a.ins[1].gpu(a.op, 1)?);
     let dx = dy.gpu().alloc(DType::F32, g.planes * g.h * g.w);
-    run("pool.max_backward", &MAX_BACKWARD, &[dy, idx, &dx], g);
+    run("pool.max_backward", MAX_BACKWARD, &[dy, idx, &dx], g);
     Ok(vec![Tensor::from_gpu(out, dx)])
 }
 
 pub fn avg_pool2d(a: &mut Args, g: PoolGeom, out: Vec<usize>) -> Result<Vec<Tensor>> {
     let x = a.ins[0].gpu(a.op, 0)?;
     let y = x.gpu().alloc(DType::F32, g.planes * g.ho * g.wo);
-    run("pool.avg_forward", &AVG_FORWARD, &[x, &y], g);
+    run("pool.avg_forward", AVG_FORWARD, &[x, &y], g);
     Ok(vec![Tensor::from_gpu(out, y)])
 }
 
 pub fn avg_pool2d_backward(a: &mut Args, g: PoolGeom, out: Vec<usize>) -> Result<Vec<Tensor>> {
     let dy = a.ins[0].gpu(a.op, 0)?;
     let dx = dy.gpu().alloc(DType::F32, g.planes * g.h * g.w);
-    run("pool.avg_backward", &AVG_BACKWARD, &[dy, &dx], g);
+    run("pool.avg_backward", AVG_BACKWARD, &[dy, &dx], g);
     Ok(vec![Tensor::from_gpu(out, dx)])
 }
 
