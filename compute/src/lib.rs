@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod cpu_math;
 pub mod error;
 pub mod ffi;
+pub mod geometry;
 pub mod gpu;
 pub mod ops;
 pub mod philox;

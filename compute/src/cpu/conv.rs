@@ -18,38 +18,10 @@ use super::gemm512::{matmul_nn, matmul_nn_acc};
 use super::norm::{group_grad_sums, AddReluSums, BnBackward, BnGeom, DeferredDx};
 pub use super::winograd_wgrad::Dy;
 use crate::buffers::Scratch;
-
-/// Geometry of one convolution.
-#[derive(Clone, Copy, Debug)]
-pub struct ConvGeom {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub o: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub stride: usize,
-    pub pad: usize,
-    pub ho: usize,
-    pub wo: usize,
-}
-
-impl ConvGeom {
-    pub fn k(&self) -> usize {
-        self.c * self.kh * self.kw
-    }
-    pub fn p(&self) -> usize {
-        self.ho * self.wo
-    }
-    fn in_size(&self) -> usize {
-        self.c * self.h * self.w
-    }
-    /// A 1x1, stride-1, unpadded convolution reads the input as its own col.
-    fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
-    }
-}
+use crate::error::Result;
+use crate::geometry::{ConvGeom, ConvInputs, Epilogue, Prologue};
+use crate::ops::Args;
+use crate::tensor::Tensor;
 
 /// Unfolds one image `x [C, H, W]` into `col [K, P]`.
 fn im2col(g: &ConvGeom, x: &[f32], col: &mut [f32]) {
@@ -374,58 +346,49 @@ fn col2im_portable(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
     }
 }
 
-/// A per-input-channel `max(x * scale[c] + shift[c], 0)` applied to the
-/// input as the convolution reads it: a training-mode batch norm + ReLU whose
-/// output is never written out (the padding stays zero).
-#[derive(Clone, Copy)]
-pub struct Prologue<'a> {
-    pub scale: &'a [f32],
-    pub shift: &'a [f32],
-}
-
-impl Prologue<'_> {
-    /// The input with the prologue applied, for the paths that read it
-    /// from memory (as the batch-norm kernels compute it).
-    fn materialize(&self, g: &ConvGeom, x: &[f32]) -> Vec<f32> {
-        let bn = super::norm::BnGeom {
-            n: g.n,
-            c: g.c,
-            hw: g.h * g.w,
-        };
-        let mut h = crate::buffers::uninit_f32(x.len());
-        super::norm::scale_shift(bn, x, self.scale, self.shift, &mut h, true);
-        h
-    }
-}
-
-/// What the forward does to each output element after the convolution sum:
-/// `y = max(conv + bias[o] + residual, 0)`, each part optional, in that order.
-#[derive(Clone, Copy, Default)]
-pub struct Epilogue<'a> {
-    /// One value per output channel.
-    pub bias: Option<&'a [f32]>,
-    /// Same layout as the output `[N, O, Ho, Wo]`.
-    pub residual: Option<&'a [f32]>,
-    pub relu: bool,
-}
-
-impl<'a> Epilogue<'a> {
-    pub fn bias(bias: Option<&'a [f32]>) -> Self {
-        Epilogue {
-            bias,
-            ..Default::default()
-        }
-    }
-
-    /// The residual of the `len` outputs from `start` on.
-    pub(crate) fn residual_at(&self, start: usize, len: usize) -> Option<&'a [f32]> {
-        self.residual.map(|r| &r[start..start + len])
-    }
+/// The input with `pro` applied, for the paths that read it from memory
+/// (as the batch-norm kernels compute it).
+fn materialize(pro: &Prologue, g: &ConvGeom, x: &[f32]) -> Vec<f32> {
+    let bn = super::norm::BnGeom {
+        n: g.n,
+        c: g.c,
+        hw: g.h * g.w,
+    };
+    let mut h = crate::buffers::uninit_f32(x.len());
+    super::norm::scale_shift(bn, x, pro.scale, pro.shift, &mut h, true);
+    h
 }
 
 /// `y = conv(x, w) + b`.
 pub fn conv2d_forward(g: &ConvGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
     conv2d_forward_ep(g, x, w, Epilogue::bias(b), y);
+}
+
+/// The `conv2d` op on host tensors (inputs as `io` says, shapes checked):
+/// y, and with `io.with_stats` each output channel's batch mean and biased
+/// variance.
+pub fn conv2d_op(a: &Args, g: &ConvGeom, io: ConvInputs) -> Result<Vec<Tensor>> {
+    let bias = io.bias.map(|i| a.f32(i)).transpose()?;
+    let pro = match io.prologue {
+        Some(i) => Some(Prologue {
+            scale: a.f32(i)?,
+            shift: a.f32(i + 1)?,
+        }),
+        None => None,
+    };
+    let mut y = crate::buffers::uninit_f32(g.n * g.o * g.p());
+    let shape = vec![g.n, g.o, g.ho, g.wo];
+    if !io.with_stats {
+        conv2d_forward(g, a.f32(0)?, a.f32(1)?, bias, &mut y);
+        return Ok(vec![Tensor::from_f32(shape, y)]);
+    }
+    let ep = Epilogue::bias(bias);
+    let (mean, var) = conv2d_forward_stats(g, (a.f32(0)?, pro), a.f32(1)?, ep, &mut y);
+    Ok(vec![
+        Tensor::from_f32(shape, y),
+        Tensor::from_f32(vec![g.o], mean),
+        Tensor::from_f32(vec![g.o], var),
+    ])
 }
 
 /// The convolution followed by `ep`, applied as each output block is written.
@@ -461,7 +424,7 @@ pub fn conv2d_forward_stats(
     }
     match pro {
         Some(p) => {
-            let h = p.materialize(g, x);
+            let h = materialize(&p, g, x);
             conv2d_forward_ep(g, &h, w, ep, y);
             crate::buffers::recycle_f32(h);
         }
@@ -532,7 +495,7 @@ pub fn conv2d_backward(
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     if let Some(p) = pro {
         if !(super::simd::level() >= 2 && super::winograd::applies(g)) {
-            let h = p.materialize(g, x);
+            let h = materialize(&p, g, x);
             let out = conv2d_backward(g, (&h, None), w, dy, dx, dx_acc, with_bias);
             crate::buffers::recycle_f32(h);
             return out;
@@ -593,6 +556,29 @@ pub fn conv2d_backward(
         }
         None => weight_grads(g, x, w, dy, None, with_bias),
     }
+}
+
+/// The `conv2d_backward` op on host tensors (x, w, dy, optional dx_acc;
+/// shapes checked): [dx if need_dx], dw, [db if with_bias].
+pub fn conv2d_backward_op(
+    a: &Args,
+    g: &ConvGeom,
+    with_bias: bool,
+    need_dx: bool,
+) -> Result<Vec<Tensor>> {
+    let dx_acc = (a.ins.len() == 4).then(|| a.f32(3)).transpose()?;
+    let mut dx = need_dx.then(|| crate::buffers::uninit_f32(g.n * g.in_size()));
+    let (x, w, dy) = (a.f32(0)?, a.f32(1)?, a.f32(2)?);
+    let (dw, db) = conv2d_backward(g, (x, None), w, dy, dx.as_deref_mut(), dx_acc, with_bias);
+    let mut out = Vec::with_capacity(3);
+    if let Some(dx) = dx {
+        out.push(Tensor::from_f32(a.input(0).shape.clone(), dx));
+    }
+    out.push(Tensor::from_f32(a.input(1).shape.clone(), dw));
+    if let Some(db) = db {
+        out.push(Tensor::from_f32(vec![g.o], db));
+    }
+    Ok(out)
 }
 
 /// The backward of `conv(pro(x))` where `pro` is a training-mode batch norm +
@@ -1038,7 +1024,7 @@ mod tests {
                 scale: &scale,
                 shift: &shift,
             };
-            let hx = pro.materialize(&g, &x);
+            let hx = materialize(&pro, &g, &x);
             assert_eq!(hx, reference_prologue(&g, &x, &scale, &shift));
             assert!(hx.contains(&0.0) && hx.iter().any(|&v| v > 0.0));
             let what = format!("{n} {c} {h} {stride}");

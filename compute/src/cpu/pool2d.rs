@@ -2,15 +2,45 @@
 
 use rayon::prelude::*;
 
-#[derive(Clone, Copy)]
-pub struct PoolGeom {
-    pub planes: usize,
-    pub h: usize,
-    pub w: usize,
-    pub k: usize,
-    pub stride: usize,
-    pub ho: usize,
-    pub wo: usize,
+use crate::error::{param_err, Result};
+use crate::geometry::PoolGeom;
+use crate::ops::Args;
+use crate::tensor::Tensor;
+
+/// The `max_pool2d` op on host tensors: y and the argmax indices, shaped `out`.
+pub fn max_pool2d(a: &mut Args, g: PoolGeom, out: Vec<usize>) -> Result<Vec<Tensor>> {
+    let n = g.planes * g.ho * g.wo;
+    let (mut y, mut idx) = (crate::buffers::uninit_f32(n), crate::buffers::uninit_i32(n));
+    max_forward(g, a.f32(0)?, &mut y, &mut idx);
+    Ok(vec![
+        Tensor::from_f32(out.clone(), y),
+        Tensor::from_i32(out, idx),
+    ])
+}
+
+/// The `max_pool2d_backward` op on host tensors (dy, indices): dx shaped `out`.
+pub fn max_pool2d_backward(a: &mut Args, g: PoolGeom, out: Vec<usize>) -> Result<Vec<Tensor>> {
+    let idx = a.i32(1)?;
+    if idx.iter().any(|&i| i < 0 || i as usize >= g.h * g.w) {
+        return param_err(a.op, "index outside the input plane");
+    }
+    let mut dx = crate::buffers::uninit_f32(g.planes * g.h * g.w);
+    max_backward(g, a.f32(0)?, idx, &mut dx);
+    Ok(vec![Tensor::from_f32(out, dx)])
+}
+
+/// The `avg_pool2d` op on host tensors: y shaped `out`.
+pub fn avg_pool2d(a: &mut Args, g: PoolGeom, out: Vec<usize>) -> Result<Vec<Tensor>> {
+    let mut y = crate::buffers::uninit_f32(g.planes * g.ho * g.wo);
+    avg_forward(g, a.f32(0)?, &mut y);
+    Ok(vec![Tensor::from_f32(out, y)])
+}
+
+/// The `avg_pool2d_backward` op on host tensors (dy): dx shaped `out`.
+pub fn avg_pool2d_backward(a: &mut Args, g: PoolGeom, out: Vec<usize>) -> Result<Vec<Tensor>> {
+    let mut dx = crate::buffers::uninit_f32(g.planes * g.h * g.w);
+    avg_backward(g, a.f32(0)?, &mut dx);
+    Ok(vec![Tensor::from_f32(out, dx)])
 }
 
 /// Max pooling; `idx` gets the winning position `iy * W + ix` within the

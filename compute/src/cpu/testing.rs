@@ -1,6 +1,6 @@
 //! Shared helpers for the convolution kernels' tests.
 
-use super::conv::ConvGeom;
+use crate::geometry::ConvGeom;
 
 /// `n` values in `[-1, 1)`, a fixed pattern per `seed`.
 pub fn data(n: usize, seed: usize) -> Vec<f32> {

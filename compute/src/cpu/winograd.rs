@@ -14,10 +14,10 @@
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeom, Epilogue, Prologue};
 use super::gemm512::matmul_nn_ld;
 use super::norm::{group_moments, BnGeom, Moments};
 use crate::buffers::Scratch;
+use crate::geometry::{ConvGeom, Epilogue, Prologue};
 
 /// Whether the Winograd path runs for this geometry (it needs the AVX-512
 /// GEMM kernel, and enough channels that the transforms are cheap next to

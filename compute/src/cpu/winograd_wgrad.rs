@@ -13,7 +13,6 @@
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeom, Epilogue, Prologue};
 use super::gemm512::matmul_nn_acc;
 use super::norm::DeferredDx;
 use super::winograd::{
@@ -21,6 +20,7 @@ use super::winograd::{
     weight_transform, GroupBuffers, POINTS,
 };
 use crate::buffers::Scratch;
+use crate::geometry::{ConvGeom, Epilogue, Prologue};
 
 /// Row stride of the tile-major `dM^T[xi][t][o]`, and the stride of one
 /// point's block of `tiles` rows.

@@ -14,10 +14,14 @@ mod pool;
 
 pub mod certify;
 pub mod concat;
+pub mod conv;
 pub mod elementwise;
+pub mod gemm;
 pub mod index;
+pub mod linear;
 pub mod macer;
 pub mod optim;
+pub mod pool2d;
 pub mod random;
 pub mod reduce;
 pub mod softmax;

@@ -3,16 +3,14 @@
 use std::borrow::Cow;
 
 use super::Args;
-use crate::cpu::conv::{
-    conv2d_backward as cpu_backward, conv2d_backward_bn, conv2d_backward_deferred,
-    conv2d_forward as cpu_forward, conv2d_forward_ep, conv2d_forward_stats, ConvGeom, Dy, Epilogue,
-    Prologue,
-};
+use crate::cpu::conv::{conv2d_backward_bn, conv2d_backward_deferred, conv2d_forward_ep, Dy};
 use crate::cpu::norm::{
     add_relu_sums, dx_coefficients, grads_from_sums, AddReluSums, BnBackward, BnGeom, DeferredDx,
 };
 use crate::error::{param_err, shape_err, Result};
-use crate::tensor::Tensor;
+use crate::geometry::{ConvGeom, ConvInputs, Epilogue, Prologue};
+use crate::tensor::{DType, Device, Tensor};
+use crate::{cpu, gpu};
 
 /// Reads x [N, C, H, W], w [O, C, kh, kw] and params (stride, pad).
 fn geometry(a: &Args) -> Result<ConvGeom> {
@@ -71,27 +69,42 @@ fn check_dy(a: &Args, g: &ConvGeom) -> Result<()> {
     Ok(())
 }
 
-/// [`conv2d`]'s optional prologue: with the prologue flag (parameter 3), the
-/// last two inputs are its scale and shift, one per input channel. Returns it
-/// and the number of inputs before it.
-fn prologue<'a>(a: &'a Args, c: usize) -> Result<(Option<Prologue<'a>>, usize)> {
-    if a.param_or(3, "prologue", 0.0)? == 0.0 {
-        return Ok((None, a.ins.len()));
-    }
+/// Checks [`conv2d`]'s optional inputs: a bias [O], then with the prologue
+/// flag (parameter 3) the prologue's scale and shift, one per input channel.
+fn conv2d_inputs(a: &Args, g: &ConvGeom) -> Result<ConvInputs> {
+    let with_stats = a.param_or(2, "with_stats", 0.0)? != 0.0;
     let n = a.ins.len();
-    for i in [n - 2, n - 1] {
-        if n < 4 || a.input(i).shape != [c] {
-            return shape_err(
-                a.op,
-                format!("prologue input {i}: expected [{c}] (scale, shift per input channel)"),
-            );
+    let prologue = if a.param_or(3, "prologue", 0.0)? != 0.0 {
+        for i in [n - 2, n - 1] {
+            if n < 4 || a.input(i).shape != [g.c] {
+                return shape_err(
+                    a.op,
+                    format!(
+                        "prologue input {i}: expected [{}] (scale, shift per input channel)",
+                        g.c
+                    ),
+                );
+            }
         }
-    }
-    let pro = Prologue {
-        scale: a.f32(n - 2)?,
-        shift: a.f32(n - 1)?,
+        if !with_stats {
+            return param_err(a.op, "a prologue needs with_stats".to_string());
+        }
+        Some(n - 2)
+    } else {
+        None
     };
-    Ok((Some(pro), n - 2))
+    let bias = (prologue.unwrap_or(n) == 3).then_some(2);
+    if bias.is_some() && a.input(2).shape != [g.o] {
+        return shape_err(
+            a.op,
+            format!("bias {:?} for {} output channels", a.input(2).shape, g.o),
+        );
+    }
+    Ok(ConvInputs {
+        bias,
+        prologue,
+        with_stats,
+    })
 }
 
 /// Inputs: x, w, optional bias [O], then with the prologue flag its scale
@@ -101,36 +114,12 @@ fn prologue<'a>(a: &'a Args, c: usize) -> Result<(Option<Prologue<'a>>, usize)> 
 /// of each output channel (for a following training-mode batch norm).
 pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
     let g = geometry(a)?;
-    let (pro, n_in) = prologue(a, g.c)?;
-    let bias = if n_in == 3 {
-        if a.input(2).shape != [g.o] {
-            return shape_err(
-                a.op,
-                format!("bias {:?} for {} output channels", a.input(2).shape, g.o),
-            );
-        }
-        Some(a.f32(2)?)
-    } else {
-        None
-    };
-    let mut y = crate::buffers::uninit_f32(g.n * g.o * g.p());
-    let shape = vec![g.n, g.o, g.ho, g.wo];
-    let with_stats = a.param_or(2, "with_stats", 0.0)? != 0.0;
-    if pro.is_some() && !with_stats {
-        return param_err(a.op, "a prologue needs with_stats".to_string());
+    let io = conv2d_inputs(a, &g)?;
+    a.dtypes(&[DType::F32; 5])?;
+    match a.device()? {
+        Device::Cpu => cpu::conv::conv2d_op(a, &g, io),
+        Device::Gpu => gpu::conv::conv2d(a, &g, io),
     }
-    if with_stats {
-        let ep = Epilogue::bias(bias);
-        let x = (a.f32(0)?, pro);
-        let (mean, var) = conv2d_forward_stats(&g, x, a.f32(1)?, ep, &mut y);
-        return Ok(vec![
-            Tensor::from_f32(shape, y),
-            Tensor::from_f32(vec![g.o], mean),
-            Tensor::from_f32(vec![g.o], var),
-        ]);
-    }
-    cpu_forward(&g, a.f32(0)?, a.f32(1)?, bias, &mut y);
-    Ok(vec![Tensor::from_f32(shape, y)])
 }
 
 /// A convolution followed by evaluation-mode batch norm, folded into it:
@@ -210,40 +199,21 @@ pub fn conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     let with_bias = a.flag(2, "with_bias")?;
     let need_dx = a.flag(3, "need_dx")?;
     check_dy(a, &g)?;
-    let dx_acc = if a.ins.len() == 4 {
-        if !need_dx || a.input(3).shape != a.input(0).shape {
-            return shape_err(
-                a.op,
-                format!(
-                    "dx_acc {:?} needs need_dx and the shape of x {:?}",
-                    a.input(3).shape,
-                    a.input(0).shape
-                ),
-            );
-        }
-        Some(a.f32(3)?)
-    } else {
-        None
-    };
-    let mut dx = need_dx.then(|| crate::buffers::uninit_f32(g.n * g.c * g.h * g.w));
-    let (dw, db) = cpu_backward(
-        &g,
-        (a.f32(0)?, None),
-        a.f32(1)?,
-        a.f32(2)?,
-        dx.as_deref_mut(),
-        dx_acc,
-        with_bias,
-    );
-    let mut out = Vec::with_capacity(3);
-    if let Some(dx) = dx {
-        out.push(Tensor::from_f32(a.input(0).shape.clone(), dx));
+    a.dtypes(&[DType::F32; 4])?;
+    if a.ins.len() == 4 && (!need_dx || a.input(3).shape != a.input(0).shape) {
+        return shape_err(
+            a.op,
+            format!(
+                "dx_acc {:?} needs need_dx and the shape of x {:?}",
+                a.input(3).shape,
+                a.input(0).shape
+            ),
+        );
     }
-    out.push(Tensor::from_f32(a.input(1).shape.clone(), dw));
-    if let Some(db) = db {
-        out.push(Tensor::from_f32(vec![g.o], db));
+    match a.device()? {
+        Device::Cpu => cpu::conv::conv2d_backward_op(a, &g, with_bias, need_dx),
+        Device::Gpu => gpu::conv::conv2d_backward(a, &g, with_bias, need_dx),
     }
-    Ok(out)
 }
 
 /// Backward of `conv2d(relu(batch_norm(z)), w)` in training mode, where the

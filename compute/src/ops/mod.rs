@@ -5,7 +5,7 @@
 //! their first inputs in place (running statistics, optimizer state).
 
 use crate::error::{param_err, Error, Result};
-use crate::tensor::{Device, Tensor};
+use crate::tensor::{DType, Device, Tensor};
 
 mod certify;
 mod concat;
@@ -80,6 +80,22 @@ impl Args<'_> {
 
     pub fn i32(&self, i: usize) -> Result<&[i32]> {
         self.ins[i].i32s(self.op, i)
+    }
+
+    /// Fails unless input `i` holds elements of type `want[i]` (inputs past
+    /// `want` unchecked): device kernels read buffers as they are.
+    pub fn dtypes(&self, want: &[DType]) -> Result<()> {
+        for (i, (t, &want)) in self.ins.iter().zip(want).enumerate() {
+            if t.dtype() != want {
+                return Err(Error::DType {
+                    op: self.op,
+                    input: i,
+                    expected: want.name(),
+                    got: t.dtype().name(),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn param(&self, i: usize, name: &str) -> Result<f64> {

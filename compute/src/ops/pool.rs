@@ -1,9 +1,10 @@
 //! Max and average pooling (square window, no padding).
 
 use super::Args;
-use crate::cpu::pool2d::{avg_backward, avg_forward, max_backward, max_forward, PoolGeom};
 use crate::error::{param_err, shape_err, Result};
-use crate::tensor::Tensor;
+use crate::geometry::PoolGeom;
+use crate::tensor::{DType, Device, Tensor};
+use crate::{cpu, gpu};
 
 /// Geometry from an NCHW shape and params (kernel, stride).
 fn geometry(a: &Args, shape: &[usize], h: usize, w: usize) -> Result<PoolGeom> {
@@ -23,61 +24,71 @@ fn geometry(a: &Args, shape: &[usize], h: usize, w: usize) -> Result<PoolGeom> {
     })
 }
 
-fn out_shape(s: &[usize], g: &PoolGeom) -> Vec<usize> {
-    vec![s[0], s[1], g.ho, g.wo]
+/// The geometry of a backward (dy and params kernel, stride, H, W: the
+/// input's size) and the input's shape.
+fn backward_geometry(a: &Args) -> Result<(PoolGeom, Vec<usize>)> {
+    let s = a.rank(0, 4)?.to_vec();
+    let (h, w) = (a.positive(2, "height")?, a.positive(3, "width")?);
+    let g = geometry(a, &s, h, w)?;
+    if (g.ho, g.wo) != (s[2], s[3]) {
+        return shape_err(a.op, format!("dy {s:?} does not pool from {h}x{w}"));
+    }
+    Ok((g, vec![s[0], s[1], h, w]))
+}
+
+/// The geometry of a forward and the output's shape.
+fn forward_geometry(a: &Args) -> Result<(PoolGeom, Vec<usize>)> {
+    let s = a.rank(0, 4)?.to_vec();
+    let g = geometry(a, &s, s[2], s[3])?;
+    Ok((g, vec![s[0], s[1], g.ho, g.wo]))
 }
 
 /// Params: kernel, stride. Outputs: y, argmax indices (i32, within each plane).
 pub fn max_pool2d(a: &mut Args) -> Result<Vec<Tensor>> {
-    let s = a.rank(0, 4)?.to_vec();
-    let g = geometry(a, &s, s[2], s[3])?;
-    let n = g.planes * g.ho * g.wo;
-    let (mut y, mut idx) = (crate::buffers::uninit_f32(n), crate::buffers::uninit_i32(n));
-    max_forward(g, a.f32(0)?, &mut y, &mut idx);
-    Ok(vec![
-        Tensor::from_f32(out_shape(&s, &g), y),
-        Tensor::from_i32(out_shape(&s, &g), idx),
-    ])
+    let (g, out) = forward_geometry(a)?;
+    a.dtypes(&[DType::F32])?;
+    match a.device()? {
+        Device::Cpu => cpu::pool2d::max_pool2d(a, g, out),
+        Device::Gpu => gpu::pool2d::max_pool2d(a, g, out),
+    }
 }
 
 /// Inputs: dy, indices. Params: kernel, stride, H, W (the input's size).
 pub fn max_pool2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
-    let s = a.rank(0, 4)?.to_vec();
-    if a.input(1).shape != s {
-        return shape_err(a.op, format!("dy {s:?} vs indices {:?}", a.input(1).shape));
+    let (g, out) = backward_geometry(a)?;
+    if a.input(1).shape != a.input(0).shape {
+        return shape_err(
+            a.op,
+            format!(
+                "dy {:?} vs indices {:?}",
+                a.input(0).shape,
+                a.input(1).shape
+            ),
+        );
     }
-    let (h, w) = (a.positive(2, "height")?, a.positive(3, "width")?);
-    let g = geometry(a, &s, h, w)?;
-    if (g.ho, g.wo) != (s[2], s[3]) {
-        return shape_err(a.op, format!("dy {s:?} does not pool from {h}x{w}"));
+    a.dtypes(&[DType::F32, DType::I32])?;
+    match a.device()? {
+        Device::Cpu => cpu::pool2d::max_pool2d_backward(a, g, out),
+        Device::Gpu => gpu::pool2d::max_pool2d_backward(a, g, out),
     }
-    let idx = a.i32(1)?;
-    if idx.iter().any(|&i| i < 0 || i as usize >= h * w) {
-        return param_err(a.op, "index outside the input plane");
-    }
-    let mut dx = crate::buffers::uninit_f32(g.planes * h * w);
-    max_backward(g, a.f32(0)?, idx, &mut dx);
-    Ok(vec![Tensor::from_f32(vec![s[0], s[1], h, w], dx)])
 }
 
 /// Params: kernel, stride.
 pub fn avg_pool2d(a: &mut Args) -> Result<Vec<Tensor>> {
-    let s = a.rank(0, 4)?.to_vec();
-    let g = geometry(a, &s, s[2], s[3])?;
-    let mut y = crate::buffers::uninit_f32(g.planes * g.ho * g.wo);
-    avg_forward(g, a.f32(0)?, &mut y);
-    Ok(vec![Tensor::from_f32(out_shape(&s, &g), y)])
+    let (g, out) = forward_geometry(a)?;
+    a.dtypes(&[DType::F32])?;
+    match a.device()? {
+        Device::Cpu => cpu::pool2d::avg_pool2d(a, g, out),
+        Device::Gpu => gpu::pool2d::avg_pool2d(a, g, out),
+    }
 }
 
 /// Inputs: dy. Params: kernel, stride, H, W.
 pub fn avg_pool2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
-    let s = a.rank(0, 4)?.to_vec();
-    let (h, w) = (a.positive(2, "height")?, a.positive(3, "width")?);
-    let g = geometry(a, &s, h, w)?;
-    if (g.ho, g.wo) != (s[2], s[3]) {
-        return shape_err(a.op, format!("dy {s:?} does not pool from {h}x{w}"));
+    let (g, out) = backward_geometry(a)?;
+    a.dtypes(&[DType::F32])?;
+    match a.device()? {
+        Device::Cpu => cpu::pool2d::avg_pool2d_backward(a, g, out),
+        Device::Gpu => gpu::pool2d::avg_pool2d_backward(a, g, out),
     }
-    let mut dx = crate::buffers::uninit_f32(g.planes * h * w);
-    avg_backward(g, a.f32(0)?, &mut dx);
-    Ok(vec![Tensor::from_f32(vec![s[0], s[1], h, w], dx)])
 }
