@@ -13,6 +13,7 @@ mod context;
 mod pool;
 
 pub mod elementwise;
+pub mod norm;
 #[cfg(test)]
 pub(crate) mod testing;
 

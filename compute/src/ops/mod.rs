@@ -9,6 +9,7 @@ use crate::tensor::{Device, Tensor};
 
 mod certify;
 mod conv;
+mod decompose;
 mod elementwise;
 mod index;
 mod linear;
@@ -19,6 +20,8 @@ mod random;
 mod reduce;
 mod softmax;
 mod testing;
+
+pub(crate) use norm::given_stats;
 
 /// What an op receives.
 pub struct Args<'a> {
