@@ -190,6 +190,8 @@ mod tests {
     /// Checks every output of `op` to `tol` by [`max_rel_diff`].
     fn compare(op: &str, cpu: &[u32], gpu: &[u32], params: &[f64], tol: f32) {
         for (i, (shape, c, g)) in run_both(op, cpu, gpu, params).iter().enumerate() {
+            // max_rel_diff passes NaN over: finite values are required.
+            assert!(g.iter().all(|v| v.is_finite()), "{op} output {i}");
             let d = max_rel_diff(c, g);
             assert!(d <= tol, "{op} output {i} {shape:?}: differs by {d}");
         }

@@ -402,6 +402,11 @@ mod tests {
         let all = fused.iter().zip(&dec).chain(m_fused.iter().zip(&m_dec));
         for (i, (want, got)) in all.enumerate() {
             assert_eq!(want.shape, got.shape, "{name}: shape of output {i}");
+            // max_rel_diff passes NaN over: finite values are required.
+            assert!(
+                f32s(got).iter().all(|v| v.is_finite()),
+                "{name}: output {i}"
+            );
             let d = max_rel_diff(f32s(want), f32s(got));
             assert!(d <= tol, "{name} {params:?}: output {i} differs by {d}");
         }
