@@ -63,9 +63,7 @@ pub fn adapters() -> Vec<AdapterSummary> {
     let mut all: Vec<wgpu::Adapter> =
         pollster::block_on(instance().enumerate_adapters(wgpu::Backends::PRIMARY));
     all.sort_by_key(|a| rank(&a.get_info()));
-    all.iter()
-        .map(|a| AdapterSummary::of(&a.get_info()))
-        .collect()
+    all.iter().map(|a| AdapterSummary::of(&a.get_info())).collect()
 }
 
 /// Discrete before integrated before virtual before software.
@@ -209,19 +207,10 @@ impl Gpu {
 
     /// Records one dispatch of `kernel` over `buffers` (bindings 0..n) and
     /// `params` (binding n), with `groups` workgroups.
-    pub fn dispatch(
-        &self,
-        kernel: &Kernel,
-        buffers: &[&GpuData],
-        params: &[u32],
-        groups: [u32; 3],
-    ) {
+    pub fn dispatch(&self, kernel: &Kernel, buffers: &[&GpuData], params: &[u32], groups: [u32; 3]) {
         let pipeline = self.pipeline(kernel);
         let mut guard = self.recording.lock().unwrap_or_else(|p| p.into_inner());
-        if guard
-            .as_ref()
-            .is_some_and(|r| r.passes >= super::MAX_PASSES)
-        {
+        if guard.as_ref().is_some_and(|r| r.passes >= super::MAX_PASSES) {
             let full = guard.take().expect("recording");
             self.submit(full);
         }
@@ -257,12 +246,10 @@ impl Gpu {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        let mut pass = rec
-            .encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(kernel.name),
-                timestamp_writes: None,
-            });
+        let mut pass = rec.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(kernel.name),
+            timestamp_writes: None,
+        });
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);

@@ -20,12 +20,7 @@ pub fn pair(t: Tensor) -> (u32, u32) {
 
 /// Runs `op` on the cpu handles and on the gpu ones; returns both outputs,
 /// as host f32 (i32 outputs converted), with their shapes.
-pub fn run_both(
-    op: &str,
-    cpu: &[u32],
-    gpu: &[u32],
-    params: &[f64],
-) -> Vec<(Vec<usize>, Vec<f32>, Vec<f32>)> {
+pub fn run_both(op: &str, cpu: &[u32], gpu: &[u32], params: &[f64]) -> Vec<(Vec<usize>, Vec<f32>, Vec<f32>)> {
     let c = run_op(op, cpu, params, Device::Cpu).unwrap_or_else(|e| panic!("cpu {op}: {e}"));
     let g = run_op(op, gpu, params, Device::Gpu).unwrap_or_else(|e| panic!("gpu {op}: {e}"));
     assert_eq!(c.len(), g.len(), "{op}: output counts");
