@@ -171,10 +171,11 @@ mod tests {
     use crate::registry::with_registry;
     use crate::tensor::Tensor;
 
-    /// Shapes whose channel counts and per-channel element counts (189 and
-    /// 715) are not multiples of the 256-thread workgroup: one leaves
-    /// threads idle, the other takes several strides per thread.
-    const SHAPES: [[usize; 4]; 2] = [[3, 5, 7, 9], [5, 3, 11, 13]];
+    /// Shapes whose channel counts and per-channel element counts (189, 715,
+    /// 646) are not multiples of the 256-thread workgroup: the first leaves
+    /// threads idle, the others take several strides per thread; planes
+    /// (63, 143, 323 pixels) smaller and larger than one stride.
+    const SHAPES: [[usize; 4]; 3] = [[3, 5, 7, 9], [5, 3, 11, 13], [2, 3, 17, 19]];
 
     /// A cpu tensor and its gpu copy of `shape`, values `scale * v + offset`.
     fn pair_of(shape: &[usize], seed: u32, scale: f32, offset: f32) -> (u32, u32) {

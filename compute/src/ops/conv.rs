@@ -349,6 +349,8 @@ struct Residual {
     g1: ConvGeom,
     g2: ConvGeom,
     out_at: usize,
+    chained_in: bool,
+    chained_out: bool,
 }
 
 /// Checks [`residual_block_backward`]'s inputs.
@@ -409,13 +411,23 @@ fn check_residual(a: &Args) -> Result<Residual> {
             ),
         );
     }
-    Ok(Residual { g1, g2, out_at })
+    Ok(Residual {
+        g1,
+        g2,
+        out_at,
+        chained_in,
+        chained_out,
+    })
 }
 
 fn residual_block_backward_cpu(a: &mut Args, r: Residual) -> Result<Vec<Tensor>> {
-    let Residual { g1, g2, out_at } = r;
-    let chained_in = a.param_or(4, "chained_in", 0.0)? != 0.0;
-    let chained_out = a.param_or(5, "chained_out", 0.0)? != 0.0;
+    let Residual {
+        g1,
+        g2,
+        out_at,
+        chained_in,
+        chained_out,
+    } = r;
     let (c1, c2) = (vec![g1.o], vec![g2.o]);
     let x_shape = a.input(0).shape.clone();
     let c0 = vec![x_shape[1]];

@@ -19,10 +19,23 @@ fn grad_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let m = mean[c];
     var a = 0.0;
     var b = 0.0;
-    for (var i = lid; i < p.n * p.hw; i += 256u) {
-        let at = ((i / p.hw) * p.c + c) * p.hw + i % p.hw;
+    // Element lid + 256 t of the channel is pixel j of image n; both step
+    // by 256 elements without a division per element (none when hw is 0).
+    let dn = 256u / max(p.hw, 1u);
+    let dj = 256u % max(p.hw, 1u);
+    let images = select(0u, p.n, p.hw > 0u);
+    var n = lid / max(p.hw, 1u);
+    var j = lid % max(p.hw, 1u);
+    while (n < images) {
+        let at = (n * p.c + c) * p.hw + j;
         a += dy[at];
         b += dy[at] * (x[at] - m);
+        j += dj;
+        n += dn;
+        if (j >= p.hw) {
+            j -= p.hw;
+            n += 1u;
+        }
     }
     s1[lid] = a;
     s2[lid] = b;

@@ -18,10 +18,24 @@ fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     let k = x[select(0u, c * p.hw, count > 0u)];
     var a = 0.0;
     var b = 0.0;
-    for (var i = lid; i < count; i += 256u) {
-        let d = x[((i / p.hw) * p.c + c) * p.hw + i % p.hw] - k;
+    // Element lid + 256 t of the channel is pixel j of image n; both step
+    // by 256 elements without a division per element (none when hw is 0).
+    let dn = 256u / max(p.hw, 1u);
+    let dj = 256u % max(p.hw, 1u);
+    let images = select(0u, p.n, p.hw > 0u);
+    var n = lid / max(p.hw, 1u);
+    var j = lid % max(p.hw, 1u);
+    while (n < images) {
+        let at = (n * p.c + c) * p.hw + j;
+        let d = x[at] - k;
         a += d;
         b += d * d;
+        j += dj;
+        n += dn;
+        if (j >= p.hw) {
+            j -= p.hw;
+            n += 1u;
+        }
     }
     s1[lid] = a;
     s2[lid] = b;
