@@ -202,6 +202,57 @@ pub fn train_affine(
     (scale, shift)
 }
 
+/// `1 / sqrt(var + eps)` per channel.
+pub fn invstd(var: &[f32], eps: f32) -> Vec<f32> {
+    var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect()
+}
+
+/// The per-channel `(scale, shift)` of the evaluation-mode transform:
+/// `scale = gamma / sqrt(running_var + eps)`, `shift = beta - running_mean * scale`.
+pub fn eval_affine(
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    eps: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(running_var)
+        .map(|(g, v)| g / (v + eps).sqrt())
+        .collect();
+    let shift = (0..scale.len())
+        .map(|c| beta[c] - running_mean[c] * scale[c])
+        .collect();
+    (scale, shift)
+}
+
+/// The factor that turns the biased variance of `count` elements into the
+/// unbiased estimate the running variance takes (PyTorch's); 1 for one element.
+pub fn unbias(count: f32) -> f32 {
+    if count > 1.0 {
+        count / (count - 1.0)
+    } else {
+        1.0
+    }
+}
+
+/// The running statistics move towards the batch's `mean` and biased `var`
+/// (of `count` elements per channel) by `momentum`.
+pub fn update_running(
+    (running_mean, running_var): (&mut [f32], &mut [f32]),
+    mean: &[f32],
+    var: &[f32],
+    count: f32,
+    momentum: f32,
+) {
+    let unbias = unbias(count);
+    for c in 0..mean.len() {
+        running_mean[c] = (1.0 - momentum) * running_mean[c] + momentum * mean[c];
+        running_var[c] = (1.0 - momentum) * running_var[c] + momentum * var[c] * unbias;
+    }
+}
+
 /// Enough planes per task that tasks cover a few thousand elements.
 fn planes_per_task(hw: usize) -> usize {
     (4096 / hw.max(1)).max(1)

@@ -49,8 +49,8 @@ mod tests {
         let mut labels = vec![3, 3, 0, 4, 6, 8];
         for b in 0..300 {
             q.extend([(b as f32) / 30.0, 0.0]);
-            top.extend([(b % 3) as i32, 9]);
-            labels.push((b % 2) as i32);
+            top.extend([b % 3, 9]);
+            labels.push(b % 2);
         }
         let n = labels.len();
         let (qc, qg) = pair(Tensor::from_f32(vec![n, 2], q));
@@ -60,6 +60,6 @@ mod tests {
         let (_, cpu, gpu) = &out[0];
         assert_eq!(&cpu[..6], &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
         assert_eq!(cpu, gpu);
-        assert!(cpu[6..].iter().any(|&k| k == 1.0) && cpu[6..].iter().any(|&k| k == 0.0));
+        assert!(cpu[6..].contains(&1.0) && cpu[6..].contains(&0.0));
     }
 }

@@ -20,6 +20,7 @@ pub mod gemm;
 pub mod index;
 pub mod linear;
 pub mod macer;
+pub mod norm;
 pub mod optim;
 pub mod pool2d;
 pub mod random;

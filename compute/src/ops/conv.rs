@@ -2,10 +2,11 @@
 
 use std::borrow::Cow;
 
-use super::Args;
+use super::{decompose, Args};
 use crate::cpu::conv::{conv2d_backward_bn, conv2d_backward_deferred, conv2d_forward_ep, Dy};
 use crate::cpu::norm::{
-    add_relu_sums, dx_coefficients, grads_from_sums, AddReluSums, BnBackward, BnGeom, DeferredDx,
+    add_relu_sums, dx_coefficients, eval_affine, grads_from_sums, AddReluSums, BnBackward, BnGeom,
+    DeferredDx,
 };
 use crate::error::{param_err, shape_err, Result};
 use crate::geometry::{ConvGeom, ConvInputs, Epilogue, Prologue};
@@ -129,9 +130,18 @@ pub fn conv2d(a: &mut Args) -> Result<Vec<Tensor>> {
 /// Inputs: x, w, gamma, beta, running_mean, running_var, optional residual
 /// (shaped like the output). Params: stride, padding, eps, relu.
 pub fn conv2d_bn_eval(a: &mut Args) -> Result<Vec<Tensor>> {
+    let g = check_bn_eval(a)?;
+    match a.device()? {
+        Device::Cpu => conv2d_bn_eval_cpu(a, &g),
+        _ => decompose::conv2d_bn_eval(a),
+    }
+}
+
+/// Checks [`conv2d_bn_eval`]'s inputs; returns its geometry.
+fn check_bn_eval(a: &Args) -> Result<ConvGeom> {
     let g = geometry(a)?;
-    let eps = a.param(2, "eps")? as f32;
-    let relu = a.flag(3, "relu")?;
+    a.param(2, "eps")?;
+    a.flag(3, "relu")?;
     for i in 2..6 {
         if a.input(i).shape != [g.o] {
             return shape_err(
@@ -144,14 +154,21 @@ pub fn conv2d_bn_eval(a: &mut Args) -> Result<Vec<Tensor>> {
             );
         }
     }
+    let out_shape = [g.n, g.o, g.ho, g.wo];
+    if a.ins.len() == 7 && a.input(6).shape != out_shape {
+        return shape_err(
+            a.op,
+            format!("residual {:?}, expected {out_shape:?}", a.input(6).shape),
+        );
+    }
+    Ok(g)
+}
+
+fn conv2d_bn_eval_cpu(a: &mut Args, g: &ConvGeom) -> Result<Vec<Tensor>> {
+    let eps = a.param(2, "eps")? as f32;
+    let relu = a.flag(3, "relu")?;
     let out_shape = vec![g.n, g.o, g.ho, g.wo];
     let residual = if a.ins.len() == 7 {
-        if a.input(6).shape != out_shape {
-            return shape_err(
-                a.op,
-                format!("residual {:?}, expected {out_shape:?}", a.input(6).shape),
-            );
-        }
         Some(a.f32(6)?)
     } else {
         None
@@ -164,7 +181,7 @@ pub fn conv2d_bn_eval(a: &mut Args) -> Result<Vec<Tensor>> {
         residual,
         relu,
     };
-    conv2d_forward_ep(&g, a.f32(0)?, &wf, ep, &mut y);
+    conv2d_forward_ep(g, a.f32(0)?, &wf, ep, &mut y);
     crate::buffers::recycle_f32(wf);
     Ok(vec![Tensor::from_f32(out_shape, y)])
 }
@@ -181,8 +198,7 @@ fn fold_bn(
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>) {
     let o = gamma.len();
-    let scale: Vec<f32> = (0..o).map(|c| gamma[c] / (rv[c] + eps).sqrt()).collect();
-    let bias: Vec<f32> = (0..o).map(|c| beta[c] - rm[c] * scale[c]).collect();
+    let (scale, bias) = eval_affine(gamma, beta, rm, rv, eps);
     let mut wf = crate::buffers::uninit_f32(w.len());
     let k = (w.len() / o.max(1)).max(1);
     for ((dst, src), s) in wf.chunks_mut(k).zip(w.chunks(k)).zip(&scale) {
@@ -234,6 +250,13 @@ pub fn bn_relu_conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
             );
         }
     }
+    match a.device()? {
+        Device::Cpu => bn_relu_conv2d_backward_cpu(a, &g),
+        _ => decompose::bn_relu_conv2d_backward(a),
+    }
+}
+
+fn bn_relu_conv2d_backward_cpu(a: &mut Args, g: &ConvGeom) -> Result<Vec<Tensor>> {
     let (z, w, dy) = (a.f32(0)?, a.f32(1)?, a.f32(2)?);
     let (gamma, beta, mean, invstd) = (a.f32(3)?, a.f32(4)?, a.f32(5)?, a.f32(6)?);
     let pro = Prologue {
@@ -246,7 +269,7 @@ pub fn bn_relu_conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
         shift: pro.shift,
     };
     let mut dh = crate::buffers::uninit_f32(z.len());
-    let (dw, sums) = conv2d_backward_bn(&g, (z, pro), w, Dy::Given(dy), &mut dh, bn);
+    let (dw, sums) = conv2d_backward_bn(g, (z, pro), w, Dy::Given(dy), &mut dh, bn);
     let geom = BnGeom {
         n: g.n,
         c: g.c,
@@ -283,6 +306,25 @@ pub fn bn_relu_conv2d_backward(a: &mut Args) -> Result<Vec<Tensor>> {
 /// x > 0 and its bn2 sums, taken as dx is written); then dw1, dgamma1,
 /// dbeta1, dw2, dgamma2, dbeta2.
 pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
+    let checked = check_residual(a)?;
+    match a.device()? {
+        Device::Cpu => residual_block_backward_cpu(a, checked),
+        _ => decompose::residual_block_backward(a),
+    }
+}
+
+/// [`residual_block_backward`]'s geometry: both convolutions', and where
+/// the inputs after the output's gradient start.
+struct Residual {
+    g1: ConvGeom,
+    g2: ConvGeom,
+    out_at: usize,
+    chained_in: bool,
+    chained_out: bool,
+}
+
+/// Checks [`residual_block_backward`]'s inputs.
+fn check_residual(a: &Args) -> Result<Residual> {
     let g1 = geometry_at(a, (0, 1), 0)?;
     let g2 = geometry_at(a, (2, 3), 2)?;
     let chained_in = a.param_or(4, "chained_in", 0.0)? != 0.0;
@@ -339,6 +381,26 @@ pub fn residual_block_backward(a: &mut Args) -> Result<Vec<Tensor>> {
             ),
         );
     }
+    Ok(Residual {
+        g1,
+        g2,
+        out_at,
+        chained_in,
+        chained_out,
+    })
+}
+
+fn residual_block_backward_cpu(a: &mut Args, r: Residual) -> Result<Vec<Tensor>> {
+    let Residual {
+        g1,
+        g2,
+        out_at,
+        chained_in,
+        chained_out,
+    } = r;
+    let (c1, c2) = (vec![g1.o], vec![g2.o]);
+    let x_shape = a.input(0).shape.clone();
+    let c0 = vec![x_shape[1]];
     let (x, w1, z1, w2, z2) = (a.f32(0)?, a.f32(1)?, a.f32(2)?, a.f32(3)?, a.f32(4)?);
     let (gamma1, mean1, invstd1) = (a.f32(5)?, a.f32(6)?, a.f32(7)?);
     let (scale1, shift1) = (a.f32(8)?, a.f32(9)?);

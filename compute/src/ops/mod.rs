@@ -10,6 +10,7 @@ use crate::tensor::{DType, Device, Tensor};
 mod certify;
 mod concat;
 mod conv;
+mod decompose;
 mod elementwise;
 mod index;
 mod linear;
@@ -21,6 +22,8 @@ mod random;
 mod reduce;
 mod softmax;
 mod testing;
+
+pub(crate) use norm::given_stats;
 
 /// What an op receives.
 pub struct Args<'a> {
