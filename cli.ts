@@ -4,12 +4,15 @@
  * Each command lives in `src/cli/<command>.ts` and exports
  * `main(args: string[]): Promise<number>` returning the exit code.
  * Errors meant for the user are the library's `InputError`s (and the CLI's
- * `UsageError`s): printed without a stack trace, exit code 1 (2 for bad flags).
+ * `UsageError`s) and a compute library that cannot be set up as asked
+ * (`ComputeSetupError`): printed without a stack trace, exit code 1 (2 for
+ * bad flags).
  *
  * @module
  */
 import { InputError } from "./src/errors.ts";
 import { exitCodeOf } from "./src/cli/usage_error.ts";
+import { ComputeSetupError } from "./compute/setup_error.ts";
 
 const COMMANDS: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   convert: () => import("./src/cli/convert.ts"),
@@ -35,6 +38,10 @@ async function run(argv: string[]): Promise<number> {
     if (err instanceof InputError) {
       console.error(`error: ${err.message}`);
       return exitCodeOf(err);
+    }
+    if (err instanceof ComputeSetupError) {
+      console.error(`error: ${err.message}`);
+      return 1;
     }
     throw err;
   }

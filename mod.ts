@@ -16,8 +16,17 @@
 export { backward, Var } from "./compute/autograd.ts";
 export * as F from "./compute/functional.ts";
 export * as ops from "./compute/ops.ts";
-export { liveAllocations, setThreads, Tensor, threads, tidy } from "./compute/tensor.ts";
+export {
+  liveAllocations,
+  setSimd,
+  setThreads,
+  simdLevel,
+  Tensor,
+  threads,
+  tidy,
+} from "./compute/tensor.ts";
 export { ComputeError } from "./compute/ffi.ts";
+export { ComputeSetupError } from "./compute/setup_error.ts";
 export {
   currentDevice,
   gpuBytes,

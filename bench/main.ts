@@ -7,20 +7,30 @@
  * - certify-lenet: 1,000 noisy copies of one 1x28x28 image, forward, argmax counts, softmax sums
  * - certify-resnet110: the same with 200 copies of one 3x32x32 image, ResNet-110 in eval mode
  *
- * `deno task bench [--json] [--case NAME]... [--device cpu|gpu|auto] [--reps N] [--threads N] [--torch]`
+ * `deno task bench [--json] [--case NAME]... [--device cpu|gpu|auto] [--reps N] [--threads N]
+ *   [--simd avx512|avx2|portable] [--torch]`
  * Times are taken after a device sync, so a gpu's queued work counts.
  * `--torch` runs the PyTorch reference (`bench/torch_bench.py`, or the script
  * `MACER_TORCH_BENCH` names) for each case right after ours (same machine, same
  * moment) and prints the ratio; it needs /usr/bin/python3 with torch (or the
  * interpreter `MACER_TORCH_PYTHON` names), and says on stderr why when the
  * reference could not run. With `--device gpu` the reference runs on CUDA with
- * TF32 off (full f32 arithmetic, as ours).
+ * TF32 off (full f32 arithmetic, as ours). `--simd` lowers the CPU kernels'
+ * SIMD level (as `MACER_SIMD` does) and PyTorch's with it (`ATEN_CPU_CAPABILITY`,
+ * `ONEDNN_MAX_CPU_ISA`, `OPENBLAS_CORETYPE`), so an AVX-512 machine shows an
+ * AVX2 one's figures on both sides.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { setThreads, simdLevel, threads } from "../compute/tensor.ts";
-import { type DeviceSelection, parseDeviceChoice, sync, useDevice } from "../compute/device.ts";
+import { setSimd, setThreads, simdLevel, threads } from "../compute/tensor.ts";
+import {
+  type DeviceSelection,
+  listDevices,
+  parseDeviceChoice,
+  sync,
+  useDevice,
+} from "../compute/device.ts";
 import { LeNet } from "../src/nn/lenet.ts";
 import type { Module } from "../src/nn/module.ts";
 import { ResNet110 } from "../src/nn/resnet.ts";
@@ -156,12 +166,36 @@ function torchPython(): string {
   return Deno.env.get("MACER_TORCH_PYTHON") ?? "/usr/bin/python3";
 }
 
+/**
+ * The environment that holds PyTorch's CPU kernels to a SIMD level: ATen's
+ * own kernels, oneDNN's (convolutions) and OpenBLAS's (GEMMs).
+ */
+export function torchSimdEnv(level: string): Record<string, string> {
+  switch (level) {
+    case "avx2":
+      return {
+        ATEN_CPU_CAPABILITY: "avx2",
+        ONEDNN_MAX_CPU_ISA: "AVX2",
+        OPENBLAS_CORETYPE: "Haswell",
+      };
+    case "portable":
+      return {
+        ATEN_CPU_CAPABILITY: "default",
+        ONEDNN_MAX_CPU_ISA: "SSE41",
+        OPENBLAS_CORETYPE: "Nehalem",
+      };
+    default:
+      return {};
+  }
+}
+
 /** Runs PyTorch's timing of the same case: its ms, or why it could not run. */
 async function torchTime(
   name: string,
   reps: number,
   nThreads: number,
   device: "cpu" | "cuda",
+  env: Record<string, string>,
 ): Promise<{ ms: number } | { error: string }> {
   const script = torchBenchScript();
   const python = torchPython();
@@ -169,6 +203,7 @@ async function torchTime(
   try {
     const out = await new Deno.Command(python, {
       args: [...args, "--device", device],
+      env,
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -196,6 +231,7 @@ async function main(args: string[]): Promise<number> {
         device: { type: "string", default: "auto" },
         reps: { type: "string", default: "3" },
         threads: { type: "string", default: "0" },
+        simd: { type: "string" },
         torch: { type: "boolean", default: false },
       },
     });
@@ -221,6 +257,16 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   setThreads(nThreads);
+  if (values.simd !== undefined) {
+    try {
+      setSimd(values.simd);
+    } catch (err) {
+      console.error(`error: --simd: ${(err as Error).message}`);
+      return 2;
+    }
+  }
+  const cpu = listDevices()[0];
+  const lowered = cpu.simd !== cpu.simd_cpu;
   const names = values.case ?? Object.keys(CASES);
   for (const name of names) {
     if (!(name in CASES)) {
@@ -229,12 +275,30 @@ async function main(args: string[]): Promise<number> {
     }
   }
   if (!values.json) {
-    console.log(`device: ${on.adapter ?? "cpu"}, cpu ${simdLevel()}, ${threads()} threads`);
+    const gemm = cpu.simd_gemm === cpu.simd ? "" : ` (gemm crate ${cpu.simd_gemm})`;
+    console.log(
+      `device: ${on.adapter ?? "cpu"}, cpu ${simdLevel()}${gemm}, ${threads()} threads` +
+        (lowered && values.torch ? `; PyTorch held to ${cpu.simd}` : ""),
+    );
+  }
+  if (cpu.simd_gemm !== cpu.simd) {
+    console.error(
+      `note: the gemm crate's kernels (im2col convolutions, linear layers) run at ` +
+        `${cpu.simd_gemm}, not ${cpu.simd}; for ${cpu.simd} throughout, build with ` +
+        "`cargo build --release --no-default-features --manifest-path compute/Cargo.toml " +
+        "--target-dir compute/target/no-avx512` and set MACER_COMPUTE_LIB to its library",
+    );
   }
   for (const name of names) {
     const row: Row & { torch_ms?: number; speedup?: number } = time(name, CASES[name], reps, on);
     if (values.torch) {
-      const t = await torchTime(name, reps, threads(), on.device === "gpu" ? "cuda" : "cpu");
+      const t = await torchTime(
+        name,
+        reps,
+        threads(),
+        on.device === "gpu" ? "cuda" : "cpu",
+        lowered ? torchSimdEnv(cpu.simd) : {},
+      );
       if ("ms" in t) {
         row.torch_ms = t.ms;
         row.speedup = Math.round((t.ms / row.ms) * 100) / 100;

@@ -21,7 +21,12 @@ export const DEVICE_OF_CODE: readonly Device[] = ["cpu", "gpu"];
 /** The cpu device as the library lists it. */
 export interface CpuInfo {
   kind: "cpu";
+  /** The level the kernels run at (`MACER_SIMD` may lower it). */
   simd: string;
+  /** The highest level this CPU has. */
+  simd_cpu: string;
+  /** The level of the gemm crate's kernels, which follow the CPU, not `MACER_SIMD`. */
+  simd_gemm: string;
   threads: number;
 }
 

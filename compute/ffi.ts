@@ -10,6 +10,8 @@
  * @module
  */
 
+import { ComputeSetupError } from "./setup_error.ts";
+
 const symbols = {
   /** (buf: *mut u8, cap: usize) -> usize: last error message length */
   cm_last_error: { parameters: ["buffer", "usize"], result: "usize" },
@@ -51,8 +53,10 @@ const symbols = {
   cm_live_tensors: { parameters: [], result: "u32" },
   /** () -> bytes held by live tensors */
   cm_live_bytes: { parameters: [], result: "f64" },
-  /** (buf: *mut u8, cap: usize) -> length of the SIMD level name */
-  cm_simd_level: { parameters: ["buffer", "usize"], result: "usize" },
+  /** (buf: *mut u8, cap: usize) -> length of the level's name, or -1 (bad MACER_SIMD) */
+  cm_simd_level: { parameters: ["buffer", "usize"], result: "i32" },
+  /** (name: *const u8, len: usize) -> 0 or -1 */
+  cm_set_simd: { parameters: ["buffer", "usize"], result: "i32" },
   /** (buf: *mut u8, cap: usize) -> length of the devices' JSON list */
   cm_devices: { parameters: ["buffer", "usize"], result: "usize" },
   /** (buf: *mut u8, cap: usize) -> length of the opened adapter's name, or -1 */
@@ -79,7 +83,7 @@ function open(): Deno.DynamicLibrary<typeof symbols> {
   try {
     return Deno.dlopen(path, symbols);
   } catch (err) {
-    throw new Error(
+    throw new ComputeSetupError(
       `Cannot load the compute library at ${path}: build it with \`deno task build\` ` +
         `(or set MACER_COMPUTE_LIB). Cause: ${(err as Error).message}`,
     );
@@ -110,3 +114,7 @@ export function check(status: number, what?: string): number {
   if (status < 0) throw new ComputeError(what ? `${what}: ${lastError()}` : lastError());
   return status;
 }
+
+// A MACER_SIMD that names no level, or one this CPU lacks, fails the library's
+// first use with the reason, rather than running at another level than asked.
+if (lib.cm_simd_level(new Uint8Array(32), 32n) < 0) throw new ComputeSetupError(lastError());

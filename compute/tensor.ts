@@ -213,9 +213,19 @@ export function threads(): number {
   return lib.cm_threads();
 }
 
-/** The SIMD level of the CPU kernels ("avx512", "avx2+fma", "sse2", ...). */
+/** The SIMD level the CPU kernels run at: "avx512", "avx2" or "portable". */
 export function simdLevel(): string {
   const buf = new Uint8Array(32);
-  const n = Number(lib.cm_simd_level(buf, 32n));
+  const n = check(lib.cm_simd_level(buf, 32n), "simdLevel");
   return new TextDecoder().decode(buf.subarray(0, n));
+}
+
+/**
+ * Lowers (or restores) the CPU kernels' SIMD level for the rest of the
+ * process: "avx512", "avx2" or "portable", never above what the CPU has.
+ * `MACER_SIMD` sets the same at start-up.
+ */
+export function setSimd(level: string): void {
+  const name = new TextEncoder().encode(level);
+  check(lib.cm_set_simd(name, BigInt(name.length)), "setSimd");
 }

@@ -332,21 +332,47 @@ pub extern "C" fn cm_live_bytes() -> f64 {
     with_registry(|r| r.live_bytes() as f64)
 }
 
-/// The CPU's SIMD level as text ("avx512", "avx2+fma", "sse2", "portable");
-/// returns its length.
+/// The SIMD level the CPU kernels run at ("avx512", "avx2", "portable");
+/// returns its length, or -1 when `MACER_SIMD` asks for a level that does
+/// not exist or that this CPU lacks (the message says which).
 ///
 /// # Safety
 /// `buf` must be writable for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn cm_simd_level(buf: *mut u8, cap: usize) -> usize {
-    let level = crate::cpu::simd_level();
-    let n = level.len().min(cap);
-    std::ptr::copy_nonoverlapping(level.as_ptr(), buf, n);
-    level.len()
+pub unsafe extern "C" fn cm_simd_level(buf: *mut u8, cap: usize) -> i32 {
+    guard(-1, || {
+        crate::cpu::simd::requested_level()
+            .map_err(|msg| crate::error::Error::Param { op: "cpu", msg })?;
+        let level = crate::cpu::simd_level();
+        let n = level.len().min(cap);
+        std::ptr::copy_nonoverlapping(level.as_ptr(), buf, n);
+        Ok(level.len() as i32)
+    })
 }
 
-/// The devices as JSON: `[{"kind": "cpu", "simd": ...}, {"kind": "gpu",
-/// "name", "backend", "device_type", "driver"}...]`; returns its length.
+/// Sets the SIMD level of the CPU kernels by name (as `MACER_SIMD` takes
+/// it); 0, or -1 for a level that does not exist or that this CPU lacks.
+///
+/// # Safety
+/// `name` must be readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cm_set_simd(name: *const u8, len: usize) -> i32 {
+    guard(-1, || {
+        let name = std::str::from_utf8(std::slice::from_raw_parts(name, len)).map_err(|_| {
+            crate::error::Error::Param {
+                op: "cpu",
+                msg: "SIMD level: not UTF-8".into(),
+            }
+        })?;
+        crate::cpu::simd::set_level(name)
+            .map_err(|msg| crate::error::Error::Param { op: "cpu", msg })?;
+        Ok(0)
+    })
+}
+
+/// The devices as JSON: `[{"kind": "cpu", "simd", "simd_cpu", "simd_gemm",
+/// "threads"}, {"kind": "gpu", "name", "backend", "device_type", "driver"}...]`;
+/// returns its length.
 ///
 /// # Safety
 /// `buf` must be writable for `cap` bytes.
@@ -374,9 +400,12 @@ fn devices_json() -> String {
         out.push('"');
         out
     };
+    let level = |l| quote(crate::cpu::simd::level_name(l));
     let mut items = vec![format!(
-        "{{\"kind\":\"cpu\",\"simd\":{},\"threads\":{}}}",
-        quote(crate::cpu::simd_level()),
+        "{{\"kind\":\"cpu\",\"simd\":{},\"simd_cpu\":{},\"simd_gemm\":{},\"threads\":{}}}",
+        level(crate::cpu::simd::level()),
+        level(crate::cpu::simd::detected_level()),
+        level(crate::cpu::gemm::crate_level()),
         pool::threads()
     )];
     for a in crate::gpu::adapters() {

@@ -326,7 +326,9 @@ Deno.test("deno task devices lists the cpu and every GPU adapter (in CI, Mesa's 
   const [cpu, ...gpus] = stdout.trim().split("\n").map((l) => JSON.parse(l));
   assert.equal(cpu.device, "cpu");
   assert.ok(Number.isInteger(cpu.threads) && cpu.threads >= 1, stdout);
-  assert.match(cpu.simd, /^(avx512|avx2\+fma|sse2|neon|portable)$/);
+  assert.match(cpu.simd, /^(avx512|avx2|portable)$/);
+  assert.match(cpu.simd_cpu, /^(avx512|avx2|portable)$/);
+  assert.match(cpu.simd_gemm, /^(avx512|avx2|portable)$/);
   for (const g of gpus) {
     assert.equal(g.device, "gpu");
     assert.ok(g.name.length > 0, stdout);
@@ -337,4 +339,29 @@ Deno.test("deno task devices lists the cpu and every GPU adapter (in CI, Mesa's 
   // CI installs Mesa's Vulkan driver: no adapter there is a failure, not a skip.
   if (Deno.env.get("CI") === "true") assert.ok(gpus.length >= 1, `no GPU adapter: ${stderr}`);
   if (gpus.length === 0) assert.match(stderr, /gpu: no adapter found/);
+});
+
+Deno.test("MACER_SIMD lowers the cpu's SIMD level; a level that does not exist is refused", async () => {
+  const devices = async (level: string) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "cli.ts", "devices"],
+      cwd: ROOT,
+      env: { MACER_SIMD: level },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+  };
+  const portable = await devices("portable");
+  assert.equal(portable.code, 0, portable.stderr);
+  const cpu = JSON.parse(portable.stdout.split("\n")[0]);
+  assert.equal(cpu.simd, "portable");
+  assert.notEqual(cpu.simd_gemm, undefined);
+  const bad = await devices("avx1024");
+  assert.equal(bad.code, 1);
+  assert.equal(
+    bad.stderr,
+    'error: cpu: MACER_SIMD="avx1024" is not a SIMD level; expected avx512, avx2 or portable\n',
+  );
 });

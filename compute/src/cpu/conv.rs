@@ -33,7 +33,7 @@ fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
     let p = g.p();
     assert!(x.len() >= g.in_size() && (g.k() == 0 || col.len() >= (g.k() - 1) * ld + p));
     #[cfg(target_arch = "x86_64")]
-    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= 2 {
+    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= super::simd::AVX512 {
         // SAFETY: AVX-512F is present; reads stay within the planes (masked
         // loads) and writes within the rows, as asserted above.
         unsafe {
@@ -293,7 +293,7 @@ fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
     let p = g.p();
     assert!(dx.len() >= g.in_size() && col.len() >= g.k() * p);
     #[cfg(target_arch = "x86_64")]
-    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= 2 {
+    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= super::simd::AVX512 {
         // SAFETY: AVX-512F is present; masked accesses stay within the
         // planes and the rows, as asserted above.
         unsafe {
@@ -494,7 +494,7 @@ pub fn conv2d_backward(
     with_bias: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     if let Some(p) = pro {
-        if !(super::simd::level() >= 2 && super::winograd::applies(g)) {
+        if !(super::simd::level() >= super::simd::AVX512 && super::winograd::applies(g)) {
             let h = materialize(&p, g, x);
             let out = conv2d_backward(g, (&h, None), w, dy, dx, dx_acc, with_bias);
             crate::buffers::recycle_f32(h);
@@ -536,7 +536,7 @@ pub fn conv2d_backward(
             dx.iter_mut().zip(acc).for_each(|(d, a)| *d += a);
         }
     };
-    if super::simd::level() >= 2 {
+    if super::simd::level() >= super::simd::AVX512 {
         if let Some(dx) = dx {
             data_grad_col2im(g, w, dy, dx);
             late_acc(dx);

@@ -3,6 +3,18 @@
 
 use gemm::Parallelism;
 
+/// The SIMD level of the gemm crate's kernels: it picks them by the CPU
+/// alone, whatever `MACER_SIMD` says, and uses AVX-512 only when built with
+/// the `gemm-avx512` feature (the default).
+pub fn crate_level() -> u8 {
+    let cpu = super::simd::detected_level();
+    if cfg!(feature = "gemm-avx512") {
+        cpu
+    } else {
+        cpu.min(super::simd::AVX2)
+    }
+}
+
 /// A row-major or transposed view of a matrix: `rows x cols` with strides.
 #[derive(Clone, Copy)]
 pub struct Mat<'a> {

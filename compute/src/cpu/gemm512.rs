@@ -46,7 +46,7 @@ pub fn matmul_nn_acc(
     assert!(m == 0 || n == 0 || c.len() >= (m - 1) * ldc + n);
     #[cfg(target_arch = "x86_64")]
     {
-        if super::simd::level() >= 2 {
+        if super::simd::level() >= super::simd::AVX512 {
             // SAFETY: AVX-512F is present; the slices hold the extents asserted above.
             unsafe {
                 x86::gemm_nn(
@@ -443,7 +443,7 @@ mod tests {
         not(build_cpu_avx512),
         ignore = "needs AVX-512 (F and VL), which this CPU lacks"
     )]
-    fn matches_reference_on_ragged_shapes() {
+    fn avx512_matches_reference_on_ragged_shapes() {
         super::super::testing::require_avx512();
         for (m, n, k) in [
             (16, 1024, 144),

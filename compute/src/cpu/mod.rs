@@ -27,26 +27,9 @@ pub(crate) mod testing;
 pub mod winograd;
 pub mod winograd_wgrad;
 
-/// The SIMD level the GEMM kernels dispatch to on this CPU.
+/// The SIMD level the kernels dispatch to ("avx512", "avx2" or "portable").
 pub fn simd_level() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            return "avx512";
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return "avx2+fma";
-        }
-        "sse2"
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        "neon"
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        "portable"
-    }
+    simd::level_name(simd::level())
 }
 
 /// Work items per parallel task for elementwise loops: big enough that task

@@ -16,11 +16,11 @@ macro_rules! multiversion {
                 unsafe fn wide512($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn wide256($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
-                if $crate::cpu::simd::level() >= 2 {
+                if $crate::cpu::simd::level() >= $crate::cpu::simd::AVX512 {
                     // SAFETY: the CPU supports these features (checked at run time).
                     return unsafe { wide512($($arg),*) };
                 }
-                if $crate::cpu::simd::level() == 1 {
+                if $crate::cpu::simd::level() == $crate::cpu::simd::AVX2 {
                     // SAFETY: as above.
                     return unsafe { wide256($($arg),*) };
                 }
@@ -30,28 +30,94 @@ macro_rules! multiversion {
     };
 }
 
-/// 2: AVX-512F, 1: AVX2+FMA, 0: baseline. Detected once.
+/// Code compiled without SIMD intrinsics (what the compiler makes of plain loops).
+pub const PORTABLE: u8 = 0;
+/// AVX2 and FMA: 8 f32 lanes.
+pub const AVX2: u8 = 1;
+/// AVX-512 F and VL: 16 f32 lanes.
+pub const AVX512: u8 = 2;
+
+/// The environment variable that lowers the level the kernels dispatch to.
+pub const OVERRIDE_VAR: &str = "MACER_SIMD";
+
+/// A level's name, as `MACER_SIMD` takes it.
+pub fn level_name(level: u8) -> &'static str {
+    match level {
+        AVX512 => "avx512",
+        AVX2 => "avx2",
+        _ => "portable",
+    }
+}
+
+/// The highest level this CPU supports.
+pub fn detected_level() -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+                return AVX512;
+            }
+            return AVX2;
+        }
+    }
+    PORTABLE
+}
+
+/// The level `name` asks for, if this CPU has it.
+pub fn parse_level(name: &str) -> Result<u8, String> {
+    let wanted = match name.trim().to_ascii_lowercase().as_str() {
+        "avx512" => AVX512,
+        "avx2" => AVX2,
+        "portable" => PORTABLE,
+        _ => {
+            return Err(format!(
+                "{OVERRIDE_VAR}={name:?} is not a SIMD level; expected avx512, avx2 or portable"
+            ))
+        }
+    };
+    let cpu = detected_level();
+    if wanted > cpu {
+        return Err(format!(
+            "{OVERRIDE_VAR}={name} asks for more than this CPU has (its level: {})",
+            level_name(cpu)
+        ));
+    }
+    Ok(wanted)
+}
+
+/// The level asked for by `MACER_SIMD` (unset or empty: the CPU's own).
+pub fn requested_level() -> Result<u8, String> {
+    match std::env::var(OVERRIDE_VAR) {
+        Ok(v) if !v.trim().is_empty() => parse_level(&v),
+        _ => Ok(detected_level()),
+    }
+}
+
+static LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
+
+/// The level every dispatch point uses: [`AVX512`], [`AVX2`] or [`PORTABLE`].
+/// The CPU's own, lowered by `MACER_SIMD` (read once; an invalid value
+/// leaves the CPU's level, and [`requested_level`] reports why) or by
+/// [`set_level`].
 #[inline]
 pub fn level() -> u8 {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    static LEVEL: AtomicU8 = AtomicU8::new(u8::MAX);
+    use std::sync::atomic::Ordering;
     let l = LEVEL.load(Ordering::Relaxed);
     if l != u8::MAX {
         return l;
     }
-    #[allow(unused_mut)]
-    let mut l = 0;
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            l = 1;
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
-                l = 2;
-            }
-        }
-    }
+    let l = requested_level().unwrap_or_else(|_| detected_level());
     LEVEL.store(l, Ordering::Relaxed);
     l
+}
+
+/// Sets the level by name for the rest of the process (between ops: a
+/// kernel running meanwhile may mix levels, whose results agree within the
+/// kernels' stated tolerances).
+pub fn set_level(name: &str) -> Result<u8, String> {
+    let l = parse_level(name)?;
+    LEVEL.store(l, std::sync::atomic::Ordering::Relaxed);
+    Ok(l)
 }
 
 /// AVX-512 mask of the lanes `l < n`.
@@ -123,7 +189,7 @@ multiversion! {
 /// each block then into the f64 lanes.
 pub fn shifted_sums(x: &[f32], k: f32, acc: &mut LaneSums) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= 2 {
+    if level() >= AVX512 {
         // SAFETY: AVX-512F is present (checked at run time).
         return unsafe { super::lane_sums512::shifted_sums(x, k, acc) };
     }
@@ -176,7 +242,7 @@ multiversion! {
 /// Adds `(dy, dy * (x - m))` into `acc`, blocked like [`shifted_sums`].
 pub fn grad_sums(dy: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= 2 {
+    if level() >= AVX512 {
         // SAFETY: AVX-512F is present (checked at run time).
         return unsafe { super::lane_sums512::grad_sums(dy, x, m, acc) };
     }
@@ -214,7 +280,7 @@ multiversion! {
 /// the mask of a ReLU that followed `x * sa + sb`).
 pub fn grad_sums_relu(dy: &[f32], x: &[f32], m: f32, mask: (f32, f32), acc: &mut LaneSums) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= 2 {
+    if level() >= AVX512 {
         // SAFETY: AVX-512F is present (checked at run time).
         return unsafe { super::lane_sums512::grad_sums_relu(dy, x, m, mask, acc) };
     }
@@ -254,7 +320,7 @@ multiversion! {
 /// lies, for a pass that has just written it.
 pub fn masked_grad_sums_in_place(d: &mut [f32], y: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= 2 {
+    if level() >= AVX512 {
         // SAFETY: AVX-512F is present (checked at run time).
         return unsafe { super::lane_sums512::masked_grad_sums_in_place(d, y, x, m, acc) };
     }
@@ -316,7 +382,7 @@ pub fn masked_grad_sums(
     acc: &mut LaneSums,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= 2 {
+    if level() >= AVX512 {
         // SAFETY: AVX-512F is present (checked at run time).
         return unsafe { super::lane_sums512::masked_grad_sums(o, dy, y, x, m, acc) };
     }
@@ -415,6 +481,23 @@ multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_parse_by_name_and_never_above_the_cpu() {
+        let cpu = detected_level();
+        for level in [PORTABLE, AVX2, AVX512] {
+            let parsed = parse_level(level_name(level));
+            if level <= cpu {
+                assert_eq!(parsed, Ok(level));
+            } else {
+                let err = parsed.unwrap_err();
+                assert!(err.contains("more than this CPU has"), "{err}");
+            }
+        }
+        assert_eq!(parse_level(" AVX2 ").ok(), parse_level("avx2").ok());
+        let err = parse_level("sse4").unwrap_err();
+        assert!(err.contains("expected avx512, avx2 or portable"), "{err}");
+    }
 
     #[test]
     fn sums_match_f64_reference() {

@@ -36,17 +36,21 @@ pub fn geom(
     }
 }
 
-/// Fails a test of the AVX-512 kernels that runs on a CPU without them.
+/// Fails a test of the AVX-512 kernels that runs below that level.
 ///
-/// Such tests are compiled as ignored where the build machine lacks
-/// AVX-512 (see `build.rs`); this catches a test binary built on one CPU
-/// and run on another, or run with `--include-ignored`, which would
-/// otherwise test the portable fallback under the AVX-512 test's name.
+/// Such tests are named `avx512_*`, compiled as ignored where the build
+/// machine lacks AVX-512 (see `build.rs`) and skipped by name where
+/// `MACER_SIMD` lowers the level (`scripts/rust_tests.ts`); this catches a
+/// test binary built on one CPU and run on another, or run with
+/// `--include-ignored` or a lower `MACER_SIMD`, which would otherwise test
+/// the portable fallback under the AVX-512 test's name.
 pub fn require_avx512() {
     assert!(
-        super::simd::level() >= 2,
-        "this test needs AVX-512 (F and VL), which this CPU lacks; the test binary was built \
-         on another CPU or run with --include-ignored"
+        super::simd::level() >= super::simd::AVX512,
+        "this test needs the AVX-512 level (F and VL), and runs at {}: the CPU lacks it, \
+         the test binary was built on another CPU or run with --include-ignored, or \
+         MACER_SIMD lowers the level",
+        super::simd::level_name(super::simd::level())
     );
 }
 

@@ -31,7 +31,7 @@ pub fn applies(g: &ConvGeom) -> bool {
         && g.o >= 8
         && g.ho > 0
         && g.wo > 0
-        && super::simd::level() >= 2
+        && super::simd::level() >= super::simd::AVX512
 }
 
 /// Transform points per tile.
@@ -1048,7 +1048,7 @@ mod tests {
         not(build_cpu_avx512),
         ignore = "needs AVX-512 (F and VL), which this CPU lacks"
     )]
-    fn matches_direct_convolution() {
+    fn avx512_matches_direct_convolution() {
         require_avx512();
         // (n, c, o, h, w, pad): odd sizes, paddings 0 to 2, image counts that
         // leave a short last group, rows wider than 16 tiles.

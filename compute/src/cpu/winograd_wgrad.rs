@@ -488,7 +488,7 @@ mod tests {
         not(build_cpu_avx512),
         ignore = "needs AVX-512 (F and VL), which this CPU lacks"
     )]
-    fn transpose16_transposes() {
+    fn avx512_transpose16_transposes() {
         require_avx512();
         use std::arch::x86_64::*;
         let m: Vec<f32> = (0..256).map(|i| i as f32).collect();
@@ -513,7 +513,7 @@ mod tests {
         not(build_cpu_avx512),
         ignore = "needs AVX-512 (F and VL), which this CPU lacks"
     )]
-    fn matches_direct_weight_gradient() {
+    fn avx512_matches_direct_weight_gradient() {
         require_avx512();
         // (n, c, o, h, w, pad): ragged tiles, paddings 0 to 2, narrow and
         // wide images, a short last image group, ResNet-110's stage shapes.
