@@ -103,7 +103,7 @@ fn im2col_portable(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::ConvGeom;
-    use crate::cpu::simd::lanes;
+    use crate::cpu::lanes::mask as lanes;
     use std::arch::x86_64::*;
 
     /// For a row of output columns from `ox0` on, shifted by `j - pad`:

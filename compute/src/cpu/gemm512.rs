@@ -96,7 +96,7 @@ pub(crate) fn gemm_nt_acc(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use crate::cpu::simd::lanes;
+    use crate::cpu::lanes::mask as lanes;
     use std::arch::x86_64::*;
 
     const MR: usize = 12;

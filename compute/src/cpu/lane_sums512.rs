@@ -9,7 +9,7 @@
 
 use std::arch::x86_64::*;
 
-use super::simd::{lanes, LaneSums, BLOCK};
+use super::lanes::{mask as lanes, LaneSums, BLOCK};
 
 /// Adds the two f32 lane sums of a block to the f64 lanes of `acc`.
 #[inline]

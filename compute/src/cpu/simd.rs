@@ -120,36 +120,13 @@ pub fn set_level(name: &str) -> Result<u8, String> {
     Ok(l)
 }
 
-/// AVX-512 mask of the lanes `l < n`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub(crate) fn lanes(n: usize) -> std::arch::x86_64::__mmask16 {
-    if n >= 16 {
-        0xffff
-    } else {
-        ((1u32 << n) - 1) as u16
-    }
-}
-
-const LANES: usize = 16;
+pub use super::lanes::{lane_total, LaneSums};
+use super::lanes::{BLOCK, LANES};
 
 /// `d` where `y > 0`, else 0, as a bit mask (no branch, so loops vectorise).
 #[inline(always)]
 fn keep_if_positive(d: f32, y: f32) -> f32 {
     f32::from_bits(d.to_bits() & ((y > 0.0) as u32).wrapping_neg())
-}
-/// Elements per f32 lane block before the block folds into f64.
-pub(crate) const BLOCK: usize = 256;
-
-/// Per-lane f64 sums `[first, second]`: element `i` of a slice goes to
-/// lane `i % 16`. The statistics kernels add into these, so a channel's many
-/// planes fold into f64 lane by lane, with one horizontal sum at the end
-/// ([`lane_total`]).
-pub type LaneSums = [[f64; LANES]; 2];
-
-/// The lanes of `acc` added in order.
-pub fn lane_total(acc: &LaneSums) -> [f64; 2] {
-    acc.map(|lanes| lanes.iter().sum())
 }
 
 /// Adds the f32 lane sums of one block to the f64 lanes.

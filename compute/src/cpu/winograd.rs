@@ -220,7 +220,7 @@ fn output_transform(
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
     use super::{grid, ConvGeom, Prologue};
-    use crate::cpu::simd::lanes;
+    use crate::cpu::lanes::mask as lanes;
     use std::arch::x86_64::*;
 
     /// A channel's prologue as `(scale, shift)` vectors.

@@ -206,7 +206,7 @@ mod x86 {
         let zero = _mm512_setzero_ps();
         for img in 0..nb {
             for o0 in (0..g.o).step_by(16) {
-                let mask = crate::cpu::simd::lanes(g.o - o0);
+                let mask = crate::cpu::lanes::mask(g.o - o0);
                 let planes = dy.add((img * g.o + o0) * p);
                 for ty in 0..th {
                     let oy = 4 * ty;
