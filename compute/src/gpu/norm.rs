@@ -13,7 +13,10 @@ use crate::tensor::{DType, Tensor};
 
 const STATS: Kernel = Kernel {
     name: "norm_stats",
-    source: include_str!("shaders/norm_stats.wgsl"),
+    source: concat!(
+        include_str!("shaders/norm_channel_sums.wgsl"),
+        include_str!("shaders/norm_stats.wgsl")
+    ),
     entry: "stats",
 };
 const FINISH: Kernel = Kernel {
@@ -28,7 +31,10 @@ const APPLY: Kernel = Kernel {
 };
 const GRAD_SUMS: Kernel = Kernel {
     name: "norm_grad_sums",
-    source: include_str!("shaders/norm_grad_sums.wgsl"),
+    source: concat!(
+        include_str!("shaders/norm_channel_sums.wgsl"),
+        include_str!("shaders/norm_grad_sums.wgsl")
+    ),
     entry: "grad_sums",
 };
 const DX: Kernel = Kernel {

@@ -3,27 +3,13 @@
 
 use super::Args;
 use crate::cpu::elementwise as cpu;
-use crate::error::{shape_err, Error, Result};
+use crate::error::{shape_err, Result};
 use crate::gpu::elementwise as gpu;
 use crate::tensor::{DType, Device, Storage, Tensor};
 
-/// Fails unless input `i` holds `dtype` (the gpu kernels do not check).
-pub(super) fn dtype(a: &Args, i: usize, dtype: DType) -> Result<()> {
-    let got = a.input(i).dtype();
-    if got != dtype {
-        return Err(Error::DType {
-            op: a.op,
-            input: i,
-            expected: dtype.name(),
-            got: got.name(),
-        });
-    }
-    Ok(())
-}
-
 /// Fails unless every input is f32.
 pub(super) fn all_f32(a: &Args) -> Result<()> {
-    (0..a.ins.len()).try_for_each(|i| dtype(a, i, DType::F32))
+    (0..a.ins.len()).try_for_each(|i| a.dtype(i, DType::F32))
 }
 
 /// Two f32 inputs of one shape.

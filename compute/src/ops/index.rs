@@ -6,7 +6,6 @@
 //! reading the indices back, so there a gathered or selected element with an
 //! out-of-range index is NaN and a scattered or added one is dropped.
 
-use super::elementwise::dtype;
 use super::Args;
 use crate::cpu::index as cpu;
 use crate::error::{shape_err, Result};
@@ -15,8 +14,7 @@ use crate::tensor::{DType, Device, Tensor};
 
 /// Input 0 f32, input 1 (the indices) i32.
 fn values_and_indices(a: &Args) -> Result<()> {
-    dtype(a, 0, DType::F32)?;
-    dtype(a, 1, DType::I32)
+    a.dtypes(&[DType::F32, DType::I32])
 }
 
 /// `out[r, j] = x[r, idx[r, j]]`. Inputs: x [n, C], idx i32 [n, k].
@@ -73,7 +71,7 @@ pub fn topk2(a: &mut Args) -> Result<Vec<Tensor>> {
     if s[1] < 2 {
         return shape_err(a.op, format!("need at least 2 columns, got {:?}", s));
     }
-    dtype(a, 0, DType::F32)?;
+    a.dtype(0, DType::F32)?;
     let shape = vec![s[0], 2];
     Ok(match a.device()? {
         Device::Cpu => {

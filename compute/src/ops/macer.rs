@@ -2,22 +2,9 @@
 //! device so a training step never waits for it on the host.
 
 use super::Args;
-use crate::error::{shape_err, Error, Result};
+use crate::error::{shape_err, Result};
 use crate::tensor::{DType, Tensor};
 use crate::{cpu, gpu};
-
-fn expect(a: &Args, i: usize, dtype: DType) -> Result<()> {
-    let got = a.input(i).dtype();
-    if got != dtype {
-        return Err(Error::DType {
-            op: a.op,
-            input: i,
-            expected: dtype.name(),
-            got: got.name(),
-        });
-    }
-    Ok(())
-}
 
 /// Inputs: q [n, 2] (Phi^-1 of each image's two largest smoothed
 /// probabilities, largest first), top i32 [n, 2] (their classes), labels i32
@@ -36,9 +23,7 @@ pub fn macer_keep(a: &mut Args) -> Result<Vec<Tensor>> {
             );
         }
     }
-    expect(a, 0, DType::F32)?;
-    expect(a, 1, DType::I32)?;
-    expect(a, 2, DType::I32)?;
+    a.dtypes(&[DType::F32, DType::I32, DType::I32])?;
     a.param(0, "gamma")?;
     a.dispatch(cpu::macer::macer_keep, gpu::macer::macer_keep)
 }

@@ -88,15 +88,19 @@ impl Args<'_> {
     /// Fails unless input `i` holds elements of type `want[i]` (inputs past
     /// `want` unchecked): device kernels read buffers as they are.
     pub fn dtypes(&self, want: &[DType]) -> Result<()> {
-        for (i, (t, &want)) in self.ins.iter().zip(want).enumerate() {
-            if t.dtype() != want {
-                return Err(Error::DType {
-                    op: self.op,
-                    input: i,
-                    expected: want.name(),
-                    got: t.dtype().name(),
-                });
-            }
+        (0..want.len().min(self.ins.len())).try_for_each(|i| self.dtype(i, want[i]))
+    }
+
+    /// Fails unless input `i` holds elements of type `want`.
+    pub fn dtype(&self, i: usize, want: DType) -> Result<()> {
+        let got = self.input(i).dtype();
+        if got != want {
+            return Err(Error::DType {
+                op: self.op,
+                input: i,
+                expected: want.name(),
+                got: got.name(),
+            });
         }
         Ok(())
     }

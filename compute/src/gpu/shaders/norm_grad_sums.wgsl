@@ -1,6 +1,5 @@
 // Per channel dbeta = sum dy and dgamma = sum dy (x - mean) * invstd over
-// x, dy [N, C, HW]: one workgroup per channel, a fixed-order tree
-// reduction (deterministic).
+// x, dy [N, C, HW]: one workgroup per channel (norm_channel_sums.wgsl).
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
@@ -10,44 +9,19 @@
 struct Params { n: u32, c: u32, hw: u32 }
 @group(0) @binding(6) var<storage, read> p: Params;
 
-var<workgroup> s1: array<f32, 256>;
-var<workgroup> s2: array<f32, 256>;
+var<private> m: f32;
+
+fn terms(at: u32) -> vec2<f32> {
+    return vec2<f32>(dy[at], dy[at] * (x[at] - m));
+}
 
 @compute @workgroup_size(256)
 fn grad_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x;
-    let m = mean[c];
-    var a = 0.0;
-    var b = 0.0;
-    // Element lid + 256 t of the channel is pixel j of image n; both step
-    // by 256 elements without a division per element (none when hw is 0).
-    let dn = 256u / max(p.hw, 1u);
-    let dj = 256u % max(p.hw, 1u);
-    let images = select(0u, p.n, p.hw > 0u);
-    var n = lid / max(p.hw, 1u);
-    var j = lid % max(p.hw, 1u);
-    while (n < images) {
-        let at = (n * p.c + c) * p.hw + j;
-        a += dy[at];
-        b += dy[at] * (x[at] - m);
-        j += dj;
-        n += dn;
-        if (j >= p.hw) {
-            j -= p.hw;
-            n += 1u;
-        }
-    }
-    s1[lid] = a;
-    s2[lid] = b;
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
-        workgroupBarrier();
-        if (lid < stride) {
-            s1[lid] += s1[lid + stride];
-            s2[lid] += s2[lid + stride];
-        }
-    }
+    m = mean[c];
+    let s = channel_sums(c, lid);
     if (lid == 0u) {
-        dbeta[c] = s1[0];
-        dgamma[c] = s2[0] * invstd[c];
+        dbeta[c] = s.x;
+        dgamma[c] = s.y * invstd[c];
     }
 }
