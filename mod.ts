@@ -28,6 +28,7 @@ export {
 export { ComputeError } from "./compute/ffi.ts";
 export { ComputeSetupError } from "./compute/setup_error.ts";
 export {
+  cpuSimdLevels,
   currentDevice,
   gpuBytes,
   listDevices,

@@ -58,6 +58,15 @@ export function listDevices(): [CpuInfo, ...AdapterInfo[]] {
   return JSON.parse(new TextDecoder().decode(buffer.subarray(0, n)));
 }
 
+/** The CPU kernels' SIMD levels, highest first. */
+export const SIMD_LEVELS = ["avx512", "avx2", "portable"] as const;
+
+/** The SIMD levels this CPU can run the kernels at (`MACER_SIMD`, `setSimd`), highest first. */
+export function cpuSimdLevels(): string[] {
+  const cpu = listDevices()[0].simd_cpu;
+  return SIMD_LEVELS.slice(Math.max(0, SIMD_LEVELS.indexOf(cpu as typeof SIMD_LEVELS[number])));
+}
+
 /** True for an adapter that is real hardware, not a software rasteriser. */
 export function isHardware(adapter: AdapterInfo): boolean {
   return adapter.device_type !== "cpu";

@@ -10,12 +10,10 @@
  *
  * @module
  */
-import { listDevices } from "../compute/device.ts";
+import { cpuSimdLevels } from "../compute/device.ts";
 
-const LEVELS = ["avx512", "avx2", "portable"];
-
-const cpu = listDevices()[0].simd_cpu;
-const levels = LEVELS.slice(Math.max(0, LEVELS.indexOf(cpu)));
+const levels = cpuSimdLevels();
+const cpu = levels[0];
 const extra = Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args;
 
 for (const level of levels) {

@@ -4,7 +4,7 @@
  * im2col + GEMM below it) and a LeNet one, each level against the CPU's own.
  */
 import assert from "node:assert/strict";
-import { listDevices } from "../../compute/device.ts";
+import { cpuSimdLevels } from "../../compute/device.ts";
 import { setSimd, simdLevel } from "../../compute/tensor.ts";
 import { LeNet } from "../../src/nn/lenet.ts";
 import type { Module } from "../../src/nn/module.ts";
@@ -12,9 +12,8 @@ import { ResNet110 } from "../../src/nn/resnet.ts";
 import { Trainer } from "../../src/train/trainer.ts";
 import { batchOf, macer, state, updateDiffs } from "../_training_step.ts";
 
-const LEVELS = ["avx512", "avx2", "portable"];
-const cpu = listDevices()[0].simd_cpu;
-const levels = LEVELS.slice(Math.max(0, LEVELS.indexOf(cpu)));
+const levels = cpuSimdLevels();
+const cpu = levels[0];
 
 /** One MACER step at `level`: its losses and the weights after it. */
 function stepAt(level: string, model: () => Module, size: number, shape: number[]) {
