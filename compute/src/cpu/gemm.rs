@@ -52,15 +52,22 @@ impl<'a> Mat<'a> {
 /// `parallel` lets the GEMM use the current pool's threads; kernels that
 /// already parallelise over images pass `false`.
 pub fn matmul(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
+    matmul_ld(a, b, c, b.cols, accumulate, parallel)
+}
+
+/// [`matmul`] into `c` row-major with row stride `ldc` (row `i` of the
+/// product at `c[i * ldc..]`).
+pub fn matmul_ld(a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm inner dimensions");
-    assert!(c.len() >= m * n, "gemm output too small");
+    assert!(ldc >= n, "gemm output stride");
     if m == 0 || n == 0 {
         return;
     }
+    assert!(c.len() >= (m - 1) * ldc + n, "gemm output too small");
     if k == 0 {
         if !accumulate {
-            c[..m * n].fill(0.0);
+            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
         }
         return;
     }
@@ -70,7 +77,8 @@ pub fn matmul(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
         Parallelism::None
     };
     // SAFETY: the views' extents are within their slices (checked by callers
-    // through the shapes they were built from); `c` holds m*n elements.
+    // through the shapes they were built from); `c` holds the m rows of n
+    // elements at stride ldc (checked above).
     unsafe {
         gemm::gemm(
             m,
@@ -78,7 +86,7 @@ pub fn matmul(a: Mat, b: Mat, c: &mut [f32], accumulate: bool, parallel: bool) {
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            ldc as isize,
             accumulate,
             a.data.as_ptr(),
             a.col_stride,

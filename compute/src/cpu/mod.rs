@@ -25,6 +25,8 @@ pub mod simd;
 pub mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(target_arch = "x86_64")]
+mod vec16;
 pub mod winograd;
 pub mod winograd_wgrad;
 

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use super::gemm512::matmul_nn_acc;
 use super::norm::DeferredDx;
+use super::simd::AVX512;
 use super::winograd::{
     forward_group, grid, group_buffer_lens, images_per_group, input_transform, strides,
     weight_transform, GroupBuffers, POINTS,
@@ -307,7 +308,7 @@ fn accumulate_group(
     let uo = g.o * g.c;
     let (sv, sm) = (strides(t_all, g.c), grad_strides(g, t_all));
     let (v, m) = (&mut bufs.v[..POINTS * sv.1], &mut bufs.m[..POINTS * sm.1]);
-    input_transform(g, x_grp, pro, imgs, v, sv);
+    input_transform(AVX512, g, x_grp, pro, imgs, v, sv);
     grad_transform(g, dy_grp, imgs, m, sm);
     for xi in 0..POINTS {
         let ok = matmul_nn_acc(
@@ -355,7 +356,8 @@ pub fn weight_grad(g: &ConvGeom, (x, pro): (&[f32], Option<Prologue>), dy: &[f32
 /// Whether [`backward`] can run a geometry: its data gradient (the
 /// convolution `tg`, see [`backward`]) groups images as its weight gradient.
 pub fn fuses(g: &ConvGeom, tg: &ConvGeom) -> bool {
-    super::winograd::applies(g)
+    super::simd::level() >= AVX512
+        && super::winograd::applies(g)
         && super::winograd::applies(tg)
         && images_per_group(g) == images_per_group(tg)
 }
@@ -439,7 +441,7 @@ pub fn backward<R: Send>(
                     (Dy::Deferred(_), None) => unreachable!("scratch made above"),
                 };
                 let res = ep.residual_at(first * in_size, dx_grp.len());
-                forward_group(tg, (dy_grp, None), &u, (ep, res), dx_grp, &mut bufs);
+                forward_group(AVX512, tg, (dy_grp, None), &u, (ep, res), dx_grp, &mut bufs);
                 results.push(after(first, dx_grp));
                 let x_grp = &x[first * in_size..][..imgs * in_size];
                 accumulate_group(g, (x_grp, pro), dy_grp, (&mut du, k == 0), &mut bufs);

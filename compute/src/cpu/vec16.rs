@@ -1,0 +1,320 @@
+//! A 16-lane f32 vector over two instruction sets, so that a kernel written
+//! once over [`F32x16`] compiles to AVX-512 (`__m512`, one instruction per
+//! operation) or to AVX2 + FMA (a pair of `__m256`).
+//!
+//! The methods are `#[inline(always)]` and carry no target features: a
+//! kernel generic over the trait is itself `#[inline(always)]` and is
+//! instantiated inside a `#[target_feature]` function of its level (see
+//! [`super::winograd`]), where the intrinsics inline. Every operation gives
+//! the same result lane by lane at both levels (the same roundings: fused
+//! multiply-adds are fused at both), so the levels agree bit for bit.
+//!
+//! Masks are bit masks of the lanes (`u16`, bit `l` for lane `l`), as
+//! AVX-512 takes them; the AVX2 side turns them into vector masks.
+
+#![cfg(target_arch = "x86_64")]
+
+use std::arch::x86_64::*;
+
+/// Sixteen f32 lanes. All methods are unsafe: they need the level's target
+/// features (the caller's), and the memory ones valid pointers for the
+/// lanes they touch.
+pub(crate) trait F32x16: Copy {
+    /// A lane permutation of two sources, from [`F32x16::index`].
+    type Perm: Copy;
+    /// Sixteen i32 lanes (gather and scatter offsets).
+    type Ints: Copy;
+
+    unsafe fn zero() -> Self;
+    unsafe fn splat(v: f32) -> Self;
+    unsafe fn add(a: Self, b: Self) -> Self;
+    unsafe fn sub(a: Self, b: Self) -> Self;
+    unsafe fn mul(a: Self, b: Self) -> Self;
+    unsafe fn max(a: Self, b: Self) -> Self;
+    /// `a * b + c`, rounded once.
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+    /// `c - a * b`, rounded once.
+    unsafe fn fnmadd(a: Self, b: Self, c: Self) -> Self;
+    /// `max(a, b)` in the lanes of `mask`, zero in the others.
+    unsafe fn maskz_max(mask: u16, a: Self, b: Self) -> Self;
+    unsafe fn load(p: *const f32) -> Self;
+    unsafe fn store(p: *mut f32, v: Self);
+    /// The lanes of `mask` from `p`, zero in the others (which `p` need
+    /// not cover).
+    unsafe fn maskz_load(mask: u16, p: *const f32) -> Self;
+    /// Stores the lanes of `mask` only.
+    unsafe fn mask_store(p: *mut f32, mask: u16, v: Self);
+    /// Lanes 0..8 of `lo`, lanes 8..16 of `hi`.
+    unsafe fn halves(lo: Self, hi: Self) -> Self;
+    /// A permutation: output lane `l` takes lane `lanes[l]` of the 32 lanes
+    /// of `a` (0..16) then `b` (16..32).
+    unsafe fn index(lanes: [i32; 16]) -> Self::Perm;
+    unsafe fn permute2(a: Self, p: Self::Perm, b: Self) -> Self;
+    unsafe fn ints(lanes: &[i32; 16]) -> Self::Ints;
+    unsafe fn ints_add(a: Self::Ints, k: i32) -> Self::Ints;
+    /// Lane `l` from `base[idx[l]]` in the lanes of `mask`, else zero.
+    unsafe fn gather(mask: u16, idx: Self::Ints, base: *const f32) -> Self;
+    /// `base[idx[l]] = v[l]` in the lanes of `mask`, in lane order.
+    unsafe fn scatter(base: *mut f32, mask: u16, idx: Self::Ints, v: Self);
+}
+
+impl F32x16 for __m512 {
+    type Perm = __m512i;
+    type Ints = __m512i;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        _mm512_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        _mm512_set1_ps(v)
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        _mm512_add_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn sub(a: Self, b: Self) -> Self {
+        _mm512_sub_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        _mm512_mul_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn max(a: Self, b: Self) -> Self {
+        _mm512_max_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+        _mm512_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn fnmadd(a: Self, b: Self, c: Self) -> Self {
+        _mm512_fnmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn maskz_max(mask: u16, a: Self, b: Self) -> Self {
+        _mm512_maskz_max_ps(mask, a, b)
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        _mm512_loadu_ps(p)
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: Self) {
+        _mm512_storeu_ps(p, v)
+    }
+    #[inline(always)]
+    unsafe fn maskz_load(mask: u16, p: *const f32) -> Self {
+        _mm512_maskz_loadu_ps(mask, p)
+    }
+    #[inline(always)]
+    unsafe fn mask_store(p: *mut f32, mask: u16, v: Self) {
+        _mm512_mask_storeu_ps(p, mask, v)
+    }
+    #[inline(always)]
+    unsafe fn halves(lo: Self, hi: Self) -> Self {
+        _mm512_mask_blend_ps(0xff00, lo, hi)
+    }
+    #[inline(always)]
+    unsafe fn index(lanes: [i32; 16]) -> Self::Perm {
+        _mm512_loadu_epi32(lanes.as_ptr())
+    }
+    #[inline(always)]
+    unsafe fn permute2(a: Self, p: Self::Perm, b: Self) -> Self {
+        _mm512_permutex2var_ps(a, p, b)
+    }
+    #[inline(always)]
+    unsafe fn ints(lanes: &[i32; 16]) -> Self::Ints {
+        _mm512_loadu_si512(lanes.as_ptr() as *const _)
+    }
+    #[inline(always)]
+    unsafe fn ints_add(a: Self::Ints, k: i32) -> Self::Ints {
+        _mm512_add_epi32(a, _mm512_set1_epi32(k))
+    }
+    #[inline(always)]
+    unsafe fn gather(mask: u16, idx: Self::Ints, base: *const f32) -> Self {
+        _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, idx, base)
+    }
+    #[inline(always)]
+    unsafe fn scatter(base: *mut f32, mask: u16, idx: Self::Ints, v: Self) {
+        _mm512_mask_i32scatter_ps::<4>(base, mask, idx, v)
+    }
+}
+
+/// Sixteen lanes as two AVX2 vectors: lanes 0..8, then 8..16.
+#[derive(Clone, Copy)]
+pub(crate) struct F32x8x2(__m256, __m256);
+
+/// The AVX2 form of a two-source permutation, per output half: the lane
+/// within a source vector, and the blend masks (in the sign bits) that pick
+/// the upper vector of a source (index bit 3) and the second source (bit 4).
+#[derive(Clone, Copy)]
+pub(crate) struct Perm8x2 {
+    lane: [__m256i; 2],
+    upper: [__m256; 2],
+    second: [__m256; 2],
+}
+
+/// The vector masks of the two halves of a bit mask (all ones in a lane of
+/// the mask, zero elsewhere).
+#[inline(always)]
+unsafe fn vector_masks(mask: u16) -> (__m256i, __m256i) {
+    let bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    let half = |m: i32| _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(m), bits), bits);
+    (half(mask as i32 & 0xff), half((mask >> 8) as i32))
+}
+
+impl F32x16 for F32x8x2 {
+    type Perm = Perm8x2;
+    type Ints = (__m256i, __m256i);
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        F32x8x2(_mm256_setzero_ps(), _mm256_setzero_ps())
+    }
+    #[inline(always)]
+    unsafe fn splat(v: f32) -> Self {
+        F32x8x2(_mm256_set1_ps(v), _mm256_set1_ps(v))
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        F32x8x2(_mm256_add_ps(a.0, b.0), _mm256_add_ps(a.1, b.1))
+    }
+    #[inline(always)]
+    unsafe fn sub(a: Self, b: Self) -> Self {
+        F32x8x2(_mm256_sub_ps(a.0, b.0), _mm256_sub_ps(a.1, b.1))
+    }
+    #[inline(always)]
+    unsafe fn mul(a: Self, b: Self) -> Self {
+        F32x8x2(_mm256_mul_ps(a.0, b.0), _mm256_mul_ps(a.1, b.1))
+    }
+    #[inline(always)]
+    unsafe fn max(a: Self, b: Self) -> Self {
+        F32x8x2(_mm256_max_ps(a.0, b.0), _mm256_max_ps(a.1, b.1))
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+        F32x8x2(
+            _mm256_fmadd_ps(a.0, b.0, c.0),
+            _mm256_fmadd_ps(a.1, b.1, c.1),
+        )
+    }
+    #[inline(always)]
+    unsafe fn fnmadd(a: Self, b: Self, c: Self) -> Self {
+        F32x8x2(
+            _mm256_fnmadd_ps(a.0, b.0, c.0),
+            _mm256_fnmadd_ps(a.1, b.1, c.1),
+        )
+    }
+    #[inline(always)]
+    unsafe fn maskz_max(mask: u16, a: Self, b: Self) -> Self {
+        let (lo, hi) = vector_masks(mask);
+        let m = Self::max(a, b);
+        F32x8x2(
+            _mm256_and_ps(m.0, _mm256_castsi256_ps(lo)),
+            _mm256_and_ps(m.1, _mm256_castsi256_ps(hi)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        F32x8x2(_mm256_loadu_ps(p), _mm256_loadu_ps(p.wrapping_add(8)))
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: Self) {
+        _mm256_storeu_ps(p, v.0);
+        _mm256_storeu_ps(p.wrapping_add(8), v.1);
+    }
+    #[inline(always)]
+    unsafe fn maskz_load(mask: u16, p: *const f32) -> Self {
+        if mask == 0xffff {
+            return Self::load(p);
+        }
+        let (lo, hi) = vector_masks(mask);
+        F32x8x2(
+            _mm256_maskload_ps(p, lo),
+            _mm256_maskload_ps(p.wrapping_add(8), hi),
+        )
+    }
+    #[inline(always)]
+    unsafe fn mask_store(p: *mut f32, mask: u16, v: Self) {
+        if mask == 0xffff {
+            return Self::store(p, v);
+        }
+        let (lo, hi) = vector_masks(mask);
+        _mm256_maskstore_ps(p, lo, v.0);
+        _mm256_maskstore_ps(p.wrapping_add(8), hi, v.1);
+    }
+    #[inline(always)]
+    unsafe fn halves(lo: Self, hi: Self) -> Self {
+        F32x8x2(lo.0, hi.1)
+    }
+    #[inline(always)]
+    unsafe fn index(lanes: [i32; 16]) -> Self::Perm {
+        let half = |h: usize| _mm256_loadu_si256(lanes.as_ptr().add(8 * h) as *const __m256i);
+        let (a, b) = (half(0), half(1));
+        Perm8x2 {
+            lane: [a, b],
+            upper: [
+                _mm256_castsi256_ps(_mm256_slli_epi32::<28>(a)),
+                _mm256_castsi256_ps(_mm256_slli_epi32::<28>(b)),
+            ],
+            second: [
+                _mm256_castsi256_ps(_mm256_slli_epi32::<27>(a)),
+                _mm256_castsi256_ps(_mm256_slli_epi32::<27>(b)),
+            ],
+        }
+    }
+    #[inline(always)]
+    unsafe fn permute2(a: Self, p: Self::Perm, b: Self) -> Self {
+        let half = |h: usize| {
+            let i = p.lane[h];
+            let from_a = _mm256_blendv_ps(
+                _mm256_permutevar8x32_ps(a.0, i),
+                _mm256_permutevar8x32_ps(a.1, i),
+                p.upper[h],
+            );
+            let from_b = _mm256_blendv_ps(
+                _mm256_permutevar8x32_ps(b.0, i),
+                _mm256_permutevar8x32_ps(b.1, i),
+                p.upper[h],
+            );
+            _mm256_blendv_ps(from_a, from_b, p.second[h])
+        };
+        F32x8x2(half(0), half(1))
+    }
+    #[inline(always)]
+    unsafe fn ints(lanes: &[i32; 16]) -> Self::Ints {
+        let p = lanes.as_ptr() as *const __m256i;
+        (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+    }
+    #[inline(always)]
+    unsafe fn ints_add(a: Self::Ints, k: i32) -> Self::Ints {
+        let k = _mm256_set1_epi32(k);
+        (_mm256_add_epi32(a.0, k), _mm256_add_epi32(a.1, k))
+    }
+    #[inline(always)]
+    unsafe fn gather(mask: u16, idx: Self::Ints, base: *const f32) -> Self {
+        let (lo, hi) = vector_masks(mask);
+        let z = _mm256_setzero_ps();
+        F32x8x2(
+            _mm256_mask_i32gather_ps::<4>(z, base, idx.0, _mm256_castsi256_ps(lo)),
+            _mm256_mask_i32gather_ps::<4>(z, base, idx.1, _mm256_castsi256_ps(hi)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn scatter(base: *mut f32, mask: u16, idx: Self::Ints, v: Self) {
+        let (mut vs, mut is) = ([0f32; 16], [0i32; 16]);
+        Self::store(vs.as_mut_ptr(), v);
+        _mm256_storeu_si256(is.as_mut_ptr() as *mut __m256i, idx.0);
+        _mm256_storeu_si256(is.as_mut_ptr().add(8) as *mut __m256i, idx.1);
+        let mut m = mask;
+        while m != 0 {
+            let l = m.trailing_zeros() as usize;
+            *base.offset(is[l] as isize) = vs[l];
+            m &= m - 1;
+        }
+    }
+}
