@@ -11,7 +11,7 @@
 //! stay long, grouped by a rule of the shape only, so every output element
 //! is a fixed sequence of operations on its inputs whatever the thread
 //! count. The data gradient is this forward on the flipped weights; the
-//! weight gradient is in [`super::winograd_wgrad`] (AVX-512 only).
+//! weight gradient is in [`super::winograd_wgrad`].
 //!
 //! The transforms are written once, in `winograd_kernels.rs`, over the
 //! 16-lane vector of [`super::vec16`], and compiled for AVX-512 and for
@@ -190,8 +190,8 @@ pub(crate) fn input_transform(
     assert!(nb * g.c * g.h * g.w <= i32::MAX as usize);
     assert!(pro.is_none_or(|p| p.scale.len() >= g.c && p.shift.len() >= g.c));
     check_level(level);
-    // SAFETY: the CPU has the level's features (checked above); reads stay within
-    // the planes (masked loads and gathers) and writes within `v`, as
+    // SAFETY: the CPU has the level's features (checked above); reads stay
+    // within the planes (masked loads and gathers) and writes within `v`, as
     // checked above. Rows of at least 8 tiles fill half the lanes or more
     // by rows; narrower images take tiles across rows and images by gathers.
     #[cfg(target_arch = "x86_64")]

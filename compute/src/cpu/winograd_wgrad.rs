@@ -6,16 +6,18 @@
 //! `V = B^T d B` (see [`super::winograd`]). Its adjoint: with the
 //! output-gradient tiles `dM = A dY A^T`, `dU[xi]^T = V[xi] dM[xi]^T` summed
 //! over all tiles (one GEMM `[C, tiles] x [tiles, O]` per transform point,
-//! on the AVX-512 kernel; `dM` is written tile-major so that this is a plain
-//! product, not a row of dot products), then `dW = G^T dU G`, computed in
+//! on the AVX-512 kernel, or through the `gemm` crate at the AVX2 level;
+//! `dM` is written tile-major so that this is a plain product, not a row of
+//! dot products), then `dW = G^T dU G`, computed in
 //! f64. Fixed runs of image groups give partial `dU`s, summed in order, so
 //! the result does not depend on the thread count.
 
 use rayon::prelude::*;
 
+use super::gemm::{matmul_ld, Mat};
 use super::gemm512::matmul_nn_acc;
 use super::norm::DeferredDx;
-use super::simd::AVX512;
+use super::simd::{AVX2, AVX512};
 use super::winograd::{
     forward_group, grid, group_buffer_lens, images_per_group, input_transform, strides,
     weight_transform, GroupBuffers, POINTS,
@@ -32,12 +34,20 @@ fn grad_strides(g: &ConvGeom, tiles: usize) -> (usize, usize) {
 
 /// `dM^T[xi][t][o]` for the tiles of `nb` images of `dy`, `t` counting
 /// tiles image by image, row by row (as the input transform counts them).
-fn grad_transform(g: &ConvGeom, dy: &[f32], nb: usize, m: &mut [f32], (os, blk): (usize, usize)) {
+fn grad_transform(
+    level: u8,
+    g: &ConvGeom,
+    dy: &[f32],
+    nb: usize,
+    m: &mut [f32],
+    (os, blk): (usize, usize),
+) {
     let (th, tw) = grid(g);
     let t_all = nb * th * tw;
     assert!(dy.len() >= nb * g.o * g.p() && nb * g.o * g.p() <= i32::MAX as usize);
     assert!(os >= g.o.next_multiple_of(16) && blk >= t_all * os && m.len() >= POINTS * blk);
-    // SAFETY: AVX-512F is present (the Winograd path checks it); gathers
+    assert!((AVX2..=AVX512).contains(&level) && level <= super::simd::detected_level());
+    // SAFETY: the CPU has the level's features (checked above); gathers
     // read only tile elements inside the image, of channels below `g.o`,
     // and the stores (16 channels from a multiple of 16) stay within the
     // row stride `os` of the `t_all` rows checked above.
@@ -45,57 +55,48 @@ fn grad_transform(g: &ConvGeom, dy: &[f32], nb: usize, m: &mut [f32], (os, blk):
     unsafe {
         // Planes of 4 KiB or more put a gather's 16 lanes into one L1 set;
         // there, loading rows and transposing them is faster.
-        if g.wo.is_multiple_of(16) && g.o.is_multiple_of(16) && g.p() * 4 >= 4096 {
-            x86::grad_transform_rows(g, dy.as_ptr(), nb, m.as_mut_ptr(), os, blk)
+        let (dy, m) = (dy.as_ptr(), m.as_mut_ptr());
+        if level < AVX512 {
+            x86::avx2::grad_transform(g, dy, nb, m, os, blk)
+        } else if g.wo.is_multiple_of(16) && g.o.is_multiple_of(16) && g.p() * 4 >= 4096 {
+            x86::grad_transform_rows(g, dy, nb, m, os, blk)
         } else {
-            x86::grad_transform(g, dy.as_ptr(), nb, m.as_mut_ptr(), os, blk)
+            x86::avx512::grad_transform(g, dy, nb, m, os, blk)
         }
     };
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::super::winograd::x86::column;
+    /// The output-gradient transforms on AVX-512, and the ones only it has.
+    pub(super) mod avx512 {
+        type V = std::arch::x86_64::__m512;
+        macro_rules! simd_fn {
+            ($(#[$m:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
+                $(#[$m])*
+                #[target_feature(enable = "avx512f")]
+                $vis unsafe fn $($rest)*
+            };
+        }
+        include!("winograd_wgrad_kernels.rs");
+    }
+
+    /// The output-gradient transforms on AVX2 and FMA.
+    pub(super) mod avx2 {
+        type V = crate::cpu::vec16::F32x8x2;
+        macro_rules! simd_fn {
+            ($(#[$m:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
+                $(#[$m])*
+                #[target_feature(enable = "avx2,fma")]
+                $vis unsafe fn $($rest)*
+            };
+        }
+        include!("winograd_wgrad_kernels.rs");
+    }
+
+    use self::avx512::store_points;
     use super::{grid, ConvGeom};
     use std::arch::x86_64::*;
-
-    /// `A u` for one line `u` of four values, `A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0;
-    /// 0 1 1 4 4 0; 0 1 -1 8 -8 1]`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn a(u: [__m512; 4]) -> [__m512; 6] {
-        let s02 = _mm512_add_ps(u[0], u[2]);
-        let s13 = _mm512_add_ps(u[1], u[3]);
-        let e = _mm512_fmadd_ps(_mm512_set1_ps(4.0), u[2], u[0]);
-        let f = _mm512_fmadd_ps(
-            _mm512_set1_ps(8.0),
-            u[3],
-            _mm512_mul_ps(_mm512_set1_ps(2.0), u[1]),
-        );
-        [
-            u[0],
-            _mm512_add_ps(s02, s13),
-            _mm512_sub_ps(s02, s13),
-            _mm512_add_ps(e, f),
-            _mm512_sub_ps(e, f),
-            u[3],
-        ]
-    }
-
-    /// `A d A^T` of one 4x4 tile `d` (each element a vector over 16
-    /// channels): A along each row, then down each column; point `(i, j)`
-    /// goes to `row + (6 i + j) blk`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn store_points(d: [[__m512; 4]; 4], row: *mut f32, blk: usize) {
-        let rows = d.map(|r| a(r));
-        for j in 0..6 {
-            let col = a(column(&rows, j));
-            for (i, v) in col.into_iter().enumerate() {
-                _mm512_storeu_ps(row.add((i * 6 + j) * blk), v);
-            }
-        }
-    }
 
     /// `r` transposed: lane `i` of vector `k` is lane `k` of `r[i]`.
     #[inline]
@@ -186,59 +187,6 @@ mod x86 {
             }
         }
     }
-
-    /// Lanes are 16 consecutive output channels: for each tile, each lane
-    /// gathers the tile from its channel's plane (zero outside the image).
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn grad_transform(
-        g: &ConvGeom,
-        dy: *const f32,
-        nb: usize,
-        m: *mut f32,
-        os: usize,
-        blk: usize,
-    ) {
-        let (th, tw) = grid(g);
-        let p = g.ho * g.wo;
-        let lane_planes = _mm512_mullo_epi32(
-            _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-            _mm512_set1_epi32(p as i32),
-        );
-        let zero = _mm512_setzero_ps();
-        for img in 0..nb {
-            for o0 in (0..g.o).step_by(16) {
-                let mask = crate::cpu::lanes::mask(g.o - o0);
-                let planes = dy.add((img * g.o + o0) * p);
-                for ty in 0..th {
-                    let oy = 4 * ty;
-                    let rows = (g.ho - oy).min(4);
-                    for tx in 0..tw {
-                        let ox = 4 * tx;
-                        let cols = (g.wo - ox).min(4);
-                        let idx0 = _mm512_add_epi32(
-                            lane_planes,
-                            _mm512_set1_epi32((oy * g.wo + ox) as i32),
-                        );
-                        let tile = std::array::from_fn(|i| {
-                            std::array::from_fn(|j| {
-                                if i < rows && j < cols {
-                                    let idx = _mm512_add_epi32(
-                                        idx0,
-                                        _mm512_set1_epi32((i * g.wo + j) as i32),
-                                    );
-                                    _mm512_mask_i32gather_ps::<4>(zero, mask, idx, planes)
-                                } else {
-                                    zero
-                                }
-                            })
-                        });
-                        let row = m.add((img * th * tw + ty * tw + tx) * os + o0);
-                        store_points(tile, row, blk);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// `dW = G^T dU G` for each channel pair, in f64, with the `G` (6 x 3) of
@@ -296,6 +244,7 @@ fn buffer_lens(g: &ConvGeom, imgs: usize) -> (usize, usize) {
 /// `[C, O]` per point), or writes them there for a partial's `first` group
 /// (so that `du` need not be zeroed first; the same sums, bit for bit).
 fn accumulate_group(
+    level: u8,
     g: &ConvGeom,
     (x_grp, pro): (&[f32], Option<Prologue>),
     dy_grp: &[f32],
@@ -308,28 +257,48 @@ fn accumulate_group(
     let uo = g.o * g.c;
     let (sv, sm) = (strides(t_all, g.c), grad_strides(g, t_all));
     let (v, m) = (&mut bufs.v[..POINTS * sv.1], &mut bufs.m[..POINTS * sm.1]);
-    input_transform(AVX512, g, x_grp, pro, imgs, v, sv);
-    grad_transform(g, dy_grp, imgs, m, sm);
+    input_transform(level, g, x_grp, pro, imgs, v, sv);
+    grad_transform(level, g, dy_grp, imgs, m, sm);
     for xi in 0..POINTS {
-        let ok = matmul_nn_acc(
-            g.c,
-            g.o,
-            t_all,
+        let (v_xi, m_xi) = (
             &v[xi * sv.1..][..g.c * sv.0],
-            sv.0,
             &m[xi * sm.1..][..t_all * sm.0],
-            sm.0,
-            &mut du[xi * uo..][..uo],
-            g.o,
-            !first,
         );
-        assert!(ok, "Winograd path needs the AVX-512 kernel");
+        let du_xi = &mut du[xi * uo..][..uo];
+        if level >= AVX512 {
+            let ok = matmul_nn_acc(g.c, g.o, t_all, v_xi, sv.0, m_xi, sm.0, du_xi, g.o, !first);
+            assert!(ok, "the AVX-512 Winograd path needs the AVX-512 kernel");
+        } else {
+            let strided = |data, rows, cols, ld: usize| Mat {
+                data,
+                rows,
+                cols,
+                row_stride: ld as isize,
+                col_stride: 1,
+            };
+            let (a, b) = (
+                strided(v_xi, g.c, t_all, sv.0),
+                strided(m_xi, t_all, g.o, sm.0),
+            );
+            matmul_ld(a, b, du_xi, g.o, !first, false);
+        }
     }
 }
 
 /// Weight gradient `dW [O, C, 3, 3]` of a geometry where
 /// [`super::winograd::applies`] holds.
 pub fn weight_grad(g: &ConvGeom, (x, pro): (&[f32], Option<Prologue>), dy: &[f32]) -> Vec<f32> {
+    weight_grad_at(super::simd::level(), g, (x, pro), dy)
+}
+
+/// [`weight_grad`] with the kernels of `level` ([`AVX2`] or [`AVX512`],
+/// which this CPU must have).
+fn weight_grad_at(
+    level: u8,
+    g: &ConvGeom,
+    (x, pro): (&[f32], Option<Prologue>),
+    dy: &[f32],
+) -> Vec<f32> {
     let nb = images_per_group(g);
     let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
     let groups = g.n.div_ceil(nb);
@@ -345,7 +314,7 @@ pub fn weight_grad(g: &ConvGeom, (x, pro): (&[f32], Option<Prologue>), dy: &[f32
                 let x_grp = &x[first * in_size..][..imgs * in_size];
                 let dy_grp = &dy[first * out_size..][..imgs * out_size];
                 let into = (&mut du[..], gi == pi * per);
-                accumulate_group(g, (x_grp, pro), dy_grp, into, &mut bufs);
+                accumulate_group(level, g, (x_grp, pro), dy_grp, into, &mut bufs);
             }
             du
         })
@@ -356,8 +325,7 @@ pub fn weight_grad(g: &ConvGeom, (x, pro): (&[f32], Option<Prologue>), dy: &[f32
 /// Whether [`backward`] can run a geometry: its data gradient (the
 /// convolution `tg`, see [`backward`]) groups images as its weight gradient.
 pub fn fuses(g: &ConvGeom, tg: &ConvGeom) -> bool {
-    super::simd::level() >= AVX512
-        && super::winograd::applies(g)
+    super::winograd::applies(g)
         && super::winograd::applies(tg)
         && images_per_group(g) == images_per_group(tg)
 }
@@ -406,6 +374,7 @@ pub fn backward<R: Send>(
             d.coef.len() >= g.o && d.mask.is_none_or(|(a, b)| a.len() >= g.o && b.len() >= g.o)
         );
     }
+    let level = super::simd::level();
     let nb = images_per_group(g);
     let (in_size, out_size) = (g.c * g.h * g.w, g.o * g.p());
     let groups = g.n.div_ceil(nb);
@@ -441,10 +410,10 @@ pub fn backward<R: Send>(
                     (Dy::Deferred(_), None) => unreachable!("scratch made above"),
                 };
                 let res = ep.residual_at(first * in_size, dx_grp.len());
-                forward_group(AVX512, tg, (dy_grp, None), &u, (ep, res), dx_grp, &mut bufs);
+                forward_group(level, tg, (dy_grp, None), &u, (ep, res), dx_grp, &mut bufs);
                 results.push(after(first, dx_grp));
                 let x_grp = &x[first * in_size..][..imgs * in_size];
-                accumulate_group(g, (x_grp, pro), dy_grp, (&mut du, k == 0), &mut bufs);
+                accumulate_group(level, g, (x_grp, pro), dy_grp, (&mut du, k == 0), &mut bufs);
             }
             (du, results)
         })
@@ -517,6 +486,23 @@ mod tests {
     )]
     fn avx512_matches_direct_weight_gradient() {
         require_avx512();
+        matches_direct_weight_gradient(AVX512);
+    }
+
+    /// The AVX2 kernels (run wherever the CPU has AVX2, whatever the level
+    /// the other kernels dispatch to).
+    #[test]
+    fn avx2_kernels_match_direct_weight_gradient() {
+        if super::super::simd::detected_level() < AVX2 {
+            eprintln!("skipped: this CPU lacks AVX2 and FMA");
+            return;
+        }
+        matches_direct_weight_gradient(AVX2);
+    }
+
+    /// [`weight_grad_at`] with the kernels of `level` against the direct
+    /// weight gradient, and the same on one thread.
+    fn matches_direct_weight_gradient(level: u8) {
         // (n, c, o, h, w, pad): ragged tiles, paddings 0 to 2, narrow and
         // wide images, a short last image group, ResNet-110's stage shapes.
         for (n, c, o, h, w, pad) in [
@@ -534,9 +520,8 @@ mod tests {
             (2, 8, 9, 10, 32, 0),
         ] {
             let g = geom(n, c, o, h, w, 3, 1, pad);
-            assert!(super::super::winograd::applies(&g));
             let (x, dy) = (data(n * c * h * w, 4), data(n * o * g.p(), 5));
-            let dw = weight_grad(&g, (&x, None), &dy);
+            let dw = weight_grad_at(level, &g, (&x, None), &dy);
             let r = &reference_grads(&g, &x, &vec![0f32; o * c * 9], &dy)[1];
             let scale = r.iter().fold(1f64, |m, v| m.max(v.abs()));
             let worst = dw
@@ -547,7 +532,7 @@ mod tests {
             let what = format!("{n} {c} {o} {h} {w} {pad}");
             assert!(worst < 1e-5, "{what}: relative error {worst}");
             assert_eq!(
-                on_one_thread(|| weight_grad(&g, (&x, None), &dy)),
+                on_one_thread(|| weight_grad_at(level, &g, (&x, None), &dy)),
                 dw,
                 "{what}"
             );
