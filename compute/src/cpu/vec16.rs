@@ -158,13 +158,40 @@ pub(crate) struct Perm8x2 {
     second: [__m256; 2],
 }
 
-/// The vector masks of the two halves of a bit mask (all ones in a lane of
-/// the mask, zero elsewhere).
+/// The vector mask of an 8-bit mask (all ones in a lane of the mask, zero
+/// elsewhere).
+#[inline(always)]
+unsafe fn vector_mask(m: u16) -> __m256i {
+    let bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(m as i32), bits), bits)
+}
+
+/// The vector masks of the two halves of a bit mask.
 #[inline(always)]
 unsafe fn vector_masks(mask: u16) -> (__m256i, __m256i) {
-    let bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    let half = |m: i32| _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(m), bits), bits);
-    (half(mask as i32 & 0xff), half((mask >> 8) as i32))
+    (vector_mask(mask & 0xff), vector_mask(mask >> 8))
+}
+
+/// The lanes of the 8-bit mask `m` from `p`, zero in the others: a plain
+/// load when all are set, none when none are (masked stores and loads are
+/// slow on some CPUs, and the mask of a ragged row is whole in most halves).
+#[inline(always)]
+unsafe fn maskz_load_half(m: u16, p: *const f32) -> __m256 {
+    match m {
+        0xff => _mm256_loadu_ps(p),
+        0 => _mm256_setzero_ps(),
+        _ => _mm256_maskload_ps(p, vector_mask(m)),
+    }
+}
+
+/// Stores the lanes of the 8-bit mask `m` (as [`maskz_load_half`] loads).
+#[inline(always)]
+unsafe fn mask_store_half(p: *mut f32, m: u16, v: __m256) {
+    match m {
+        0xff => _mm256_storeu_ps(p, v),
+        0 => {}
+        _ => _mm256_maskstore_ps(p, vector_mask(m), v),
+    }
 }
 
 impl F32x16 for F32x8x2 {
@@ -229,23 +256,15 @@ impl F32x16 for F32x8x2 {
     }
     #[inline(always)]
     unsafe fn maskz_load(mask: u16, p: *const f32) -> Self {
-        if mask == 0xffff {
-            return Self::load(p);
-        }
-        let (lo, hi) = vector_masks(mask);
         F32x8x2(
-            _mm256_maskload_ps(p, lo),
-            _mm256_maskload_ps(p.wrapping_add(8), hi),
+            maskz_load_half(mask & 0xff, p),
+            maskz_load_half(mask >> 8, p.wrapping_add(8)),
         )
     }
     #[inline(always)]
     unsafe fn mask_store(p: *mut f32, mask: u16, v: Self) {
-        if mask == 0xffff {
-            return Self::store(p, v);
-        }
-        let (lo, hi) = vector_masks(mask);
-        _mm256_maskstore_ps(p, lo, v.0);
-        _mm256_maskstore_ps(p.wrapping_add(8), hi, v.1);
+        mask_store_half(p, mask & 0xff, v.0);
+        mask_store_half(p.wrapping_add(8), mask >> 8, v.1);
     }
     #[inline(always)]
     unsafe fn halves(lo: Self, hi: Self) -> Self {
