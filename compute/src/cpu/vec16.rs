@@ -3,9 +3,10 @@
 //! operation) or to AVX2 + FMA (a pair of `__m256`).
 //!
 //! The methods are `#[inline(always)]` and carry no target features: a
-//! kernel generic over the trait is itself `#[inline(always)]` and is
-//! instantiated inside a `#[target_feature]` function of its level (see
-//! [`super::winograd`]), where the intrinsics inline. Every operation gives
+//! kernel file is `include!`d once per level into a module that names its
+//! vector type `V` and gives every kernel function that level's
+//! `#[target_feature]` (see [`super::winograd`]'s `x86::avx512` and
+//! `x86::avx2`), so the intrinsics inline there, closures included. Every operation gives
 //! the same result lane by lane at both levels (the same roundings: fused
 //! multiply-adds are fused at both), so the levels agree bit for bit.
 //!
