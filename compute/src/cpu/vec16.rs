@@ -338,3 +338,46 @@ impl F32x16 for F32x8x2 {
         }
     }
 }
+
+/// Marks a kernel function of the AVX-512 build (`simd_fn!` in a kernel
+/// file included by [`kernels_at_each_level`]).
+macro_rules! avx512_fn {
+    ($(#[$m:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
+        $(#[$m])*
+        #[target_feature(enable = "avx512f")]
+        $vis unsafe fn $($rest)*
+    };
+}
+
+/// Marks a kernel function of the AVX2 + FMA build.
+macro_rules! avx2_fn {
+    ($(#[$m:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
+        $(#[$m])*
+        #[target_feature(enable = "avx2,fma")]
+        $vis unsafe fn $($rest)*
+    };
+}
+
+/// Modules `avx512` and `avx2` with the kernels of one file (in this
+/// folder) compiled for each level: the file names its vector type `V` and
+/// declares its functions through `simd_fn!`, which adds the level's
+/// target features.
+macro_rules! kernels_at_each_level {
+    ($vis:vis, $file:literal) => {
+        /// The kernels on AVX-512 (`__m512`).
+        $vis mod avx512 {
+            type V = std::arch::x86_64::__m512;
+            use crate::cpu::vec16::avx512_fn as simd_fn;
+            include!($file);
+        }
+
+        /// The same kernels on AVX2 and FMA (pairs of `__m256`).
+        $vis mod avx2 {
+            type V = crate::cpu::vec16::F32x8x2;
+            use crate::cpu::vec16::avx2_fn as simd_fn;
+            include!($file);
+        }
+    };
+}
+
+pub(crate) use {avx2_fn, avx512_fn, kernels_at_each_level};

@@ -250,31 +250,7 @@ fn output_transform(
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    /// The transform kernels on AVX-512 (`__m512`).
-    pub(crate) mod avx512 {
-        type V = std::arch::x86_64::__m512;
-        macro_rules! simd_fn {
-            ($(#[$m:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
-                $(#[$m])*
-                #[target_feature(enable = "avx512f")]
-                $vis unsafe fn $($rest)*
-            };
-        }
-        include!("winograd_kernels.rs");
-    }
-
-    /// The same kernels on AVX2 and FMA (pairs of `__m256`).
-    pub(crate) mod avx2 {
-        type V = crate::cpu::vec16::F32x8x2;
-        macro_rules! simd_fn {
-            ($(#[$m:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
-                $(#[$m])*
-                #[target_feature(enable = "avx2,fma")]
-                $vis unsafe fn $($rest)*
-            };
-        }
-        include!("winograd_kernels.rs");
-    }
+    crate::cpu::vec16::kernels_at_each_level!(pub(crate), "winograd_kernels.rs");
 
     /// Column `j` of a tile of vectors, read by index (mapping the tile
     /// would copy all of it, through the stack, for every column).

@@ -1,7 +1,7 @@
 // The x86 Winograd transform kernels, written once over the 16-lane vector
 // `V` (`F32x16`): `include!`d by `winograd::x86::avx512` and
-// `winograd::x86::avx2`, each of which defines `V` and `simd_fn!` (which
-// compiles a function for its instruction set).
+// `winograd::x86::avx2` (`vec16::kernels_at_each_level!`), each of which
+// defines `V` and `simd_fn!` (which compiles a function for its instruction set).
 
 use super::column;
 use crate::cpu::lanes::mask as lanes;

@@ -68,31 +68,7 @@ fn grad_transform(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    /// The output-gradient transforms on AVX-512, and the ones only it has.
-    pub(super) mod avx512 {
-        type V = std::arch::x86_64::__m512;
-        macro_rules! simd_fn {
-            ($(#[$m:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
-                $(#[$m])*
-                #[target_feature(enable = "avx512f")]
-                $vis unsafe fn $($rest)*
-            };
-        }
-        include!("winograd_wgrad_kernels.rs");
-    }
-
-    /// The output-gradient transforms on AVX2 and FMA.
-    pub(super) mod avx2 {
-        type V = crate::cpu::vec16::F32x8x2;
-        macro_rules! simd_fn {
-            ($(#[$m:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
-                $(#[$m])*
-                #[target_feature(enable = "avx2,fma")]
-                $vis unsafe fn $($rest)*
-            };
-        }
-        include!("winograd_wgrad_kernels.rs");
-    }
+    crate::cpu::vec16::kernels_at_each_level!(pub(super), "winograd_wgrad_kernels.rs");
 
     use self::avx512::store_points;
     use super::{grid, ConvGeom};

@@ -1,7 +1,7 @@
 // The x86 output-gradient transforms of the Winograd weight gradient,
 // written once over the 16-lane vector `V` (`F32x16`): `include!`d by
 // `winograd_wgrad::x86::avx512` and `winograd_wgrad::x86::avx2`, each of
-// which defines `V` and `simd_fn!` (see `winograd_kernels.rs`).
+// which defines `V` and `simd_fn!` (`vec16::kernels_at_each_level!`).
 
 use crate::cpu::vec16::F32x16;
 use crate::cpu::winograd::grid;
