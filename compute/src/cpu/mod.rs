@@ -9,6 +9,7 @@ pub mod concat;
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
+pub mod gemm256;
 pub mod gemm512;
 pub mod index;
 #[cfg(target_arch = "x86_64")]

@@ -5,9 +5,9 @@
 //! Interpolation points 0, 1, -1, 2, -2 and infinity (Lavin & Gray):
 //! `V = B^T d B`, `U = G g G^T` (computed in f64, then rounded),
 //! `M[xi] = U[xi] * V[xi]` (one GEMM `[O, C] x [C, tiles]` per position `xi`
-//! of the 6x6 transformed tile, on the AVX-512 kernel, or through the `gemm`
-//! crate at the AVX2 level), and the output tile
-//! is `A^T M A`. Tiles of several images form one GEMM so that its columns
+//! of the 6x6 transformed tile, on the AVX-512 kernel of
+//! [`super::gemm512`] or the AVX2 one of [`super::gemm256`]), and the output
+//! tile is `A^T M A`. Tiles of several images form one GEMM so that its columns
 //! stay long, grouped by a rule of the shape only, so every output element
 //! is a fixed sequence of operations on its inputs whatever the thread
 //! count. The data gradient is this forward on the flipped weights; the
@@ -19,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul_ld, Mat};
+use super::gemm256;
 use super::gemm512::matmul_nn_ld;
 use super::norm::{group_moments, BnGeom, Moments};
 use super::simd::{level, AVX2, AVX512};
@@ -373,19 +373,12 @@ pub(crate) fn forward_group(
             &v[xi * sv.1..][..g.c * sv.0],
         );
         let m_xi = &mut m[xi * sm.1..][..g.o * sm.0];
-        if lvl >= AVX512 {
-            let ok = matmul_nn_ld(g.o, t_all, g.c, u_xi, v_xi, sv.0, m_xi, sm.0);
-            assert!(ok, "the AVX-512 Winograd path needs the AVX-512 kernel");
+        let ok = if lvl >= AVX512 {
+            matmul_nn_ld(g.o, t_all, g.c, u_xi, v_xi, sv.0, m_xi, sm.0)
         } else {
-            let vm = Mat {
-                data: v_xi,
-                rows: g.c,
-                cols: t_all,
-                row_stride: sv.0 as isize,
-                col_stride: 1,
-            };
-            matmul_ld(Mat::rm(u_xi, g.o, g.c), vm, m_xi, sm.0, false, false);
-        }
+            gemm256::matmul_nn_ld(g.o, t_all, g.c, u_xi, v_xi, sv.0, m_xi, sm.0)
+        };
+        assert!(ok, "the Winograd path needs the GEMM kernel of its level");
     }
     output_transform(lvl, g, m, sm, imgs, (ep, res), y_grp);
 }

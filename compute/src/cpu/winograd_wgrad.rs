@@ -6,7 +6,8 @@
 //! `V = B^T d B` (see [`super::winograd`]). Its adjoint: with the
 //! output-gradient tiles `dM = A dY A^T`, `dU[xi]^T = V[xi] dM[xi]^T` summed
 //! over all tiles (one GEMM `[C, tiles] x [tiles, O]` per transform point,
-//! on the AVX-512 kernel, or through the `gemm` crate at the AVX2 level;
+//! on the AVX-512 kernel of [`super::gemm512`] or the AVX2 one of
+//! [`super::gemm256`];
 //! `dM` is written tile-major so that this is a plain product, not a row of
 //! dot products), then `dW = G^T dU G`, computed in
 //! f64. Fixed runs of image groups give partial `dU`s, summed in order, so
@@ -14,7 +15,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul_ld, Mat};
+use super::gemm256;
 use super::gemm512::matmul_nn_acc;
 use super::norm::DeferredDx;
 use super::simd::{AVX2, AVX512};
@@ -241,23 +242,12 @@ fn accumulate_group(
             &m[xi * sm.1..][..t_all * sm.0],
         );
         let du_xi = &mut du[xi * uo..][..uo];
-        if level >= AVX512 {
-            let ok = matmul_nn_acc(g.c, g.o, t_all, v_xi, sv.0, m_xi, sm.0, du_xi, g.o, !first);
-            assert!(ok, "the AVX-512 Winograd path needs the AVX-512 kernel");
+        let ok = if level >= AVX512 {
+            matmul_nn_acc(g.c, g.o, t_all, v_xi, sv.0, m_xi, sm.0, du_xi, g.o, !first)
         } else {
-            let strided = |data, rows, cols, ld: usize| Mat {
-                data,
-                rows,
-                cols,
-                row_stride: ld as isize,
-                col_stride: 1,
-            };
-            let (a, b) = (
-                strided(v_xi, g.c, t_all, sv.0),
-                strided(m_xi, t_all, g.o, sm.0),
-            );
-            matmul_ld(a, b, du_xi, g.o, !first, false);
-        }
+            gemm256::matmul_nn_acc(g.c, g.o, t_all, v_xi, sv.0, m_xi, sm.0, du_xi, g.o, !first)
+        };
+        assert!(ok, "the Winograd path needs the GEMM kernel of its level");
     }
 }
 
