@@ -6,24 +6,9 @@
 //! product, so every element of C is a fixed-order dot product whatever the
 //! tiling or the thread count.
 
-/// `c = a * b` with row strides `ldb` for `B` and `ldc` for `C` (`A`
-/// contiguous); returns false (and does nothing) where AVX2 or FMA is missing.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_nn_ld(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) -> bool {
-    matmul_nn_acc(m, n, k, a, k, b, ldb, c, ldc, false)
-}
-
-/// [`matmul_nn_ld`] with row stride `lda` for `A`, or `c += a * b` with
-/// `accumulate`: each element starts from its value in `c` (or 0) and adds
+/// `c = a * b`, or `c += a * b` with `accumulate`, with row strides `lda`,
+/// `ldb` and `ldc`; returns false (and does nothing) where AVX2 or FMA is
+/// missing. Each element starts from its value in `c` (or 0) and adds
 /// the products in K order, `s = fma(a[i][t], b[t][j], s)` for `t = 0..k`.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_nn_acc(
@@ -38,10 +23,7 @@ pub fn matmul_nn_acc(
     ldc: usize,
     accumulate: bool,
 ) -> bool {
-    assert!(lda >= k && ldb >= n && ldc >= n);
-    assert!(m == 0 || a.len() >= (m - 1) * lda + k);
-    assert!(k == 0 || n == 0 || b.len() >= (k - 1) * ldb + n);
-    assert!(m == 0 || n == 0 || c.len() >= (m - 1) * ldc + n);
+    super::gemm512::check_nn_extents(m, n, k, (a, lda), (b, ldb), (&*c, ldc));
     #[cfg(target_arch = "x86_64")]
     {
         if super::simd::detected_level() >= super::simd::AVX2 {
@@ -322,7 +304,7 @@ mod tests {
             let b: Vec<f32> = (0..k * n).map(|i| ((i * 53) % 13) as f32 - 6.0).collect();
             let mut c = vec![f32::NAN; m * n];
             assert!(
-                matmul_nn_ld(m, n, k, &a, &b, n, &mut c, n),
+                matmul_nn_acc(m, n, k, &a, k, &b, n, &mut c, n, false),
                 "the AVX2 kernel declined"
             );
             for i in 0..m {
@@ -337,7 +319,7 @@ mod tests {
             let (ldb, ldc) = (n + 5, n + 19);
             let bw = widen(&b, n, ldb);
             let mut cw = vec![-7f32; m * ldc];
-            assert!(matmul_nn_ld(m, n, k, &a, &bw, ldb, &mut cw, ldc));
+            assert!(matmul_nn_acc(m, n, k, &a, k, &bw, ldb, &mut cw, ldc, false));
             for i in 0..m {
                 assert_eq!(&cw[i * ldc..i * ldc + n], &c[i * n..(i + 1) * n]);
                 assert!(cw[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == -7.0));
@@ -354,7 +336,7 @@ mod tests {
                 .collect();
             let c0: Vec<f32> = (0..m * n).map(|i| (i % 23) as f32 * 0.37 - 4.1).collect();
             let mut c = vec![f32::NAN; m * n];
-            assert!(matmul_nn_ld(m, n, k, &a, &b, n, &mut c, n));
+            assert!(matmul_nn_acc(m, n, k, &a, k, &b, n, &mut c, n, false));
             let lda = k + 3;
             let aw = widen(&a, k, lda);
             let bw = widen(&b, n, ldb);

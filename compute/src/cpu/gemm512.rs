@@ -24,6 +24,23 @@ pub fn matmul_nn_ld(
     matmul_nn_acc(m, n, k, a, k, b, ldb, c, ldc, false)
 }
 
+/// The extents the unsafe `C = A * B` kernels (this one and
+/// [`super::gemm256`]) rely on: strides at least the rows' widths, and every
+/// row of `A [M, K]`, `B [K, N]` and `C [M, N]` inside its slice.
+pub(crate) fn check_nn_extents(
+    m: usize,
+    n: usize,
+    k: usize,
+    (a, lda): (&[f32], usize),
+    (b, ldb): (&[f32], usize),
+    (c, ldc): (&[f32], usize),
+) {
+    assert!(lda >= k && ldb >= n && ldc >= n);
+    assert!(m == 0 || a.len() >= (m - 1) * lda + k);
+    assert!(k == 0 || n == 0 || b.len() >= (k - 1) * ldb + n);
+    assert!(m == 0 || n == 0 || c.len() >= (m - 1) * ldc + n);
+}
+
 /// [`matmul_nn_ld`] with row stride `lda` for `A`, or `c += a * b` with
 /// `accumulate` (each element starts from its value in `c` and adds the
 /// products in K order).
@@ -40,10 +57,7 @@ pub fn matmul_nn_acc(
     ldc: usize,
     accumulate: bool,
 ) -> bool {
-    assert!(lda >= k && ldb >= n && ldc >= n);
-    assert!(m == 0 || a.len() >= (m - 1) * lda + k);
-    assert!(k == 0 || n == 0 || b.len() >= (k - 1) * ldb + n);
-    assert!(m == 0 || n == 0 || c.len() >= (m - 1) * ldc + n);
+    check_nn_extents(m, n, k, (a, lda), (b, ldb), (&*c, ldc));
     #[cfg(target_arch = "x86_64")]
     {
         if super::simd::level() >= super::simd::AVX512 {

@@ -376,7 +376,7 @@ pub(crate) fn forward_group(
         let ok = if lvl >= AVX512 {
             matmul_nn_ld(g.o, t_all, g.c, u_xi, v_xi, sv.0, m_xi, sm.0)
         } else {
-            gemm256::matmul_nn_ld(g.o, t_all, g.c, u_xi, v_xi, sv.0, m_xi, sm.0)
+            gemm256::matmul_nn_acc(g.o, t_all, g.c, u_xi, g.c, v_xi, sv.0, m_xi, sm.0, false)
         };
         assert!(ok, "the Winograd path needs the GEMM kernel of its level");
     }
