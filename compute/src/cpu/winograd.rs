@@ -258,6 +258,14 @@ pub(crate) mod x86 {
     pub(crate) fn column<V: Copy, const R: usize>(r: &[[V; 6]; R], j: usize) -> [V; R] {
         std::array::from_fn(|i| r[i][j])
     }
+
+    /// Row `i` of a tile of vectors kept as six columns of four.
+    #[inline(always)]
+    pub(crate) fn tile_row<V: Copy>(cols: &[[V; 4]; 6], i: usize) -> [V; 6] {
+        [
+            cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i],
+        ]
+    }
 }
 
 /// `y = conv(x, w)` then `ep` for a geometry where [`applies`] holds:

@@ -3,7 +3,7 @@
 // `winograd::x86::avx2` (`vec16::kernels_at_each_level!`), each of which
 // defines `V` and `simd_fn!` (which compiles a function for its instruction set).
 
-use super::column;
+use super::{column, tile_row};
 use crate::cpu::lanes::mask as lanes;
 use crate::cpu::vec16::F32x16;
 use crate::cpu::winograd::grid;
@@ -149,15 +149,15 @@ simd_fn! {
                 while tx0 < tw {
                     let mask = lanes((tw - tx0).min(16));
                     let cs = 4 * tx0 as isize - pad;
-                    let mut r: [[V; 6]; 6] = [[V::zero(); 6]; 6];
-                    r[4] = row_tiles(g, plane, aff, 0, cs);
-                    r[5] = row_tiles(g, plane, aff, 1, cs);
+                    // The window's last two rows are the next one's first two.
+                    let mut top = [
+                        row_tiles(g, plane, aff, 0, cs),
+                        row_tiles(g, plane, aff, 1, cs),
+                    ];
                     for ty in 0..th {
-                        r[0] = r[4];
-                        r[1] = r[5];
-                        for (k, rk) in r.iter_mut().enumerate().skip(2) {
-                            *rk = row_tiles(g, plane, aff, 4 * ty + k, cs);
-                        }
+                        let rk = |k| row_tiles(g, plane, aff, 4 * ty + k, cs);
+                        let r = [top[0], top[1], rk(2), rk(3), rk(4), rk(5)];
+                        top = [r[4], r[5]];
                         let base = img * th * tw + ty * tw + tx0;
                         // B^T along each column j of the row-transformed tile.
                         for j in 0..6 {
@@ -223,12 +223,14 @@ simd_fn! {
                         zero
                     }
                 };
-                let r: [[V; 6]; 6] = std::array::from_fn(|i| {
+                let ri = |i: usize| {
                     let rows = |from| std::array::from_fn(|k| row((4 * k + i) as isize - 1, from));
                     let [d0, d1, d2, d3] = deinterleave(rows(-1));
                     let [d4, d5, _, _] = deinterleave(rows(3));
                     bt([d0, d1, d2, d3, d4, d5])
-                });
+                };
+                // Written out, as in `input_transform_32x32`.
+                let r = [ri(0), ri(1), ri(2), ri(3), ri(4), ri(5)];
                 let at0 = c * ts + img * 16;
                 for j in 0..6 {
                     for (i, o) in bt(column(&r, j)).into_iter().enumerate() {
@@ -304,10 +306,10 @@ simd_fn! {
                 };
                 for ty in (0..8).step_by(2) {
                     let top = 4 * ty as isize - 1;
-                    let r: [[V; 6]; 6] = std::array::from_fn(|k| {
-                        let k = k as isize;
-                        bt(window_row_pair(row(top + k), row(top + k + 4)))
-                    });
+                    // Written out rather than `array::from_fn`, which at AVX2
+                    // (the tile spilt from the 16 registers) became a copy.
+                    let rk = |k| bt(window_row_pair(row(top + k), row(top + k + 4)));
+                    let r = [rk(0), rk(1), rk(2), rk(3), rk(4), rk(5)];
                     let at0 = c * ts + img * 64 + ty * 8;
                     for j in 0..6 {
                         for (i, o) in bt(column(&r, j)).into_iter().enumerate() {
@@ -369,15 +371,15 @@ simd_fn! {
             for c in 0..g.c {
                 let src = x.add(c * plane) as *const u8;
                 let aff = affine_of(pro, c);
-                let mut r = [[V::zero(); 6]; 6];
-                for i in 0..6 {
-                    let d: [V; 6] = std::array::from_fn(|j| {
+                let ri = |i: usize| {
+                    bt(std::array::from_fn(|j| {
                         let mask = rowm[i] & colm[j];
                         let v = V::gather(mask, idx[i][j], src as *const f32);
                         apply(v, mask, aff)
-                    });
-                    r[i] = bt(d);
-                }
+                    }))
+                };
+                // Written out, as in `input_transform_32x32`.
+                let r = [ri(0), ri(1), ri(2), ri(3), ri(4), ri(5)];
                 let at0 = c * ts + t0;
                 for j in 0..6 {
                     let col = bt(column(&r, j));
@@ -445,7 +447,8 @@ simd_fn! {
                 let b = V::splat(bias.map_or(0.0, |b| b[o]));
                 let yp = y.add(o * p);
                 let s = at_columns(|pt| V::load(m.add(pt * blk + o * ts + t0)));
-                for (dy, srow) in s.into_iter().enumerate() {
+                for dy in 0..4 {
+                    let srow = tile_row(&s, dy);
                     if rowm[dy] == 0 {
                         break;
                     }
@@ -471,19 +474,15 @@ simd_fn! {
 
 simd_fn! {
     /// `A^T` down each column `j` of a tile's products (`load(p)` gives point
-    /// `p = 6 i + j`): the tile's four rows, each still to transform along.
+    /// `p = 6 i + j`): the tile's six columns of four rows, each row still to
+    /// transform along.
     #[inline]
-    unsafe fn at_columns(load: impl Fn(usize) -> V) -> [[V; 6]; 4] {
-        let mut s = [[V::zero(); 6]; 4];
-        for j in 0..6 {
-            for (srow, v) in s
-                .iter_mut()
-                .zip(at(std::array::from_fn(|i| load(i * 6 + j))))
-            {
-                srow[j] = v;
-            }
-        }
-        s
+    unsafe fn at_columns(load: impl Fn(usize) -> V) -> [[V; 4]; 6] {
+        // Kept column by column (rows are read with `tile_row`): at AVX2,
+        // where a tile does not fit the 16 registers, turning it into rows
+        // here was a memset and copies through the stack.
+        let col = |j| at([load(j), load(6 + j), load(12 + j), load(18 + j), load(24 + j), load(30 + j)]);
+        [col(0), col(1), col(2), col(3), col(4), col(5)]
     }
 }
 
@@ -555,13 +554,14 @@ simd_fn! {
                 let b = V::splat(bias.map_or(0.0, |b| b[o]));
                 let src = m.add(o * ts + t0);
                 let s = at_columns(|pt| V::maskz_load(lanes(n), src.add(pt * blk)));
-                for (dy, srow) in s.into_iter().enumerate() {
+                for dy in 0..4 {
+                    let srow = tile_row(&s, dy);
                     let outs = interleave(at(srow).map(|v| V::add(v, b)));
                     let shift = o * p + dy * g.wo;
                     // Vector k holds tiles t0 + 4 k .. t0 + 4 k + 3: runs
                     // `per_vector k ..` of them (indexed statically, so that
                     // the vectors stay in registers).
-                    for (k, out) in outs.into_iter().enumerate() {
+                    for (k, &out) in outs.iter().enumerate() {
                         let first_run = k * per_vector;
                         for &(mask, base) in
                             &runs[first_run.min(n_runs)..(first_run + per_vector).min(n_runs)]
@@ -620,7 +620,8 @@ simd_fn! {
                         let s = at_columns(|pt| {
                             V::maskz_load(mask, m.add(pt * blk + o * ts + base))
                         });
-                        for (dy, srow) in s.into_iter().enumerate() {
+                        for dy in 0..4 {
+                    let srow = tile_row(&s, dy);
                             let oy = 4 * ty + dy;
                             if oy >= g.ho {
                                 break;
@@ -629,7 +630,8 @@ simd_fn! {
                             // of the block.
                             let outs = interleave(at(srow).map(|v| V::add(v, b)));
                             let at = oy * g.wo + 4 * tx0;
-                            for (q, mut v) in outs.into_iter().enumerate() {
+                            for (q, &out) in outs.iter().enumerate() {
+                                let mut v = out;
                                 if masks[q] == 0 {
                                     break;
                                 }
