@@ -57,6 +57,8 @@ pub(crate) trait F32x16: Copy {
     unsafe fn gather(mask: u16, idx: Self::Ints, base: *const f32) -> Self;
     /// `base[idx[l]] = v[l]` in the lanes of `mask`, in lane order.
     unsafe fn scatter(base: *mut f32, mask: u16, idx: Self::Ints, v: Self);
+    /// `r` transposed: lane `i` of vector `k` is lane `k` of `r[i]`.
+    unsafe fn transpose16(r: [Self; 16]) -> [Self; 16];
 }
 
 impl F32x16 for __m512 {
@@ -142,6 +144,47 @@ impl F32x16 for __m512 {
     #[inline(always)]
     unsafe fn scatter(base: *mut f32, mask: u16, idx: Self::Ints, v: Self) {
         _mm512_mask_i32scatter_ps::<4>(base, mask, idx, v)
+    }
+    #[inline(always)]
+    unsafe fn transpose16(r: [Self; 16]) -> [Self; 16] {
+        let pd = |a: __m512| _mm512_castps_pd(a);
+        let ps = |a: __m512d| _mm512_castpd_ps(a);
+        // Pairs of rows interleaved by 32, then by 64 bits, then 128-bit
+        // lanes gathered across four rows and across eight.
+        let t: [__m512; 16] = std::array::from_fn(|k| {
+            let (a, b) = (r[k / 2 * 2], r[k / 2 * 2 + 1]);
+            if k % 2 == 0 {
+                _mm512_unpacklo_ps(a, b)
+            } else {
+                _mm512_unpackhi_ps(a, b)
+            }
+        });
+        let u: [__m512; 16] = std::array::from_fn(|k| {
+            let (i, m) = (k / 4, k % 4);
+            let (a, b) = (pd(t[4 * i + m / 2]), pd(t[4 * i + 2 + m / 2]));
+            if m % 2 == 0 {
+                ps(_mm512_unpacklo_pd(a, b))
+            } else {
+                ps(_mm512_unpackhi_pd(a, b))
+            }
+        });
+        let v: [__m512; 16] = std::array::from_fn(|k| {
+            let (i, h, m) = (k / 8, (k / 4) % 2, k % 4);
+            let (a, b) = (u[8 * i + m], u[8 * i + 4 + m]);
+            if h == 0 {
+                _mm512_shuffle_f32x4::<0x88>(a, b)
+            } else {
+                _mm512_shuffle_f32x4::<0xdd>(a, b)
+            }
+        });
+        std::array::from_fn(|k| {
+            let (a, b) = (v[k % 8], v[8 + k % 8]);
+            if k < 8 {
+                _mm512_shuffle_f32x4::<0x88>(a, b)
+            } else {
+                _mm512_shuffle_f32x4::<0xdd>(a, b)
+            }
+        })
     }
 }
 
@@ -337,6 +380,59 @@ impl F32x16 for F32x8x2 {
             m &= m - 1;
         }
     }
+    #[inline(always)]
+    unsafe fn transpose16(r: [Self; 16]) -> [Self; 16] {
+        // Four 8 x 8 blocks: rows 0..8 or 8..16, lanes 0..8 or 8..16.
+        let block = |rows: usize, upper: bool| {
+            transpose8(std::array::from_fn(|i| {
+                let v = r[rows + i];
+                if upper {
+                    v.1
+                } else {
+                    v.0
+                }
+            }))
+        };
+        let (a, b) = (block(0, false), block(8, false));
+        let (c, d) = (block(0, true), block(8, true));
+        std::array::from_fn(|k| {
+            if k < 8 {
+                F32x8x2(a[k], b[k])
+            } else {
+                F32x8x2(c[k - 8], d[k - 8])
+            }
+        })
+    }
+}
+
+/// `r` transposed (8 x 8): rows interleaved by 32 bits, then 64, then
+/// 128-bit halves exchanged.
+#[inline(always)]
+unsafe fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let t: [__m256; 8] = std::array::from_fn(|k| {
+        let (a, b) = (r[k / 2 * 2], r[k / 2 * 2 + 1]);
+        if k % 2 == 0 {
+            _mm256_unpacklo_ps(a, b)
+        } else {
+            _mm256_unpackhi_ps(a, b)
+        }
+    });
+    let u: [__m256; 8] = std::array::from_fn(|k| {
+        let (i, m) = (k / 4, k % 4);
+        let (a, b) = (t[4 * i + m / 2], t[4 * i + 2 + m / 2]);
+        if m % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm256_shuffle_ps::<0xee>(a, b)
+        }
+    });
+    std::array::from_fn(|k| {
+        if k < 4 {
+            _mm256_permute2f128_ps::<0x20>(u[k], u[4 + k])
+        } else {
+            _mm256_permute2f128_ps::<0x31>(u[k - 4], u[k])
+        }
+    })
 }
 
 /// Marks a kernel function of the AVX-512 build (`simd_fn!` in a kernel
@@ -381,3 +477,47 @@ macro_rules! kernels_at_each_level {
 }
 
 pub(crate) use {avx2_fn, avx512_fn, kernels_at_each_level};
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::require_avx512;
+    use super::*;
+
+    /// `V::transpose16` of a 16 x 16 matrix, through `V`'s loads and stores.
+    fn transposes<V: F32x16>() {
+        let m: Vec<f32> = (0..256).map(|i| i as f32).collect();
+        let mut out = vec![0f32; 256];
+        // SAFETY: the callers check that the CPU has `V`'s features; every
+        // load and store is one row of the 16 x 16 buffers.
+        unsafe {
+            let rows = std::array::from_fn(|r| V::load(m.as_ptr().add(16 * r)));
+            for (k, v) in V::transpose16(rows).iter().enumerate() {
+                V::store(out.as_mut_ptr().add(16 * k), *v);
+            }
+        }
+        for k in 0..16 {
+            for i in 0..16 {
+                assert_eq!(out[16 * k + i], m[16 * i + k], "lane {i} of vector {k}");
+            }
+        }
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(build_cpu_avx512),
+        ignore = "needs AVX-512 (F and VL), which this CPU lacks"
+    )]
+    fn avx512_transpose16_transposes() {
+        require_avx512();
+        transposes::<__m512>();
+    }
+
+    #[test]
+    fn avx2_transpose16_transposes() {
+        if super::super::simd::detected_level() < super::super::simd::AVX2 {
+            eprintln!("skipped: this CPU lacks AVX2 and FMA");
+            return;
+        }
+        transposes::<F32x8x2>();
+    }
+}

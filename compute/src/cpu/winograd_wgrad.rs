@@ -57,12 +57,12 @@ fn grad_transform(
         // Planes of 4 KiB or more put a gather's 16 lanes into one L1 set;
         // there, loading rows and transposing them is faster.
         let (dy, m) = (dy.as_ptr(), m.as_mut_ptr());
-        if level < AVX512 {
-            x86::avx2::grad_transform(g, dy, nb, m, os, blk)
-        } else if g.wo.is_multiple_of(16) && g.o.is_multiple_of(16) && g.p() * 4 >= 4096 {
-            x86::grad_transform_rows(g, dy, nb, m, os, blk)
-        } else {
-            x86::avx512::grad_transform(g, dy, nb, m, os, blk)
+        let rows = g.wo.is_multiple_of(16) && g.o.is_multiple_of(16) && g.p() * 4 >= 4096;
+        match (level >= AVX512, rows) {
+            (true, true) => x86::avx512::grad_transform_rows(g, dy, nb, m, os, blk),
+            (true, false) => x86::avx512::grad_transform(g, dy, nb, m, os, blk),
+            (false, true) => x86::avx2::grad_transform_rows(g, dy, nb, m, os, blk),
+            (false, false) => x86::avx2::grad_transform(g, dy, nb, m, os, blk),
         }
     };
 }
@@ -70,100 +70,6 @@ fn grad_transform(
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     crate::cpu::vec16::kernels_at_each_level!(pub(super), "winograd_wgrad_kernels.rs");
-
-    use self::avx512::store_points;
-    use super::{grid, ConvGeom};
-    use std::arch::x86_64::*;
-
-    /// `r` transposed: lane `i` of vector `k` is lane `k` of `r[i]`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
-        let pd = |a: __m512| _mm512_castps_pd(a);
-        let ps = |a: __m512d| _mm512_castpd_ps(a);
-        // Pairs of rows interleaved by 32, then by 64 bits, then 128-bit
-        // lanes gathered across four rows and across eight.
-        let t: [__m512; 16] = std::array::from_fn(|k| {
-            let (a, b) = (r[k / 2 * 2], r[k / 2 * 2 + 1]);
-            if k % 2 == 0 {
-                _mm512_unpacklo_ps(a, b)
-            } else {
-                _mm512_unpackhi_ps(a, b)
-            }
-        });
-        let u: [__m512; 16] = std::array::from_fn(|k| {
-            let (i, m) = (k / 4, k % 4);
-            let (a, b) = (pd(t[4 * i + m / 2]), pd(t[4 * i + 2 + m / 2]));
-            if m % 2 == 0 {
-                ps(_mm512_unpacklo_pd(a, b))
-            } else {
-                ps(_mm512_unpackhi_pd(a, b))
-            }
-        });
-        let v: [__m512; 16] = std::array::from_fn(|k| {
-            let (i, h, m) = (k / 8, (k / 4) % 2, k % 4);
-            let (a, b) = (u[8 * i + m], u[8 * i + 4 + m]);
-            if h == 0 {
-                _mm512_shuffle_f32x4::<0x88>(a, b)
-            } else {
-                _mm512_shuffle_f32x4::<0xdd>(a, b)
-            }
-        });
-        std::array::from_fn(|k| {
-            let (a, b) = (v[k % 8], v[8 + k % 8]);
-            if k < 8 {
-                _mm512_shuffle_f32x4::<0x88>(a, b)
-            } else {
-                _mm512_shuffle_f32x4::<0xdd>(a, b)
-            }
-        })
-    }
-
-    /// [`grad_transform`] where output rows are whole vectors (width a
-    /// multiple of 16) and channels come in whole blocks of 16: each row of
-    /// 16 columns of 16 channels is loaded and transposed, so that every tile
-    /// element is one vector over the channels without gathers.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn grad_transform_rows(
-        g: &ConvGeom,
-        dy: *const f32,
-        nb: usize,
-        m: *mut f32,
-        os: usize,
-        blk: usize,
-    ) {
-        let (th, tw) = grid(g);
-        let p = g.ho * g.wo;
-        let zero = _mm512_setzero_ps();
-        for img in 0..nb {
-            for o0 in (0..g.o).step_by(16) {
-                let planes = dy.add((img * g.o + o0) * p);
-                for ty in 0..th {
-                    for cx in 0..g.wo / 16 {
-                        // cols[r][k]: output row 4 ty + r, column 16 cx + k.
-                        let cols: [[__m512; 16]; 4] = std::array::from_fn(|r| {
-                            let oy = 4 * ty + r;
-                            if oy >= g.ho {
-                                return [zero; 16];
-                            }
-                            let at = oy * g.wo + 16 * cx;
-                            transpose16(std::array::from_fn(|ch| {
-                                _mm512_loadu_ps(planes.add(ch * p + at))
-                            }))
-                        });
-                        for q in 0..4 {
-                            let tx = 4 * cx + q;
-                            let tile = std::array::from_fn(|r| {
-                                std::array::from_fn(|j| cols[r][4 * q + j])
-                            });
-                            let row = m.add((img * th * tw + ty * tw + tx) * os + o0);
-                            store_points(tile, row, blk);
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// `dW = G^T dU G` for each channel pair, in f64, with the `G` (6 x 3) of
@@ -418,32 +324,6 @@ fn fold_partials(g: &ConvGeom, partials: Vec<Vec<f32>>) -> Vec<f32> {
 mod tests {
     use super::super::testing::{data, geom, on_one_thread, reference_grads, require_avx512};
     use super::*;
-
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    #[cfg_attr(
-        not(build_cpu_avx512),
-        ignore = "needs AVX-512 (F and VL), which this CPU lacks"
-    )]
-    fn avx512_transpose16_transposes() {
-        require_avx512();
-        use std::arch::x86_64::*;
-        let m: Vec<f32> = (0..256).map(|i| i as f32).collect();
-        let mut out = vec![0f32; 256];
-        // SAFETY: AVX-512F is present (checked above); every load and store
-        // is one row of the 16 x 16 buffers.
-        unsafe {
-            let rows = std::array::from_fn(|r| _mm512_loadu_ps(m.as_ptr().add(16 * r)));
-            for (k, v) in super::x86::transpose16(rows).into_iter().enumerate() {
-                _mm512_storeu_ps(out.as_mut_ptr().add(16 * k), v);
-            }
-        }
-        for k in 0..16 {
-            for i in 0..16 {
-                assert_eq!(out[16 * k + i], m[16 * i + k]);
-            }
-        }
-    }
 
     #[test]
     #[cfg_attr(

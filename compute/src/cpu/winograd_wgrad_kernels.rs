@@ -92,3 +92,50 @@ simd_fn! {
         }
     }
 }
+
+simd_fn! {
+    /// [`grad_transform`] where output rows are whole vectors (width a
+    /// multiple of 16) and channels come in whole blocks of 16: each row of
+    /// 16 columns of 16 channels is loaded and transposed, so that every tile
+    /// element is one vector over the channels without gathers.
+    pub unsafe fn grad_transform_rows(
+        g: &ConvGeom,
+        dy: *const f32,
+        nb: usize,
+        m: *mut f32,
+        os: usize,
+        blk: usize,
+    ) {
+        let (th, tw) = grid(g);
+        let p = g.ho * g.wo;
+        let zero = V::zero();
+        for img in 0..nb {
+            for o0 in (0..g.o).step_by(16) {
+                let planes = dy.add((img * g.o + o0) * p);
+                for ty in 0..th {
+                    for cx in 0..g.wo / 16 {
+                        // cols[r][k]: output row 4 ty + r, column 16 cx + k.
+                        let cols: [[V; 16]; 4] = std::array::from_fn(|r| {
+                            let oy = 4 * ty + r;
+                            if oy >= g.ho {
+                                return [zero; 16];
+                            }
+                            let at = oy * g.wo + 16 * cx;
+                            V::transpose16(std::array::from_fn(|ch| {
+                                V::load(planes.add(ch * p + at))
+                            }))
+                        });
+                        for q in 0..4 {
+                            let tx = 4 * cx + q;
+                            let tile = std::array::from_fn(|r| {
+                                std::array::from_fn(|j| cols[r][4 * q + j])
+                            });
+                            let row = m.add((img * th * tw + ty * tw + tx) * os + o0);
+                            store_points(tile, row, blk);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
