@@ -59,6 +59,36 @@ pub(crate) trait F32x16: Copy {
     unsafe fn scatter(base: *mut f32, mask: u16, idx: Self::Ints, v: Self);
     /// `r` transposed: lane `i` of vector `k` is lane `k` of `r[i]`.
     unsafe fn transpose16(r: [Self; 16]) -> [Self; 16];
+    /// Lanes 0..8 of `a` and `b` interleaved: `a0 b0 a1 b1 .. a7 b7`.
+    unsafe fn zip_lo(a: Self, b: Self) -> Self;
+    /// Lanes 8..16 of `a` and `b` interleaved: `a8 b8 .. a15 b15`.
+    unsafe fn zip_hi(a: Self, b: Self) -> Self;
+    /// The even lanes of `a`, then those of `b`: `a0 a2 .. a14 b0 .. b14`.
+    unsafe fn unzip_even(a: Self, b: Self) -> Self;
+    /// The odd lanes of `a`, then those of `b`: `a1 a3 .. a15 b1 .. b15`.
+    unsafe fn unzip_odd(a: Self, b: Self) -> Self;
+}
+
+/// The permutation of [`F32x16::zip_lo`] (`half` 0) or `zip_hi` (1).
+const fn zip_lanes(half: i32) -> [i32; 16] {
+    let mut l = [0; 16];
+    let mut i = 0;
+    while i < 16 {
+        l[i] = 8 * half + (i as i32) / 2 + 16 * (i as i32 % 2);
+        i += 1;
+    }
+    l
+}
+
+/// The permutation of [`F32x16::unzip_even`] (`odd` 0) or `unzip_odd` (1).
+const fn unzip_lanes(odd: i32) -> [i32; 16] {
+    let mut l = [0; 16];
+    let mut i = 0;
+    while i < 16 {
+        l[i] = 2 * i as i32 + odd;
+        i += 1;
+    }
+    l
 }
 
 impl F32x16 for __m512 {
@@ -185,6 +215,22 @@ impl F32x16 for __m512 {
                 _mm512_shuffle_f32x4::<0xdd>(a, b)
             }
         })
+    }
+    #[inline(always)]
+    unsafe fn zip_lo(a: Self, b: Self) -> Self {
+        Self::permute2(a, Self::index(zip_lanes(0)), b)
+    }
+    #[inline(always)]
+    unsafe fn zip_hi(a: Self, b: Self) -> Self {
+        Self::permute2(a, Self::index(zip_lanes(1)), b)
+    }
+    #[inline(always)]
+    unsafe fn unzip_even(a: Self, b: Self) -> Self {
+        Self::permute2(a, Self::index(unzip_lanes(0)), b)
+    }
+    #[inline(always)]
+    unsafe fn unzip_odd(a: Self, b: Self) -> Self {
+        Self::permute2(a, Self::index(unzip_lanes(1)), b)
     }
 }
 
@@ -403,6 +449,41 @@ impl F32x16 for F32x8x2 {
             }
         })
     }
+    #[inline(always)]
+    unsafe fn zip_lo(a: Self, b: Self) -> Self {
+        zip8(a.0, b.0)
+    }
+    #[inline(always)]
+    unsafe fn zip_hi(a: Self, b: Self) -> Self {
+        zip8(a.1, b.1)
+    }
+    #[inline(always)]
+    unsafe fn unzip_even(a: Self, b: Self) -> Self {
+        F32x8x2(unzip8::<0x88>(a), unzip8::<0x88>(b))
+    }
+    #[inline(always)]
+    unsafe fn unzip_odd(a: Self, b: Self) -> Self {
+        F32x8x2(unzip8::<0xdd>(a), unzip8::<0xdd>(b))
+    }
+}
+
+/// `a` and `b` (8 lanes each) interleaved into 16 lanes.
+#[inline(always)]
+unsafe fn zip8(a: __m256, b: __m256) -> F32x8x2 {
+    // a0 b0 a1 b1 | a4 b4 a5 b5, and a2 b2 a3 b3 | a6 b6 a7 b7.
+    let (lo, hi) = (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+    F32x8x2(
+        _mm256_permute2f128_ps::<0x20>(lo, hi),
+        _mm256_permute2f128_ps::<0x31>(lo, hi),
+    )
+}
+
+/// The even (`SEL` 0x88) or odd (0xdd) lanes of the 16 lanes of `v`.
+#[inline(always)]
+unsafe fn unzip8<const SEL: i32>(v: F32x8x2) -> __m256 {
+    // v0 v2 v8 v10 | v4 v6 v12 v14, then the 64-bit pairs in order.
+    let s = _mm256_shuffle_ps::<SEL>(v.0, v.1);
+    _mm256_castpd_ps(_mm256_permute4x64_pd::<0xd8>(_mm256_castps_pd(s)))
 }
 
 /// `r` transposed (8 x 8): rows interleaved by 32 bits, then 64, then
@@ -510,6 +591,52 @@ mod tests {
     fn avx512_transpose16_transposes() {
         require_avx512();
         transposes::<__m512>();
+    }
+
+    /// `zip_lo`, `zip_hi`, `unzip_even` and `unzip_odd` against their lane
+    /// lists.
+    fn permutes<V: F32x16>() {
+        let (a, b): (Vec<f32>, Vec<f32>) = (
+            (0..16).map(|i| i as f32).collect(),
+            (16..32).map(|i| i as f32).collect(),
+        );
+        let cases: [(unsafe fn(V, V) -> V, [i32; 16]); 4] = [
+            (V::zip_lo, zip_lanes(0)),
+            (V::zip_hi, zip_lanes(1)),
+            (V::unzip_even, unzip_lanes(0)),
+            (V::unzip_odd, unzip_lanes(1)),
+        ];
+        for (k, (f, lanes)) in cases.into_iter().enumerate() {
+            let mut out = [0f32; 16];
+            // SAFETY: as in `transposes`.
+            unsafe {
+                V::store(
+                    out.as_mut_ptr(),
+                    f(V::load(a.as_ptr()), V::load(b.as_ptr())),
+                )
+            };
+            let expected: Vec<f32> = lanes.iter().map(|&l| l as f32).collect();
+            assert_eq!(out.to_vec(), expected, "permutation {k}");
+        }
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(build_cpu_avx512),
+        ignore = "needs AVX-512 (F and VL), which this CPU lacks"
+    )]
+    fn avx512_zips_and_unzips() {
+        require_avx512();
+        permutes::<__m512>();
+    }
+
+    #[test]
+    fn avx2_zips_and_unzips() {
+        if super::super::simd::detected_level() < super::super::simd::AVX2 {
+            eprintln!("skipped: this CPU lacks AVX2 and FMA");
+            return;
+        }
+        permutes::<F32x8x2>();
     }
 
     #[test]

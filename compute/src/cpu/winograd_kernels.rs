@@ -180,14 +180,7 @@ simd_fn! {
     /// `4 tx + dx` of `r[k]`.
     #[inline]
     unsafe fn deinterleave(r: [V; 4]) -> [V; 4] {
-        let even = V::index([0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]);
-        let odd = V::index([1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]);
-        let unzip = |a: V, b: V| {
-            (
-                V::permute2(a, even, b),
-                V::permute2(a, odd, b),
-            )
-        };
+        let unzip = |a: V, b: V| (V::unzip_even(a, b), V::unzip_odd(a, b));
         let (p_lo, q_lo) = unzip(r[0], r[1]);
         let (p_hi, q_hi) = unzip(r[2], r[3]);
         let (y0, y2) = unzip(p_lo, p_hi);
@@ -492,17 +485,15 @@ simd_fn! {
     /// `q % 4` of tile `4 k + q / 4`.
     #[inline]
     unsafe fn interleave(y: [V; 4]) -> [V; 4] {
-        let lo = V::index([0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23]);
-        let hi = V::index([8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31]);
-        let p_lo = V::permute2(y[0], lo, y[2]);
-        let p_hi = V::permute2(y[0], hi, y[2]);
-        let q_lo = V::permute2(y[1], lo, y[3]);
-        let q_hi = V::permute2(y[1], hi, y[3]);
+        let p_lo = V::zip_lo(y[0], y[2]);
+        let p_hi = V::zip_hi(y[0], y[2]);
+        let q_lo = V::zip_lo(y[1], y[3]);
+        let q_hi = V::zip_hi(y[1], y[3]);
         [
-            V::permute2(p_lo, lo, q_lo),
-            V::permute2(p_lo, hi, q_lo),
-            V::permute2(p_hi, lo, q_hi),
-            V::permute2(p_hi, hi, q_hi),
+            V::zip_lo(p_lo, q_lo),
+            V::zip_hi(p_lo, q_lo),
+            V::zip_lo(p_hi, q_hi),
+            V::zip_hi(p_hi, q_hi),
         ]
     }
 }
