@@ -600,7 +600,8 @@ mod tests {
             (0..16).map(|i| i as f32).collect(),
             (16..32).map(|i| i as f32).collect(),
         );
-        let cases: [(unsafe fn(V, V) -> V, [i32; 16]); 4] = [
+        type Permute<V> = unsafe fn(V, V) -> V;
+        let cases: [(Permute<V>, [i32; 16]); 4] = [
             (V::zip_lo, zip_lanes(0)),
             (V::zip_hi, zip_lanes(1)),
             (V::unzip_even, unzip_lanes(0)),
