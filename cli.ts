@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<{ main(args: string[]): Promise<num
   convert: () => import("./src/cli/convert.ts"),
   data: () => import("./src/cli/data.ts"),
   macer: () => import("./src/cli/macer.ts"),
+  merge: () => import("./src/cli/merge.ts"),
   devices: () => import("./src/cli/devices.ts"),
   pipeline: () => import("./src/cli/pipeline.ts"),
   report: () => import("./src/cli/report.ts"),
