@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<{ main(args: string[]): Promise<num
   devices: () => import("./src/cli/devices.ts"),
   pipeline: () => import("./src/cli/pipeline.ts"),
   report: () => import("./src/cli/report.ts"),
+  submit: () => import("./src/cli/submit.ts"),
 };
 
 async function run(argv: string[]): Promise<number> {
