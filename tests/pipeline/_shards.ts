@@ -8,7 +8,8 @@
  * - `<stage>.summary.json`: `timings`;
  * - the `.mat` files: the 116-byte text header, which holds the creation date
  *   (the data after it is compared byte for byte);
- * - `manifest.json` and `log.txt`, which record times and what was printed.
+ * - `manifest.json` and `log.txt`, which record times and what was printed;
+ * - `slurm/`: the batch scripts and job logs of a run submitted to Slurm.
  *
  * @module
  */
@@ -18,7 +19,8 @@ import { tree } from "./_pipeline.ts";
 /** Files of a run directory compared (the merged run's parts and the clock's files aside). */
 async function compared(dir: string): Promise<string[]> {
   const skip = (f: string) =>
-    f === "manifest.json" || f === "log.txt" || /(^|\/)parts(\/|$)/.test(f);
+    f === "manifest.json" || f === "log.txt" || /(^|\/)parts(\/|$)/.test(f) ||
+    /^slurm(\/|$)/.test(f);
   const files: string[] = [];
   for (const f of await tree(dir)) {
     if (!skip(f) && (await Deno.stat(`${dir}/${f}`)).isFile) files.push(f);
