@@ -152,3 +152,30 @@ Deno.test("1 shard and 4 shards merge into the files of a single-process run; a 
     /stage certify: image \d+ is in two parts: \S*-of-\d\.part\.json and \S*-of-\d\.part\.json/,
   );
 });
+
+Deno.test("--combination K runs the K-th combination of a matrix alone; --shard needs --out", async () => {
+  await using tmp = await tempDir();
+  const p = { ...tinyPipeline({ name: "grid" }), matrix: { sigma: [0.25, 0.5, 1] } };
+  const file = await writeJsonFile(`${tmp.path}/grid.json`, p);
+  const r = await pipelineCli([file, "--out", "run", "--dry-run", "--combination", "1"], tmp.path);
+  assertOk(r, "--combination 1");
+  const runs = r.stdout.split(/^(?=\{)/m).map((t) => JSON.parse(t));
+  assert.equal(runs.length, 1);
+  assert.equal(runs[0].matrix, "sigma=0.5");
+  assert.equal(runs[0].dir, "run/sigma-0.5");
+  for (
+    const [args, message] of [
+      [["--combination", "3"], /--combination 3: the pipeline has 3 \(0\.\.2\)/],
+      [["--combination", "x"], /--combination x: expected an integer >= 0/],
+      [["--shard", "4/4"], /--shard 4\/4: expected i\/N with 0 <= i < N/],
+      [["--shard", "0/4", "--train-only"], /exclude each other/],
+    ] as const
+  ) {
+    const bad = await pipelineCli([file, "--out", "run", "--dry-run", ...args], tmp.path);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, message);
+  }
+  const noOut = await pipelineCli([file, "--shard", "0/4"], tmp.path);
+  assert.equal(noOut.code, 2);
+  assert.match(noOut.stderr, /--shard needs --out/);
+});
