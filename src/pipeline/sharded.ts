@@ -86,7 +86,11 @@ export async function runShard(
       const started = new Date();
       const t0 = performance.now();
       let images: Part["images"], seconds: number[];
-      if (st.kind === "certify") {
+      if (indices.length === 0) {
+        // More shards than images: an empty part, so that the set is complete.
+        images = [];
+        seconds = [];
+      } else if (st.kind === "certify") {
         const work = parts.work(shard);
         await r.certifyModel(await r.modelOf(st), st, work, st.name, `${st.name} ${tag}`, indices);
         const journal = await readJournalLines(`${work}/${st.name}.journal.jsonl`);

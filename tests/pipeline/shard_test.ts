@@ -73,7 +73,7 @@ Deno.test("1 shard and 4 shards merge into the files of a single-process run; a 
   );
   assert.ok(!(await exists(`${cwd}/trained/run/summary.json`)), "--train-only wrote a summary");
   await Deno.mkdir(`${cwd}/fresh`);
-  for (const d of ["single", "one", "four", "dup"]) {
+  for (const d of ["single", "one", "four", "dup", "eight"]) {
     await Deno.mkdir(`${cwd}/${d}`);
     await copyDir(`${cwd}/trained/run`, `${cwd}/${d}/run`);
   }
@@ -120,6 +120,19 @@ Deno.test("1 shard and 4 shards merge into the files of a single-process run; a 
   assert.ok(await sameBytes(`${cwd}/single/run/report.html`, `${cwd}/four/run/report.html`));
   const manifest = JSON.parse(await Deno.readTextFile(`${cwd}/four/run/manifest.json`));
   assert.equal(manifest.stages.certify.shards, 4);
+
+  // More shards than images: the empty ones leave empty parts, and the set still merges.
+  for (let i = 0; i < 8; i++) {
+    assertOk(
+      await pipelineCli([file, "--out", "run", "--shard", `${i}/8`], `${cwd}/eight`),
+      `${i}/8`,
+    );
+  }
+  const empty = JSON.parse(
+    await Deno.readTextFile(`${cwd}/eight/run/stages/certify/parts/0-of-8.part.json`),
+  );
+  assert.deepEqual(empty.images, []);
+  await assertSameRun(`${cwd}/single/run`, `${cwd}/eight/run`);
 
   // A shard run again: kept as it is; run again from nothing: the same bytes.
   const part = `${cwd}/four/run/stages/certify/parts/1-of-4.part.json`;
