@@ -48,7 +48,8 @@ export function k8sManifests(plan: StudyPlan, o: K8sOptions): K8sManifest[] {
       name: job.role,
       image: o.image,
       workingDir: plan.root,
-      // $(VAR) in args is expanded by Kubernetes from the container's env.
+      // $(VAR) in args is expanded by Kubernetes from the container's env, where the index is
+      // declared below as the Job controller would (it leaves a declared one alone).
       args: job.argv.slice(1).map((a) => a.replace(INDEX, "$(JOB_COMPLETION_INDEX)")),
       command: [job.argv[0]],
       volumeMounts: [{ name: "runs", mountPath: o.mount }],
