@@ -18,9 +18,11 @@ const COMMANDS: Record<string, () => Promise<{ main(args: string[]): Promise<num
   convert: () => import("./src/cli/convert.ts"),
   data: () => import("./src/cli/data.ts"),
   macer: () => import("./src/cli/macer.ts"),
+  merge: () => import("./src/cli/merge.ts"),
   devices: () => import("./src/cli/devices.ts"),
   pipeline: () => import("./src/cli/pipeline.ts"),
   report: () => import("./src/cli/report.ts"),
+  submit: () => import("./src/cli/submit.ts"),
 };
 
 async function run(argv: string[]): Promise<number> {

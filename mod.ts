@@ -8,7 +8,9 @@
  * - `src/train`: the MACER and Gaussian-augmentation losses, SGD, the trainer
  * - `src/smoothing`: PREDICT / CERTIFY, confidence bounds, the normal quantile
  * - `src/io`: safetensors checkpoints, MAT v5 and Cohen-format result files
- * - `src/pipeline`: pipeline files (format, composition, validation) and the runner
+ * - `src/pipeline`: pipeline files (format, composition, validation), the runner, shards and
+ *   their merge
+ * - `src/cluster`: a study as Slurm batch scripts or Kubernetes Job manifests
  * - `src/report`: run summaries, certified-accuracy and training charts (SVG), HTML reports
  *
  * @module
@@ -85,3 +87,9 @@ export { type Pipeline, PipelineError, validatePipeline } from "./src/pipeline/v
 export { runPipeline } from "./src/pipeline/runner.ts";
 export type { Progress, RunEvents, RunOutcome } from "./src/pipeline/runner.ts";
 export { keyReference, pipelineJsonSchema } from "./src/pipeline/reference.ts";
+export { mergeRun, runShard } from "./src/pipeline/sharded.ts";
+export type { ShardOutcome } from "./src/pipeline/sharded.ts";
+export { parseShard, type Shard, shardSlice } from "./src/pipeline/shard.ts";
+export { jobsOf, type StudyPlan } from "./src/cluster/plan.ts";
+export { type SlurmOptions, slurmScripts, submitSlurm } from "./src/cluster/slurm.ts";
+export { k8sManifests, type K8sOptions, manifestText } from "./src/cluster/k8s.ts";

@@ -11,6 +11,7 @@
  *     epochs.jsonl               train: one line per finished epoch
  *     <stage>.<mode>.tsv, .mat   certify: Cohen's per-image log, MACER's radii
  *     <stage>.journal.jsonl      certify: full-precision results of finished images (resume point)
+ *     parts/<i>-of-<N>.*         certify, predict: the parts of a sharded run (see shard.ts)
  *     done.json                  the stage's summary, written when it has finished
  * <run>/summary.json             every stage's summary (no timings: bit-identical reruns)
  * <run>/report.html

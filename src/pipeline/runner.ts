@@ -47,6 +47,7 @@ import {
   type Pipeline,
   PipelineError,
   type PredictStage,
+  type Stage,
   type TrainStage,
 } from "./validate.ts";
 
@@ -86,9 +87,13 @@ export function stageSeed(pipelineSeed: number, trainIndex: number): number {
 }
 
 /** Seconds spent per stage and per epoch, for the manifest (kept out of summary.json). */
-export type Timings = Record<string, { seconds: number; epoch_seconds?: number[] }>;
+export type Timings = Record<
+  string,
+  { seconds: number; epoch_seconds?: number[]; shards?: number }
+>;
 
-class Runner {
+/** Runs the stages of one pipeline into one run directory. */
+export class Runner {
   readonly p: Pipeline;
   readonly dir: RunDir;
   readonly events: RunEvents;
@@ -218,6 +223,21 @@ class Runner {
     };
   }
 
+  /**
+   * The summary of a stage an earlier run finished (its times from its files or `earlier`),
+   * or undefined.
+   */
+  async kept(st: Stage, earlier: Timings): Promise<StageSummary | undefined> {
+    const done = await this.dir.finished(st.name);
+    if (done === undefined) return undefined;
+    await this.log(`${st.name}: finished earlier, kept`);
+    const t = st.kind === "train"
+      ? await epochTimings(`${this.dir.stage(st.name)}/epochs.jsonl`)
+      : earlier[st.name];
+    if (t !== undefined) this.timings[st.name] = t;
+    return done;
+  }
+
   /** The test images of a range (checkRanges has kept it inside the test split). */
   indices(st: { start_img: number; num_img: number; skip: number }): number[] {
     return Array.from({ length: st.num_img }, (_, i) => st.start_img + i * st.skip);
@@ -246,11 +266,9 @@ class Runner {
     if (problems.length > 0) throw new PipelineError(`pipeline ${this.p.name}`, problems);
   }
 
-  /** Certifies `model` with `st`'s settings into `<dir>/<name>.*` (journal included). */
-  async certifyModel(model: Module, st: CertifyStage, dir: string, name: string, label: string) {
-    const testSet = await this.data("test");
-    await Deno.mkdir(dir, { recursive: true });
-    const run = await certifyImages(model, testSet, {
+  /** The settings `certifyImages` certifies `indices` of stage `st` with. */
+  certifyOptions(st: CertifyStage, indices: number[]) {
+    return {
       mode: st.mode,
       sigma: st.sigma,
       beta: st.beta,
@@ -259,10 +277,29 @@ class Runner {
       alpha: st.alpha,
       batch: st.batch,
       seed: 2 * this.p.seed + 1,
-      indices: this.indices(st),
+      indices,
+      params: { pipeline: this.p.name, stage: st.name, model: st.model ?? st.checkpoint },
+    };
+  }
+
+  /**
+   * Certifies `model` with `st`'s settings into `<dir>/<name>.*` (journal included): the
+   * stage's images, or `indices` (a shard's).
+   */
+  async certifyModel(
+    model: Module,
+    st: CertifyStage,
+    dir: string,
+    name: string,
+    label: string,
+    indices = this.indices(st),
+  ) {
+    const testSet = await this.data("test");
+    await Deno.mkdir(dir, { recursive: true });
+    const run = await certifyImages(model, testSet, {
+      ...this.certifyOptions(st, indices),
       output: { dir, name },
       journal: `${dir}/${name}.journal.jsonl`,
-      params: { pipeline: this.p.name, stage: st.name, model: st.model ?? st.checkpoint },
       onImage: (i) =>
         this.events.progress?.({
           stage: label,
@@ -308,25 +345,16 @@ class Runner {
     const t0 = performance.now();
     const run = await this.certifyModel(model, st, this.dir.stage(st.name), st.name, st.name);
     this.timings[st.name] = { seconds: (performance.now() - t0) / 1000 };
-    return {
-      name: st.name,
-      kind: "certify",
-      model: st.model ?? st.checkpoint!,
-      sigma: st.sigma,
-      n: st.n,
-      modes: run.metrics,
-    };
+    return certifySummary(st, run.metrics);
   }
 
-  async predict(st: PredictStage): Promise<PredictStageSummary> {
+  /** Cohen's PREDICT on `indices` (a shard's, or the stage's images). */
+  async predictImages(st: PredictStage, indices: number[]): Promise<PredictRow[]> {
     const testSet = await this.data("test");
     const model = await this.modelOf(st);
     const shape = [testSet.channels, testSet.height, testSet.width];
     const stride = drawSpan(st.n, st.batch, shape[0] * shape[1] * shape[2]);
-    const indices = this.indices(st);
-    await Deno.mkdir(this.dir.stage(st.name), { recursive: true });
-    const lines = ["idx\tlabel\tpredict\tcorrect\ttime"];
-    let correct = 0, abstained = 0;
+    const rows: PredictRow[] = [];
     const t0 = performance.now();
     for (const [done, index] of indices.entries()) {
       const t1 = performance.now();
@@ -338,14 +366,8 @@ class Runner {
         hardOnly: true,
       });
       const label = testSet.labels[index];
-      const c = await predict(sampler, st.n, st.alpha, st.batch);
-      if (c === ABSTAIN) abstained++;
-      if (c === label) correct++;
-      lines.push(
-        `${index}\t${label}\t${c}\t${c === label ? 1 : 0}\t${
-          ((performance.now() - t1) / 1000).toFixed(3)
-        }`,
-      );
+      const prediction = await predict(sampler, st.n, st.alpha, st.batch);
+      rows.push({ index, label, prediction, seconds: (performance.now() - t1) / 1000 });
       this.events.progress?.({
         stage: st.name,
         unit: "image",
@@ -355,9 +377,35 @@ class Runner {
         detail: `image ${index}`,
       });
     }
-    await Deno.writeTextFile(`${this.dir.stage(st.name)}/${st.name}.tsv`, lines.join("\n") + "\n");
+    return rows;
+  }
+
+  async predict(st: PredictStage): Promise<PredictStageSummary> {
+    const t0 = performance.now();
+    const rows = await this.predictImages(st, this.indices(st));
     this.timings[st.name] = { seconds: (performance.now() - t0) / 1000 };
-    const count = indices.length;
+    return await this.writePredictions(st, rows);
+  }
+
+  /** `<stage>.tsv` of a predict stage, and its summary. */
+  async writePredictions(st: PredictStage, rows: PredictRow[]): Promise<PredictStageSummary> {
+    await Deno.mkdir(this.dir.stage(st.name), { recursive: true });
+    const lines = ["idx\tlabel\tpredict\tcorrect\ttime"];
+    let correct = 0, abstained = 0;
+    for (const r of rows) {
+      if (r.prediction === ABSTAIN) abstained++;
+      if (r.prediction === r.label) correct++;
+      lines.push(
+        `${r.index}\t${r.label}\t${r.prediction}\t${r.prediction === r.label ? 1 : 0}\t${
+          r.seconds.toFixed(3)
+        }`,
+      );
+    }
+    await writeFileAtomic(
+      `${this.dir.stage(st.name)}/${st.name}.tsv`,
+      new TextEncoder().encode(lines.join("\n") + "\n"),
+    );
+    const count = rows.length;
     await this.log(
       `${st.name}: accuracy ${(correct / count).toFixed(4)}, abstained ${abstained}/${count}`,
     );
@@ -373,6 +421,30 @@ class Runner {
       abstention_rate: abstained / count,
     };
   }
+}
+
+/** One image of a predict stage. */
+export interface PredictRow {
+  index: number;
+  label: number;
+  /** The class, or -1 for an abstention. */
+  prediction: number;
+  seconds: number;
+}
+
+/** A certify stage's summary from its metrics. */
+export function certifySummary(
+  st: CertifyStage,
+  modes: CertifyStageSummary["modes"],
+): CertifyStageSummary {
+  return {
+    name: st.name,
+    kind: "certify",
+    model: st.model ?? st.checkpoint!,
+    sigma: st.sigma,
+    n: st.n,
+    modes,
+  };
 }
 
 async function readEpochs(path: string, upTo: number): Promise<EpochLine[]> {
@@ -402,16 +474,6 @@ async function epochTimings(path: string): Promise<Timings[string]> {
   };
 }
 
-/** The stage times of an earlier run's manifest.json ({} where there is none). */
-async function manifestTimings(path: string): Promise<Timings> {
-  try {
-    const stages = JSON.parse(await Deno.readTextFile(path)).stages;
-    return typeof stages === "object" && stages !== null ? stages : {};
-  } catch {
-    return {};
-  }
-}
-
 interface EpochLine {
   epoch: number;
   lr: number;
@@ -423,7 +485,8 @@ interface EpochLine {
 /**
  * Runs `p` into `dirPath`: finished stages are kept, a train stage resumes
  * from its newest checkpoint, the rest runs; then summary.json, the report and
- * the expectations.
+ * the expectations. With `trainOnly`, the train stages alone (the job before a
+ * sharded certification), and no summary.
  *
  * @param p a validated pipeline
  * @param dirPath the run directory
@@ -433,35 +496,28 @@ interface EpochLine {
 export async function runPipeline(
   p: Pipeline,
   dirPath: string,
-  o: { force?: boolean; events?: RunEvents } = {},
+  o: { force?: boolean; events?: RunEvents; trainOnly?: boolean } = {},
 ): Promise<RunOutcome> {
   const dir = new RunDir(dirPath);
   const r = new Runner(p, dir, o.events ?? {});
   await r.checkRanges(); // before anything is written
   const resumed = (await dir.claim(p, o.force ?? false)) === "resumed";
-  const before = { threads: threads(), device: currentDevice() };
-  setThreads(p.threads);
-  const device = useDevice(p.device as DeviceChoice);
-  const started = new Date();
   // Stages kept from an earlier run keep their times in the manifest.
   const earlier = resumed ? await manifestTimings(dir.manifest) : {};
-  try {
+  return await withSettings(p, async (device) => {
+    const started = new Date();
     await r.log(
-      `${resumed ? "resuming" : "starting"} ${p.name} in ${dir.root} on ${describe(device)}`,
+      `${resumed ? "resuming" : "starting"} ${p.name} in ${dir.root} on ${describe(device)}` +
+        (o.trainOnly ? " (train stages only)" : ""),
     );
     const stages: StageSummary[] = [];
     let trainIndex = 0;
     for (const st of p.stages) {
       const index = st.kind === "train" ? trainIndex++ : -1;
-      if (st.kind === "report") continue;
-      const done = await dir.finished(st.name);
+      if (st.kind === "report" || (o.trainOnly && st.kind !== "train")) continue;
+      const done = await r.kept(st, earlier);
       if (done !== undefined) {
-        await r.log(`${st.name}: finished earlier, kept`);
         stages.push(done);
-        const t = st.kind === "train"
-          ? await epochTimings(`${dir.stage(st.name)}/epochs.jsonl`)
-          : earlier[st.name];
-        if (t !== undefined) r.timings[st.name] = t;
         continue;
       }
       await r.log(`${st.name}: ${st.kind}`);
@@ -473,31 +529,73 @@ export async function runPipeline(
       await writeJson(dir.done(st.name), summary);
       stages.push(summary);
     }
-    const summary: RunSummary = {
-      format: SUMMARY_FORMAT,
-      version: SUMMARY_VERSION,
-      name: p.name,
-      stages,
-    };
-    await writeJson(dir.summary, summary);
-    await writeManifest(dir, p, {
-      started,
-      finished: new Date(),
-      timings: r.timings,
-      device,
-    });
-    if (p.stages.some((s) => s.kind === "report")) {
-      await r.log(`report: ${await writeReport(dir.root)}`);
+    if (o.trainOnly) {
+      const summary: RunSummary = {
+        format: SUMMARY_FORMAT,
+        version: SUMMARY_VERSION,
+        name: p.name,
+        stages,
+      };
+      return { dir: dir.root, summary, failed: [], resumed };
     }
-    const failed = await checkExpectations(p, summary, dir.summary);
-    for (const f of failed) await r.log(`expectation failed: ${f}`);
-    return { dir: dir.root, summary, failed, resumed };
+    const outcome = await finishRun(r, stages, { started, finished: new Date(), device });
+    return { ...outcome, resumed };
+  });
+}
+
+/** Runs `f` with the pipeline's threads and device, then puts the earlier ones back. */
+export async function withSettings<T>(
+  p: Pipeline,
+  f: (device: DeviceSelection) => Promise<T>,
+): Promise<T> {
+  const before = { threads: threads(), device: currentDevice() };
+  setThreads(p.threads);
+  try {
+    return await f(useDevice(p.device as DeviceChoice));
   } finally {
     setThreads(before.threads);
     useDevice(before.device);
   }
 }
 
-function describe(d: DeviceSelection): string {
+/**
+ * The end of a run: summary.json, manifest.json, the report, and the expectations.
+ *
+ * @param stages every stage's summary, in the pipeline's order
+ */
+export async function finishRun(
+  r: Runner,
+  stages: StageSummary[],
+  run: { started: Date; finished: Date; device: DeviceSelection },
+): Promise<RunOutcome> {
+  const { p, dir } = r;
+  const summary: RunSummary = {
+    format: SUMMARY_FORMAT,
+    version: SUMMARY_VERSION,
+    name: p.name,
+    stages,
+  };
+  await writeJson(dir.summary, summary);
+  await writeManifest(dir, p, { ...run, timings: r.timings });
+  if (p.stages.some((s) => s.kind === "report")) {
+    await r.log(`report: ${await writeReport(dir.root)}`);
+  }
+  const failed = await checkExpectations(p, summary, dir.summary);
+  for (const f of failed) await r.log(`expectation failed: ${f}`);
+  return { dir: dir.root, summary, failed, resumed: false };
+}
+
+/** The stage times of an earlier run's manifest.json ({} where there is none). */
+export async function manifestTimings(path: string): Promise<Timings> {
+  try {
+    const stages = JSON.parse(await Deno.readTextFile(path)).stages;
+    return typeof stages === "object" && stages !== null ? stages : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Describes a device selection for the log. */
+export function describe(d: DeviceSelection): string {
   return d.adapter === undefined ? d.device : `${d.device} (${d.adapter})`;
 }

@@ -14,7 +14,13 @@
 import { imageAt } from "../data/summary.ts";
 import type { ImageDataset } from "../data/types.ts";
 import { writeMat } from "../io/mat_writer.ts";
-import { CertifyLog, type CertifySummary, writeSummaryJson } from "../io/results.ts";
+import {
+  CERTIFY_LOG_HEADER,
+  CertifyLog,
+  type CertifySummary,
+  formatCertifyRow,
+  writeSummaryJson,
+} from "../io/results.ts";
 import type { Module } from "../nn/module.ts";
 import { type Certificate, certify, certifyBoth } from "../smoothing/certify.ts";
 import {
@@ -187,31 +193,86 @@ export async function certifyImages(
   const metrics: Partial<Record<"hard" | "soft", CertifyMetrics>> = {};
   for (const m of modes) metrics[m] = computeMetrics(results[m]!);
   if (o.output) {
-    const mat = `${o.output.dir}/${o.output.name}.mat`;
-    await writeMat(
-      mat,
-      Object.fromEntries(modes.map((m) => [m, Float64Array.from(results[m]!, matRadius)])),
-    );
-    const summary: CertifySummary = {
-      params: {
-        mode: o.mode,
-        sigma: o.sigma,
-        beta: o.beta,
-        n0: o.n0,
-        n: o.n,
-        alpha: o.alpha,
-        batch: o.batch,
-        seed: o.seed,
-        num_img: o.indices.length,
-        ...o.params,
-      },
-      modes: metrics as Record<string, CertifyMetrics>,
-      timings: { total_s: seconds, per_image_s: seconds / Math.max(1, o.indices.length) },
-    };
-    const json = `${o.output.dir}/${o.output.name}.summary.json`;
-    await writeSummaryJson(json, summary);
-    files.unshift(mat);
-    files.push(json);
+    const written = await writeCertifyFiles(o.output, o, results, metrics, seconds);
+    files.unshift(written[0]);
+    files.push(written[1]);
   }
   return { results, metrics, files, seconds };
+}
+
+/** The results of each mode, in the order of `entries`. */
+export function resultsOf(
+  mode: CertifyRunMode,
+  entries: readonly JournalEntry[],
+): Partial<Record<"hard" | "soft", ImageResult[]>> {
+  return Object.fromEntries(
+    runModes(mode).map((m) => [
+      m,
+      entries.map((e) => ({
+        label: e.label,
+        prediction: e.certificates[m]!.prediction,
+        radius: e.certificates[m]!.radius,
+      })),
+    ]),
+  );
+}
+
+/**
+ * Cohen's per-image log of one mode as one text, byte for byte what the streaming
+ * {@linkcode CertifyLog} of {@linkcode certifyImages} leaves (for results put together
+ * from shards).
+ */
+export function certifyLogText(mode: "hard" | "soft", entries: readonly JournalEntry[]): string {
+  const rows = entries.map((e) => {
+    const c = e.certificates[mode]!;
+    return formatCertifyRow({
+      idx: e.index,
+      label: e.label,
+      predict: c.prediction,
+      radius: c.radius,
+      correct: c.prediction === e.label,
+      time: e.seconds,
+    });
+  });
+  return [CERTIFY_LOG_HEADER, ...rows].map((l) => l + "\n").join("");
+}
+
+/**
+ * Writes `<dir>/<name>.mat` (MACER's radii) and `<dir>/<name>.summary.json`, as a run of
+ * {@linkcode certifyImages} ends.
+ *
+ * @returns the two paths
+ */
+export async function writeCertifyFiles(
+  output: { dir: string; name: string },
+  o: Omit<CertifyRunOptions, "output" | "journal" | "onImage">,
+  results: Partial<Record<"hard" | "soft", ImageResult[]>>,
+  metrics: Partial<Record<"hard" | "soft", CertifyMetrics>>,
+  seconds: number,
+): Promise<[string, string]> {
+  const modes = runModes(o.mode);
+  const mat = `${output.dir}/${output.name}.mat`;
+  await writeMat(
+    mat,
+    Object.fromEntries(modes.map((m) => [m, Float64Array.from(results[m]!, matRadius)])),
+  );
+  const summary: CertifySummary = {
+    params: {
+      mode: o.mode,
+      sigma: o.sigma,
+      beta: o.beta,
+      n0: o.n0,
+      n: o.n,
+      alpha: o.alpha,
+      batch: o.batch,
+      seed: o.seed,
+      num_img: o.indices.length,
+      ...o.params,
+    },
+    modes: metrics as Record<string, CertifyMetrics>,
+    timings: { total_s: seconds, per_image_s: seconds / Math.max(1, o.indices.length) },
+  };
+  const json = `${output.dir}/${output.name}.summary.json`;
+  await writeSummaryJson(json, summary);
+  return [mat, json];
 }
