@@ -1,9 +1,9 @@
-//! The lane layout shared by the portable and the AVX-512 statistics sums
-//! (`simd.rs`, `lane_sums512.rs`), and the AVX-512 mask of a ragged tail, in
+//! The lane layout shared by the portable and the vector statistics sums
+//! (`simd.rs`, `lane_sums_kernels.rs`), and the bit mask of a ragged tail, in
 //! a module of their own so that neither of those files imports the other's
 //! types.
 
-/// AVX-512 mask of the lanes `l < n`.
+/// The bit mask (as AVX-512 takes it) of the lanes `l < n`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn mask(n: usize) -> std::arch::x86_64::__mmask16 {

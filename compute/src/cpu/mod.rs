@@ -13,7 +13,7 @@ pub mod gemm256;
 pub mod gemm512;
 pub mod index;
 #[cfg(target_arch = "x86_64")]
-mod lane_sums512;
+mod lane_sums;
 pub mod lanes;
 pub mod linear;
 pub mod macer;

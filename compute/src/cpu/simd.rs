@@ -30,6 +30,19 @@ macro_rules! multiversion {
     };
 }
 
+/// Calls the statistics sum `f` of [`super::lane_sums`] at the level the
+/// kernels dispatch to (AVX-512, or else AVX2: the caller checks it is one).
+#[cfg(target_arch = "x86_64")]
+macro_rules! vector_sums {
+    ($f:ident($($a:expr),* $(,)?)) => {
+        if level() >= AVX512 {
+            super::lane_sums::avx512::$f($($a),*)
+        } else {
+            super::lane_sums::avx2::$f($($a),*)
+        }
+    };
+}
+
 /// Code compiled without SIMD intrinsics (what the compiler makes of plain loops).
 pub const PORTABLE: u8 = 0;
 /// AVX2 and FMA: 8 f32 lanes.
@@ -166,9 +179,9 @@ multiversion! {
 /// each block then into the f64 lanes.
 pub fn shifted_sums(x: &[f32], k: f32, acc: &mut LaneSums) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= AVX512 {
-        // SAFETY: AVX-512F is present (checked at run time).
-        return unsafe { super::lane_sums512::shifted_sums(x, k, acc) };
+    if level() >= AVX2 {
+        // SAFETY: the CPU has the level's features (checked at run time).
+        return unsafe { vector_sums!(shifted_sums(x, k, acc)) };
     }
     shifted_sums_portable(x, k, acc)
 }
@@ -219,9 +232,9 @@ multiversion! {
 /// Adds `(dy, dy * (x - m))` into `acc`, blocked like [`shifted_sums`].
 pub fn grad_sums(dy: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= AVX512 {
-        // SAFETY: AVX-512F is present (checked at run time).
-        return unsafe { super::lane_sums512::grad_sums(dy, x, m, acc) };
+    if level() >= AVX2 {
+        // SAFETY: the CPU has the level's features (checked at run time).
+        return unsafe { vector_sums!(grad_sums(dy, x, m, acc)) };
     }
     grad_sums_portable(dy, x, m, acc)
 }
@@ -257,9 +270,9 @@ multiversion! {
 /// the mask of a ReLU that followed `x * sa + sb`).
 pub fn grad_sums_relu(dy: &[f32], x: &[f32], m: f32, mask: (f32, f32), acc: &mut LaneSums) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= AVX512 {
-        // SAFETY: AVX-512F is present (checked at run time).
-        return unsafe { super::lane_sums512::grad_sums_relu(dy, x, m, mask, acc) };
+    if level() >= AVX2 {
+        // SAFETY: the CPU has the level's features (checked at run time).
+        return unsafe { vector_sums!(grad_sums_relu(dy, x, m, mask, acc)) };
     }
     grad_sums_relu_portable(dy, x, m, mask, acc)
 }
@@ -297,9 +310,9 @@ multiversion! {
 /// lies, for a pass that has just written it.
 pub fn masked_grad_sums_in_place(d: &mut [f32], y: &[f32], x: &[f32], m: f32, acc: &mut LaneSums) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= AVX512 {
-        // SAFETY: AVX-512F is present (checked at run time).
-        return unsafe { super::lane_sums512::masked_grad_sums_in_place(d, y, x, m, acc) };
+    if level() >= AVX2 {
+        // SAFETY: the CPU has the level's features (checked at run time).
+        return unsafe { vector_sums!(masked_grad_sums_in_place(d, y, x, m, acc)) };
     }
     masked_grad_sums_in_place_portable(d, y, x, m, acc)
 }
@@ -359,9 +372,9 @@ pub fn masked_grad_sums(
     acc: &mut LaneSums,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if level() >= AVX512 {
-        // SAFETY: AVX-512F is present (checked at run time).
-        return unsafe { super::lane_sums512::masked_grad_sums(o, dy, y, x, m, acc) };
+    if level() >= AVX2 {
+        // SAFETY: the CPU has the level's features (checked at run time).
+        return unsafe { vector_sums!(masked_grad_sums(o, dy, y, x, m, acc)) };
     }
     masked_grad_sums_portable(o, dy, y, x, m, acc)
 }
@@ -528,7 +541,7 @@ mod tests {
         }
     }
 
-    /// The dispatched statistics sums (AVX-512 where present) and their
+    /// The dispatched statistics sums (at the level `MACER_SIMD` allows) and their
     /// portable forms against [`scalar_sums`], bit for bit: whole and
     /// partial blocks and vectors, negative, zero and masked-out values.
     #[test]

@@ -67,6 +67,12 @@ pub(crate) trait F32x16: Copy {
     unsafe fn unzip_even(a: Self, b: Self) -> Self;
     /// The odd lanes of `a`, then those of `b`: `a1 a3 .. a15 b1 .. b15`.
     unsafe fn unzip_odd(a: Self, b: Self) -> Self;
+    /// `a + b` in the lanes of `mask`, `a` in the others.
+    unsafe fn mask_add(mask: u16, a: Self, b: Self) -> Self;
+    /// `d` where `y > 0` (ordered: NaN counts as not), else +0.
+    unsafe fn keep_if_positive(d: Self, y: Self) -> Self;
+    /// Adds the lanes, widened to f64, to the 16 f64 values at `p`.
+    unsafe fn add_to_f64(p: *mut f64, v: Self);
 }
 
 /// The permutation of [`F32x16::zip_lo`] (`half` 0) or `zip_hi` (1).
@@ -231,6 +237,22 @@ impl F32x16 for __m512 {
     #[inline(always)]
     unsafe fn unzip_odd(a: Self, b: Self) -> Self {
         Self::permute2(a, Self::index(unzip_lanes(1)), b)
+    }
+    #[inline(always)]
+    unsafe fn mask_add(mask: u16, a: Self, b: Self) -> Self {
+        _mm512_mask_add_ps(a, mask, a, b)
+    }
+    #[inline(always)]
+    unsafe fn keep_if_positive(d: Self, y: Self) -> Self {
+        _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(y, _mm512_setzero_ps()), d)
+    }
+    #[inline(always)]
+    unsafe fn add_to_f64(p: *mut f64, v: Self) {
+        let bits = _mm512_castps_pd(v);
+        let lo = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_castpd512_pd256(bits)));
+        let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(bits)));
+        _mm512_storeu_pd(p, _mm512_add_pd(_mm512_loadu_pd(p), lo));
+        _mm512_storeu_pd(p.add(8), _mm512_add_pd(_mm512_loadu_pd(p.add(8)), hi));
     }
 }
 
@@ -464,6 +486,33 @@ impl F32x16 for F32x8x2 {
     #[inline(always)]
     unsafe fn unzip_odd(a: Self, b: Self) -> Self {
         F32x8x2(unzip8::<0xdd>(a), unzip8::<0xdd>(b))
+    }
+    #[inline(always)]
+    unsafe fn mask_add(mask: u16, a: Self, b: Self) -> Self {
+        let (lo, hi) = vector_masks(mask);
+        let s = Self::add(a, b);
+        F32x8x2(
+            _mm256_blendv_ps(a.0, s.0, _mm256_castsi256_ps(lo)),
+            _mm256_blendv_ps(a.1, s.1, _mm256_castsi256_ps(hi)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn keep_if_positive(d: Self, y: Self) -> Self {
+        let z = _mm256_setzero_ps();
+        F32x8x2(
+            _mm256_and_ps(d.0, _mm256_cmp_ps::<_CMP_GT_OQ>(y.0, z)),
+            _mm256_and_ps(d.1, _mm256_cmp_ps::<_CMP_GT_OQ>(y.1, z)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn add_to_f64(p: *mut f64, v: Self) {
+        for (k, half) in [v.0, v.1].into_iter().enumerate() {
+            let q = p.add(8 * k);
+            let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(half));
+            let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(half));
+            _mm256_storeu_pd(q, _mm256_add_pd(_mm256_loadu_pd(q), lo));
+            _mm256_storeu_pd(q.add(4), _mm256_add_pd(_mm256_loadu_pd(q.add(4)), hi));
+        }
     }
 }
 
