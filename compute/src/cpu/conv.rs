@@ -33,14 +33,17 @@ fn im2col_ld(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
     let p = g.p();
     assert!(x.len() >= g.in_size() && (g.k() == 0 || col.len() >= (g.k() - 1) * ld + p));
     #[cfg(target_arch = "x86_64")]
-    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= super::simd::AVX512 {
-        // SAFETY: AVX-512F is present; reads stay within the planes (masked
-        // loads) and writes within the rows, as asserted above.
+    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= super::simd::AVX2 {
+        let avx512 = super::simd::level() >= super::simd::AVX512;
+        let (x, col) = (x.as_ptr(), col.as_mut_ptr());
+        // SAFETY: the CPU has the level's features; reads stay within the
+        // planes (masked loads) and writes within the rows, as asserted above.
         unsafe {
-            if g.stride == 1 {
-                x86::im2col_s1(g, x.as_ptr(), col.as_mut_ptr(), ld)
-            } else {
-                x86::im2col_s2(g, x.as_ptr(), col.as_mut_ptr(), ld)
+            match (avx512, g.stride == 1) {
+                (true, true) => x86::avx512::im2col_s1(g, x, col, ld),
+                (true, false) => x86::avx512::im2col_s2(g, x, col, ld),
+                (false, true) => x86::avx2::im2col_s1(g, x, col, ld),
+                (false, false) => x86::avx2::im2col_s2(g, x, col, ld),
             }
         };
         return;
@@ -102,189 +105,21 @@ fn im2col_portable(g: &ConvGeom, x: &[f32], col: &mut [f32], ld: usize) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::ConvGeom;
+    crate::cpu::vec16::kernels_at_each_level!(pub(super), "unfold_kernels.rs");
+
     use crate::cpu::lanes::mask as lanes;
-    use std::arch::x86_64::*;
+    use crate::geometry::ConvGeom;
 
     /// For a row of output columns from `ox0` on, shifted by `j - pad`:
     /// the source offset, the mask of source columns inside the image, and
     /// the mask of the (up to 16) output columns.
     #[inline(always)]
-    fn row_masks(g: &ConvGeom, ox0: usize, j: usize) -> (isize, __mmask16, __mmask16) {
+    pub(super) fn row_masks(g: &ConvGeom, ox0: usize, j: usize) -> (isize, u16, u16) {
         let n = (g.wo - ox0).min(16);
         let from = ox0 as isize + j as isize - g.pad as isize;
         let lo = (-from).clamp(0, 16) as usize;
         let hi = (g.w as isize - from).clamp(0, 16) as usize;
         (from, lanes(hi.min(n)) & !lanes(lo), lanes(n))
-    }
-
-    /// Stride-1 im2col: each output row is 16-column masked loads and
-    /// stores, zero where the window leaves the image.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn im2col_s1(g: &ConvGeom, x: *const f32, col: *mut f32, ld: usize) {
-        let pad = g.pad as isize;
-        for c in 0..g.c {
-            let plane = x.add(c * g.h * g.w);
-            for i in 0..g.kh {
-                // Output rows whose source row lies inside the image.
-                let oy_lo = (pad - i as isize).clamp(0, g.ho as isize) as usize;
-                let oy_hi =
-                    (g.h as isize + pad - i as isize).clamp(oy_lo as isize, g.ho as isize) as usize;
-                for j in 0..g.kw {
-                    let row = col.add(((c * g.kh + i) * g.kw + j) * ld);
-                    let mut ox0 = 0;
-                    while ox0 < g.wo {
-                        let (from, m, store) = row_masks(g, ox0, j);
-                        let zero = _mm512_setzero_ps();
-                        for oy in (0..oy_lo).chain(oy_hi..g.ho) {
-                            _mm512_mask_storeu_ps(row.add(oy * g.wo + ox0), store, zero);
-                        }
-                        for oy in oy_lo..oy_hi {
-                            let iy = oy as isize - pad + i as isize;
-                            let src = plane.wrapping_offset(iy * g.w as isize + from);
-                            let v = _mm512_maskz_loadu_ps(m, src);
-                            _mm512_mask_storeu_ps(row.add(oy * g.wo + ox0), store, v);
-                        }
-                        ox0 += 16;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The 16 columns of a row from column `from` on, zero outside `0..w`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn cols16(row: *const f32, w: usize, from: isize) -> __m512 {
-        let lo = (-from).clamp(0, 16) as usize;
-        let hi = (w as isize - from).clamp(0, 16) as usize;
-        _mm512_maskz_loadu_ps(lanes(hi) & !lanes(lo), row.wrapping_offset(from))
-    }
-
-    /// Stride-2 im2col: 16 output columns from 32 source columns (two
-    /// masked loads, the even lanes picked out), zero where the window
-    /// leaves the image.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn im2col_s2(g: &ConvGeom, x: *const f32, col: *mut f32, ld: usize) {
-        let pad = g.pad as isize;
-        let even = _mm512_loadu_epi32(std::array::from_fn::<i32, 16, _>(|l| 2 * l as i32).as_ptr());
-        for c in 0..g.c {
-            let plane = x.add(c * g.h * g.w);
-            for i in 0..g.kh {
-                for j in 0..g.kw {
-                    let row = col.add(((c * g.kh + i) * g.kw + j) * ld);
-                    for oy in 0..g.ho {
-                        let iy = 2 * oy as isize - pad + i as isize;
-                        let inside = (0..g.h as isize).contains(&iy);
-                        let src = plane.wrapping_offset(iy * g.w as isize);
-                        for ox0 in (0..g.wo).step_by(16) {
-                            let v = if inside {
-                                let from = 2 * ox0 as isize + j as isize - pad;
-                                let (a, b) = (cols16(src, g.w, from), cols16(src, g.w, from + 16));
-                                _mm512_permutex2var_ps(a, even, b)
-                            } else {
-                                _mm512_setzero_ps()
-                            };
-                            _mm512_mask_storeu_ps(row.add(oy * g.wo + ox0), lanes(g.wo - ox0), v);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Stride-2 col2im: as [`col2im_s1`], each 16-column piece of a row of
-    /// `dx` sums its windows' columns in the scalar order; a window column
-    /// reaches every other `dx` column, so 16 `col` values are spread over
-    /// the even (or odd) lanes.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn col2im_s2(g: &ConvGeom, col: *const f32, dx: *mut f32) {
-        let pad = g.pad as isize;
-        let p = g.ho * g.wo;
-        // For each 16-column piece of a dx row and each kernel column j:
-        // the first col column it reads, which lanes take one, and from where.
-        let spread: Vec<Vec<(isize, __mmask16, __m512i)>> = (0..g.w)
-            .step_by(16)
-            .map(|x0| {
-                let n = (g.w - x0).min(16);
-                (0..g.kw)
-                    .map(|j| {
-                        // dx column x0 + l takes col column (x0 + l + pad - j) / 2
-                        // where that is whole and inside the output.
-                        let first = x0 as isize + pad - j as isize;
-                        let ox0 = first.div_euclid(2);
-                        let mut take: __mmask16 = 0;
-                        let idx: [i32; 16] = std::array::from_fn(|l| {
-                            let ox2 = first + l as isize;
-                            if ox2 >= 0 && ox2 % 2 == 0 && ox2 / 2 < g.wo as isize && l < n {
-                                take |= 1 << l;
-                            }
-                            (ox2.div_euclid(2) - ox0) as i32 & 15
-                        });
-                        (ox0, take, _mm512_loadu_epi32(idx.as_ptr()))
-                    })
-                    .collect()
-            })
-            .collect();
-        for c in 0..g.c {
-            let plane = dx.add(c * g.h * g.w);
-            for iy in 0..g.h {
-                for (piece, taps) in spread.iter().enumerate() {
-                    let x0 = 16 * piece;
-                    let mut acc = _mm512_setzero_ps();
-                    for i in 0..g.kh {
-                        let oy2 = iy as isize + pad - i as isize;
-                        if oy2 < 0 || oy2 % 2 != 0 || oy2 / 2 >= g.ho as isize {
-                            continue;
-                        }
-                        let oy = oy2 / 2;
-                        for (j, &(ox0, take, idx)) in taps.iter().enumerate() {
-                            let row = col.add(((c * g.kh + i) * g.kw + j) * p);
-                            let src = cols16(row.wrapping_offset(oy * g.wo as isize), g.wo, ox0);
-                            acc = _mm512_add_ps(acc, _mm512_maskz_permutexvar_ps(take, idx, src));
-                        }
-                    }
-                    _mm512_mask_storeu_ps(plane.add(iy * g.w + x0), lanes((g.w - x0).min(16)), acc);
-                }
-            }
-        }
-    }
-
-    /// Stride-1 col2im: each 16-column piece of a row of `dx` sums its
-    /// windows' columns of `col` in registers, in the scalar order (kernel
-    /// row, then kernel column), and is stored once.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn col2im_s1(g: &ConvGeom, col: *const f32, dx: *mut f32) {
-        let pad = g.pad as isize;
-        let p = g.ho * g.wo;
-        for c in 0..g.c {
-            let plane = dx.add(c * g.h * g.w);
-            for iy in 0..g.h {
-                let mut x0 = 0;
-                while x0 < g.w {
-                    let n = (g.w - x0).min(16);
-                    let mut acc = _mm512_setzero_ps();
-                    for i in 0..g.kh {
-                        let oy = iy as isize + pad - i as isize;
-                        if oy < 0 || oy >= g.ho as isize {
-                            continue;
-                        }
-                        for j in 0..g.kw {
-                            // dx column x0 + l takes col column x0 + l - shift.
-                            let shift = j as isize - pad;
-                            let lo = (shift - x0 as isize).clamp(0, 16) as usize;
-                            let hi = (g.wo as isize + shift - x0 as isize).clamp(0, 16) as usize;
-                            let m = lanes(hi.min(n)) & !lanes(lo);
-                            let row = col.add(((c * g.kh + i) * g.kw + j) * p);
-                            let src = row.wrapping_offset(oy * g.wo as isize + x0 as isize - shift);
-                            acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, src));
-                        }
-                    }
-                    _mm512_mask_storeu_ps(plane.add(iy * g.w + x0), lanes(n), acc);
-                    x0 += 16;
-                }
-            }
-        }
     }
 }
 
@@ -293,14 +128,17 @@ fn col2im(g: &ConvGeom, col: &[f32], dx: &mut [f32]) {
     let p = g.p();
     assert!(dx.len() >= g.in_size() && col.len() >= g.k() * p);
     #[cfg(target_arch = "x86_64")]
-    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= super::simd::AVX512 {
-        // SAFETY: AVX-512F is present; masked accesses stay within the
-        // planes and the rows, as asserted above.
+    if (g.stride == 1 || g.stride == 2) && super::simd::level() >= super::simd::AVX2 {
+        let avx512 = super::simd::level() >= super::simd::AVX512;
+        let (col, dx) = (col.as_ptr(), dx.as_mut_ptr());
+        // SAFETY: the CPU has the level's features; masked accesses stay
+        // within the planes and the rows, as asserted above.
         unsafe {
-            if g.stride == 1 {
-                x86::col2im_s1(g, col.as_ptr(), dx.as_mut_ptr())
-            } else {
-                x86::col2im_s2(g, col.as_ptr(), dx.as_mut_ptr())
+            match (avx512, g.stride == 1) {
+                (true, true) => x86::avx512::col2im_s1(g, col, dx),
+                (true, false) => x86::avx512::col2im_s2(g, col, dx),
+                (false, true) => x86::avx2::col2im_s1(g, col, dx),
+                (false, false) => x86::avx2::col2im_s2(g, col, dx),
             }
         };
         return;
@@ -433,6 +271,17 @@ pub fn conv2d_forward_stats(
     super::norm::channel_stats(bn, y)
 }
 
+/// `c = a * b` on our GEMM kernel of the level the kernels dispatch to
+/// ([`super::gemm512`] at AVX-512, [`super::gemm256`] at AVX2); false (and
+/// nothing done) at the portable level.
+fn matmul_nn_at_level(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) -> bool {
+    match super::simd::level() {
+        super::simd::AVX512 => matmul_nn(m, n, k, a, b, c),
+        super::simd::AVX2 => super::gemm256::matmul_nn_acc(m, n, k, a, k, b, n, c, n, false),
+        _ => false,
+    }
+}
+
 /// `y = conv(x, w)` then `ep`, through im2col and GEMM.
 pub(crate) fn im2col_forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
     let (k, p) = (g.k(), g.p());
@@ -450,7 +299,7 @@ pub(crate) fn im2col_forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y
                 im2col(g, x_n, col);
                 Mat::rm(col, k, p)
             };
-            if gemm_parallel || !matmul_nn(g.o, p, k, w, cm.data, y_n) {
+            if gemm_parallel || !matmul_nn_at_level(g.o, p, k, w, cm.data, y_n) {
                 matmul(wm, cm, y_n, false, gemm_parallel);
             }
             apply_epilogue(&ep, n * out_size, p, y_n);
@@ -1152,7 +1001,7 @@ mod tests {
         }
     }
 
-    /// The AVX-512 unfolding (where present) and the scalar loops against
+    /// The vector unfolding (at the level `MACER_SIMD` allows) and the scalar loops against
     /// the definition: element `(row, col)` of the unfolded matrix is the
     /// input value it covers (0 in the padding), and folding back adds every
     /// element onto the input value it covers (in row-major order).

@@ -67,6 +67,9 @@ pub(crate) trait F32x16: Copy {
     unsafe fn unzip_even(a: Self, b: Self) -> Self;
     /// The odd lanes of `a`, then those of `b`: `a1 a3 .. a15 b1 .. b15`.
     unsafe fn unzip_odd(a: Self, b: Self) -> Self;
+    /// Output lane `l` is lane `p[l] % 16` of `v` in the lanes of `mask`,
+    /// zero in the others (`p` from [`F32x16::index`], lanes below 16).
+    unsafe fn maskz_permute(mask: u16, p: Self::Perm, v: Self) -> Self;
     /// `a + b` in the lanes of `mask`, `a` in the others.
     unsafe fn mask_add(mask: u16, a: Self, b: Self) -> Self;
     /// `d` where `y > 0` (ordered: NaN counts as not), else +0.
@@ -237,6 +240,10 @@ impl F32x16 for __m512 {
     #[inline(always)]
     unsafe fn unzip_odd(a: Self, b: Self) -> Self {
         Self::permute2(a, Self::index(unzip_lanes(1)), b)
+    }
+    #[inline(always)]
+    unsafe fn maskz_permute(mask: u16, p: Self::Perm, v: Self) -> Self {
+        _mm512_maskz_permutexvar_ps(mask, p, v)
     }
     #[inline(always)]
     unsafe fn mask_add(mask: u16, a: Self, b: Self) -> Self {
@@ -486,6 +493,15 @@ impl F32x16 for F32x8x2 {
     #[inline(always)]
     unsafe fn unzip_odd(a: Self, b: Self) -> Self {
         F32x8x2(unzip8::<0xdd>(a), unzip8::<0xdd>(b))
+    }
+    #[inline(always)]
+    unsafe fn maskz_permute(mask: u16, p: Self::Perm, v: Self) -> Self {
+        let (lo, hi) = vector_masks(mask);
+        let w = Self::permute2(v, p, v);
+        F32x8x2(
+            _mm256_and_ps(w.0, _mm256_castsi256_ps(lo)),
+            _mm256_and_ps(w.1, _mm256_castsi256_ps(hi)),
+        )
     }
     #[inline(always)]
     unsafe fn mask_add(mask: u16, a: Self, b: Self) -> Self {
