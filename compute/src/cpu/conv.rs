@@ -1,7 +1,7 @@
 //! 2-D convolution as im2col + GEMM, one image per task.
 //!
 //! Forward: `y[n] = W[O, K] * col(x[n])[K, P]` with `K = C*kh*kw`, `P = Ho*Wo`
-//! (the AVX-512 kernel in [`super::gemm512`] where available); stride-1 3x3
+//! (our kernels of [`super::gemm_level`] at AVX-512 and AVX2); stride-1 3x3
 //! convolutions with enough channels go through Winograd F(4x4, 3x3) in
 //! [`super::winograd`] instead.
 //! Backward data: for stride 1, a forward convolution of `dy` with the
@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat};
-use super::gemm512::{matmul_nn, matmul_nn_acc};
+use super::gemm_level::{gemm_nt_acc, matmul_nn, matmul_nn_acc};
 use super::norm::{group_grad_sums, AddReluSums, BnBackward, BnGeom, DeferredDx};
 pub use super::winograd_wgrad::Dy;
 use crate::buffers::Scratch;
@@ -271,17 +271,6 @@ pub fn conv2d_forward_stats(
     super::norm::channel_stats(bn, y)
 }
 
-/// `c = a * b` on our GEMM kernel of the level the kernels dispatch to
-/// ([`super::gemm512`] at AVX-512, [`super::gemm256`] at AVX2); false (and
-/// nothing done) at the portable level.
-fn matmul_nn_at_level(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) -> bool {
-    match super::simd::level() {
-        super::simd::AVX512 => matmul_nn(m, n, k, a, b, c),
-        super::simd::AVX2 => super::gemm256::matmul_nn_acc(m, n, k, a, k, b, n, c, n, false),
-        _ => false,
-    }
-}
-
 /// `y = conv(x, w)` then `ep`, through im2col and GEMM.
 pub(crate) fn im2col_forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y: &mut [f32]) {
     let (k, p) = (g.k(), g.p());
@@ -299,7 +288,7 @@ pub(crate) fn im2col_forward(g: &ConvGeom, x: &[f32], w: &[f32], ep: Epilogue, y
                 im2col(g, x_n, col);
                 Mat::rm(col, k, p)
             };
-            if gemm_parallel || !matmul_nn_at_level(g.o, p, k, w, cm.data, y_n) {
+            if gemm_parallel || !matmul_nn(g.o, p, k, w, cm.data, y_n) {
                 matmul(wm, cm, y_n, false, gemm_parallel);
             }
             apply_epilogue(&ep, n * out_size, p, y_n);
@@ -343,7 +332,9 @@ pub fn conv2d_backward(
     with_bias: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     if let Some(p) = pro {
-        if !(super::simd::level() >= super::simd::AVX512 && super::winograd::applies(g)) {
+        // The Winograd weight gradient applies the prologue itself (it needs
+        // a vector level, which `applies` checks); elsewhere it is written out.
+        if !super::winograd::applies(g) {
             let h = materialize(&p, g, x);
             let out = conv2d_backward(g, (&h, None), w, dy, dx, dx_acc, with_bias);
             crate::buffers::recycle_f32(h);
@@ -385,7 +376,7 @@ pub fn conv2d_backward(
             dx.iter_mut().zip(acc).for_each(|(d, a)| *d += a);
         }
     };
-    if super::simd::level() >= super::simd::AVX512 {
+    if super::simd::level() >= super::simd::AVX2 {
         if let Some(dx) = dx {
             data_grad_col2im(g, w, dy, dx);
             late_acc(dx);
@@ -652,7 +643,7 @@ fn weight_grads(
 const WG_PIXELS: usize = 512;
 
 /// Weight-gradient partials `dW^T [K, O]`, one per fixed group of images
-/// (as in [`weight_grads`]), on the AVX-512 kernels, with the bias gradient
+/// (as in [`weight_grads`]), on our GEMM kernels of the level, with the bias gradient
 /// as an extra row `K` (the product with a row of ones) when `with_bias`.
 /// Images with at least [`WG_PIXELS`] output pixels reduce over them in
 /// dot products `dW[o][k] += dy[o] . col[k]`; smaller ones unfold side by
@@ -678,7 +669,8 @@ fn weight_grad_partials(g: &ConvGeom, x: &[f32], dy: &[f32], with_bias: bool) ->
                 for n in first..end {
                     im2col(g, &x[n * g.in_size()..(n + 1) * g.in_size()], &mut col);
                     let dy_n = &dy[n * out_size..(n + 1) * out_size];
-                    super::gemm512::gemm_nt_acc(o, k1, p, dy_n, p, &col, p, &mut dwo);
+                    let ok = gemm_nt_acc(o, k1, p, dy_n, p, &col, p, &mut dwo);
+                    assert!(ok, "needs a vector GEMM kernel");
                 }
                 for (oo, row) in dwo.chunks_exact(k1).enumerate() {
                     for (kk, v) in row.iter().enumerate() {
@@ -714,7 +706,7 @@ fn weight_grad_partials(g: &ConvGeom, x: &[f32], dy: &[f32], with_bias: bool) ->
                 }
                 let (a, b) = (&col[..k1 * t], &dyt[..t * o]);
                 let ok = matmul_nn_acc(k1, o, t, a, t, b, o, &mut dw, o, s > first);
-                assert!(ok, "needs the AVX-512 kernel");
+                assert!(ok, "needs a vector GEMM kernel");
                 s += nb;
             }
             dw
@@ -746,7 +738,7 @@ fn finish_fused(
     (dw, db)
 }
 
-/// `dx = col2im(W^T dy)`, image by image, on the AVX-512 kernel.
+/// `dx = col2im(W^T dy)`, image by image, on our GEMM kernel of the level.
 fn data_grad_col2im(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (k, p, o) = (g.k(), g.p(), g.o);
     let mut wt = crate::buffers::uninit_f32(k * o);
@@ -766,7 +758,7 @@ fn data_grad_col2im(g: &ConvGeom, w: &[f32], dy: &[f32], dx: &mut [f32]) {
                 col2im(g, dcol, dx_n);
                 ok
             };
-            assert!(ok, "needs the AVX-512 kernel");
+            assert!(ok, "needs a vector GEMM kernel");
         },
     );
     crate::buffers::recycle_f32(wt);
@@ -849,7 +841,7 @@ mod tests {
     }
 
     /// The convolution of `pro(x)` with the prologue applied as it reads `x`
-    /// (on AVX-512) equals, bit for bit, the one of `pro(x)` written out;
+    /// (at a vector level) equals, bit for bit, the one of `pro(x)` written out;
     /// both equal the direct convolution of `max(x * scale + shift, 0)`.
     #[test]
     fn prologue_equals_its_written_out_input() {

@@ -50,6 +50,38 @@ pub fn matmul_nn_acc(
     false
 }
 
+/// `c[i][j] += sum_t a[i][t] * b[j][t]` for `i < m`, `j < n`, `t < k`,
+/// with row strides `lda`, `ldb` (`c` is contiguous `m x n`), as
+/// [`super::gemm512::gemm_nt_acc`] computes it: each element one dot
+/// product in 16 lanes over `t` (two 8-lane halves), then the lanes added
+/// pairwise. Returns false (and does nothing) where AVX2 or FMA is missing.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_nt_acc(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+) -> bool {
+    assert!(lda >= k && ldb >= k && c.len() >= m * n);
+    assert!(m == 0 || a.len() >= (m - 1) * lda + k);
+    assert!(n == 0 || b.len() >= (n - 1) * ldb + k);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if super::simd::detected_level() >= super::simd::AVX2 {
+            // SAFETY: AVX2 and FMA are present; reads and writes stay within
+            // the extents asserted above.
+            unsafe { x86::gemm_nt_acc(m, n, k, a.as_ptr(), lda, b.as_ptr(), ldb, c.as_mut_ptr()) };
+            return true;
+        }
+    }
+    let _ = (m, n, k, a, b, c);
+    false
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -264,6 +296,120 @@ mod x86 {
             store::<FULL>(c.add(r * ldc + 8), m1, acc1[r]);
         }
     }
+
+    /// Sixteen lanes as two halves, for the dot products of [`gemm_nt_acc`].
+    type Lanes16 = (__m256, __m256);
+
+    /// The 16 lanes at `p`, those past `n` (of 16) zero.
+    #[inline(always)]
+    unsafe fn load16(p: *const f32, n: usize) -> Lanes16 {
+        if n >= 16 {
+            (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+        } else {
+            (
+                _mm256_maskload_ps(p, lanes(n)),
+                _mm256_maskload_ps(p.add(8), lanes(n.saturating_sub(8))),
+            )
+        }
+    }
+
+    /// The 16 lanes added: the halves, then pairwise within one half.
+    #[inline(always)]
+    unsafe fn sum16(v: Lanes16) -> f32 {
+        let s = _mm256_add_ps(v.0, v.1);
+        let s = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn gemm_nt_acc(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+    ) {
+        let (m2, n2) = (m / 2 * 2, n / 2 * 2);
+        for i in (0..m2).step_by(2) {
+            for j in (0..n2).step_by(2) {
+                dot_tile::<2, 2>(
+                    k,
+                    a.add(i * lda),
+                    lda,
+                    b.add(j * ldb),
+                    ldb,
+                    c.add(i * n + j),
+                    n,
+                );
+            }
+            if n2 < n {
+                dot_tile::<2, 1>(
+                    k,
+                    a.add(i * lda),
+                    lda,
+                    b.add(n2 * ldb),
+                    ldb,
+                    c.add(i * n + n2),
+                    n,
+                );
+            }
+        }
+        if m2 < m {
+            for j in 0..n {
+                dot_tile::<1, 1>(
+                    k,
+                    a.add(m2 * lda),
+                    lda,
+                    b.add(j * ldb),
+                    ldb,
+                    c.add(m2 * n + j),
+                    n,
+                );
+            }
+        }
+    }
+
+    /// `c[i][j] += a_i . b_j` for an `R x S` block, over all of `k` (two
+    /// accumulators per element: 4 to 8 of the 16 registers).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dot_tile<const R: usize, const S: usize>(
+        k: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        let z = _mm256_setzero_ps();
+        let mut acc = [[(z, z); S]; R];
+        let mut t = 0;
+        while t < k {
+            let bv: [Lanes16; S] = std::array::from_fn(|s| load16(b.add(s * ldb + t), k - t));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = load16(a.add(r * lda + t), k - t);
+                for (s, v) in row.iter_mut().enumerate() {
+                    *v = (
+                        _mm256_fmadd_ps(av.0, bv[s].0, v.0),
+                        _mm256_fmadd_ps(av.1, bv[s].1, v.1),
+                    );
+                }
+            }
+            t += 16;
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (s, v) in row.iter().enumerate() {
+                *c.add(r * ldc + s) += sum16(*v);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +513,48 @@ mod tests {
                     );
                 }
                 assert!(cw[i * ldc + n..(i + 1) * ldc].iter().all(|v| v.is_nan()));
+            }
+        }
+    }
+
+    #[test]
+    fn avx2_gemm_nt_matches_reference() {
+        if super::super::simd::detected_level() < super::super::simd::AVX2 {
+            eprintln!("skipped: this CPU lacks AVX2 and FMA");
+            return;
+        }
+        for (m, n, k) in [
+            (6, 26, 576),
+            (16, 151, 64),
+            (1, 1, 1),
+            (3, 5, 17),
+            (7, 3, 33),
+        ] {
+            let (lda, ldb) = (k + 3, k + 1);
+            let a: Vec<f32> = (0..m * lda)
+                .map(|i| ((i * 37 % 101) as f32 - 50.3) / 7.1)
+                .collect();
+            let b: Vec<f32> = (0..n * ldb)
+                .map(|i| ((i * 53 % 97) as f32 - 47.9) / 9.7)
+                .collect();
+            let c0: Vec<f32> = (0..m * n).map(|i| (i % 23) as f32 * 0.37 - 4.1).collect();
+            let mut c = c0.clone();
+            assert!(gemm_nt_acc(m, n, k, &a, lda, &b, ldb, &mut c));
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut r, mut mag) = (c0[i * n + j] as f64, c0[i * n + j].abs() as f64);
+                    for t in 0..k {
+                        let p = a[i * lda + t] as f64 * b[j * ldb + t] as f64;
+                        r += p;
+                        mag += p.abs();
+                    }
+                    let tol = (k as f64 + 2.0) * f32::EPSILON as f64 * mag;
+                    let got = c[i * n + j] as f64;
+                    assert!(
+                        (got - r).abs() <= tol,
+                        "{m}x{n}x{k} at {i},{j}: {got} vs {r}"
+                    );
+                }
             }
         }
     }

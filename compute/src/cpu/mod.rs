@@ -11,6 +11,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod gemm256;
 pub mod gemm512;
+pub mod gemm_level;
 pub mod index;
 #[cfg(target_arch = "x86_64")]
 mod lane_sums;
