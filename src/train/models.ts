@@ -9,8 +9,15 @@ import type { DatasetName } from "../data/types.ts";
 import { InputError } from "../errors.ts";
 import { LeNet } from "../nn/lenet.ts";
 import type { Module } from "../nn/module.ts";
-import { CIFAR10_MEAN, CIFAR10_STD, Normalized } from "../nn/normalize.ts";
+import {
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  Normalized,
+} from "../nn/normalize.ts";
 import { ResNet110 } from "../nn/resnet.ts";
+import { ResNet50 } from "../nn/resnet50.ts";
 
 /** A registered model. */
 export interface ModelSpec {
@@ -47,6 +54,20 @@ export const MODELS: Readonly<Record<string, ModelSpec>> = {
     input: [3, 32, 32],
     build: (seed, classes) =>
       new Normalized(new ResNet110(seed, classes), CIFAR10_MEAN, CIFAR10_STD),
+  },
+  resnet50: {
+    description: "Cohen et al.'s and Salman et al.'s ImageNet model: ImageNet normalisation, " +
+      "then torchvision's resnet50; state-dict names as their checkpoints' (1.conv1.weight)",
+    input: [3, 224, 224],
+    build: (seed, classes) =>
+      new Normalized(new ResNet50(seed, classes), IMAGENET_MEAN, IMAGENET_STD),
+  },
+  torchvision_resnet50: {
+    description: "torchvision's resnet50 with ImageNet normalisation in front; state-dict " +
+      "names as a plain torchvision state dict's (conv1.weight)",
+    input: [3, 224, 224],
+    build: (seed, classes) =>
+      new Normalized(new ResNet50(seed, classes), IMAGENET_MEAN, IMAGENET_STD, false),
   },
 };
 
