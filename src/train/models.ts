@@ -76,6 +76,7 @@ export const MODEL_NAMES: readonly string[] = Object.keys(MODELS);
 
 /** The model MACER's `main.py` uses for a dataset. */
 export function defaultModelFor(dataset: DatasetName): string {
+  if (dataset === "imagenet") return "resnet50";
   return dataset === "cifar10" || dataset === "svhn" ? "resnet110" : "lenet";
 }
 
