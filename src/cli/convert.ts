@@ -73,6 +73,8 @@ export async function main(args: string[]): Promise<number> {
   }
   if (arch === undefined) {
     const fits = MODEL_NAMES.filter((name) => {
+      const stem = file.tensors[MODELS[name].stem.name];
+      if (stem === undefined || !sameShape(stem.shape, MODELS[name].stem.shape)) return false;
       const entries = buildModel(name, 0, classes).stateEntries();
       const names = Object.keys(file.tensors);
       return names.length === entries.length &&

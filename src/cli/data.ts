@@ -48,6 +48,9 @@ export async function main(args: string[]): Promise<number> {
   if (split !== "train" && split !== "test") {
     throw new UsageError(`--split must be train or test, got "${split}"`, 2);
   }
+  if (name === "imagenet" && split !== "test") {
+    throw new UsageError("imagenet has only its validation images here: give --split test", 2);
+  }
   if (values.root === "") throw new UsageError(`--root must not be empty`, 2);
   if (values.offline && values.download) {
     throw new UsageError("--download and --offline contradict each other", 2);

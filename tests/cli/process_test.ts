@@ -38,7 +38,11 @@ Deno.test("cli.ts exits 2 with one message on stderr and no stack trace for bad 
     [["macer", "--threads", "-2"], /^error: --threads must be a whole number >= 0/],
     [["macer", "--seed", "x"], /^error: --seed must be a whole number, got "x"/],
     [["macer", "--device", "tpu"], /^error: --device must be cpu, gpu or auto, got "tpu"/],
-    [["data", "imagenet"], /^error: unknown dataset "imagenet"/],
+    [["data", "tinyimagenet"], /^error: unknown dataset "tinyimagenet"/],
+    [
+      ["data", "imagenet"],
+      /^error: imagenet has only its validation images here: give --split test/,
+    ],
     [["data", "mnist", "--offline", "--base-url", "http://m/"], /^error: --base-url has no use/],
   ];
   for (const [args, pattern] of cases) {

@@ -37,7 +37,7 @@ Deno.test("main() rejects unknown flags, names and splits with exit code 2", asy
   for (
     const args of [
       ["mnist", "--bogus"],
-      ["imagenet"],
+      ["tinyimagenet"],
       ["mnist", "--split", "val"],
       [],
       ["mnist", "--download", "--offline"],

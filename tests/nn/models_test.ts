@@ -10,6 +10,7 @@ import { Tensor, tidy } from "../../compute/tensor.ts";
 import { LeNet } from "../../src/nn/lenet.ts";
 import type { Module } from "../../src/nn/module.ts";
 import { ResNet110 } from "../../src/nn/resnet.ts";
+import { buildModel, MODELS } from "../../src/train/models.ts";
 import {
   formulaInput,
   formulaLabels,
@@ -106,4 +107,14 @@ Deno.test("ResNet-110 train and eval forward and backward match PyTorch", () => 
   assert.ok(maxRelDiff(out.logits, fx.f64.train_logits ?? fx.f64.logits) < 1e-4, "train logits");
   assert.ok(Math.abs(out.loss - fx.f64.loss) < 1e-4 * Math.abs(fx.f64.loss), "loss");
   checkGrads(out.grads, fx.f64.grads, 1e-3);
+});
+
+Deno.test("every registered model's stem is its first state-dict entry", () => {
+  for (const [name, spec] of Object.entries(MODELS)) {
+    const first = buildModel(name, 0, 10).stateEntries()[0];
+    assert.deepEqual({ name: first.name, shape: [...first.shape] }, {
+      name: spec.stem.name,
+      shape: [...spec.stem.shape],
+    }, name);
+  }
 });

