@@ -67,6 +67,10 @@ pub(crate) trait F32x16: Copy {
     unsafe fn unzip_even(a: Self, b: Self) -> Self;
     /// The odd lanes of `a`, then those of `b`: `a1 a3 .. a15 b1 .. b15`.
     unsafe fn unzip_odd(a: Self, b: Self) -> Self;
+    /// For `j` in `0..4`: lanes `0..8` of vector `j` are lanes `j, j + 4,
+    /// .., j + 28` of the 32 lanes of `a[0]` then `a[1]`, lanes `8..16` the
+    /// same lanes of `b`.
+    unsafe fn every_fourth(a: [Self; 2], b: [Self; 2]) -> [Self; 4];
     /// Output lane `l` is lane `p[l] % 16` of `v` in the lanes of `mask`,
     /// zero in the others (`p` from [`F32x16::index`], lanes below 16).
     unsafe fn maskz_permute(mask: u16, p: Self::Perm, v: Self) -> Self;
@@ -240,6 +244,16 @@ impl F32x16 for __m512 {
     #[inline(always)]
     unsafe fn unzip_odd(a: Self, b: Self) -> Self {
         Self::permute2(a, Self::index(unzip_lanes(1)), b)
+    }
+    #[inline(always)]
+    unsafe fn every_fourth(a: [Self; 2], b: [Self; 2]) -> [Self; 4] {
+        std::array::from_fn(|j| {
+            let idx = Self::index(std::array::from_fn(|l| (4 * (l % 8) + j) as i32));
+            Self::halves(
+                Self::permute2(a[0], idx, a[1]),
+                Self::permute2(b[0], idx, b[1]),
+            )
+        })
     }
     #[inline(always)]
     unsafe fn maskz_permute(mask: u16, p: Self::Perm, v: Self) -> Self {
@@ -495,6 +509,14 @@ impl F32x16 for F32x8x2 {
         F32x8x2(unzip8::<0xdd>(a), unzip8::<0xdd>(b))
     }
     #[inline(always)]
+    unsafe fn every_fourth(a: [Self; 2], b: [Self; 2]) -> [Self; 4] {
+        let (pa, pb) = (
+            every_fourth8([a[0].0, a[0].1, a[1].0, a[1].1]),
+            every_fourth8([b[0].0, b[0].1, b[1].0, b[1].1]),
+        );
+        std::array::from_fn(|j| F32x8x2(pa[j], pb[j]))
+    }
+    #[inline(always)]
     unsafe fn maskz_permute(mask: u16, p: Self::Perm, v: Self) -> Self {
         let (lo, hi) = vector_masks(mask);
         let w = Self::permute2(v, p, v);
@@ -530,6 +552,27 @@ impl F32x16 for F32x8x2 {
             _mm256_storeu_pd(q.add(4), _mm256_add_pd(_mm256_loadu_pd(q.add(4)), hi));
         }
     }
+}
+
+/// Vector `j` holds lanes `j, j + 4, .., j + 28` of the 32 lanes of `r`: a
+/// 4 x 4 transpose within each 128-bit half (lane `j` of every vector in the
+/// low half, lane `4 + j` in the high one), then those put in order.
+#[inline(always)]
+unsafe fn every_fourth8(r: [__m256; 4]) -> [__m256; 4] {
+    let t = [
+        _mm256_unpacklo_ps(r[0], r[1]),
+        _mm256_unpackhi_ps(r[0], r[1]),
+        _mm256_unpacklo_ps(r[2], r[3]),
+        _mm256_unpackhi_ps(r[2], r[3]),
+    ];
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let put = |v: __m256| _mm256_permutevar8x32_ps(v, order);
+    [
+        put(_mm256_shuffle_ps::<0x44>(t[0], t[2])),
+        put(_mm256_shuffle_ps::<0xee>(t[0], t[2])),
+        put(_mm256_shuffle_ps::<0x44>(t[1], t[3])),
+        put(_mm256_shuffle_ps::<0xee>(t[1], t[3])),
+    ]
 }
 
 /// `a` and `b` (8 lanes each) interleaved into 16 lanes.
@@ -672,6 +715,25 @@ mod tests {
             (V::unzip_even, unzip_lanes(0)),
             (V::unzip_odd, unzip_lanes(1)),
         ];
+        // every_fourth: a and b as the 32 lanes 0..32, and 100..132.
+        let (a2, b2): (Vec<f32>, Vec<f32>) = (
+            (0..32).map(|i| i as f32).collect(),
+            (100..132).map(|i| i as f32).collect(),
+        );
+        let mut out = [[0f32; 16]; 4];
+        // SAFETY: as in `transposes`.
+        unsafe {
+            let two = |v: &[f32]| [V::load(v.as_ptr()), V::load(v.as_ptr().add(16))];
+            for (o, v) in out.iter_mut().zip(V::every_fourth(two(&a2), two(&b2))) {
+                V::store(o.as_mut_ptr(), v);
+            }
+        }
+        for (j, o) in out.iter().enumerate() {
+            let want: Vec<f32> = (0..16)
+                .map(|l| (4 * (l % 8) + j + 100 * (l / 8)) as f32)
+                .collect();
+            assert_eq!(o.to_vec(), want, "every_fourth {j}");
+        }
         for (k, (f, lanes)) in cases.into_iter().enumerate() {
             let mut out = [0f32; 16];
             // SAFETY: as in `transposes`.

@@ -242,13 +242,7 @@ simd_fn! {
     /// lane `tx` and of `b` in lane `8 + tx`.
     #[inline]
     unsafe fn window_row_pair(a: [V; 3], b: [V; 3]) -> [V; 6] {
-        let mut d = [V::zero(); 6];
-        for (j, dj) in d.iter_mut().take(4).enumerate() {
-            let idx = V::index(std::array::from_fn(|l| (4 * (l % 8) + j) as i32));
-            let lo = V::permute2(a[0], idx, a[1]);
-            let hi = V::permute2(b[0], idx, b[1]);
-            *dj = V::halves(lo, hi);
-        }
+        let [d0, d1, d2, d3] = V::every_fourth([a[0], a[1]], [b[0], b[1]]);
         // Columns 4 and 5 of tile tx are columns 0 and 1 of tile tx + 1; the
         // last tile of each row takes padded columns 32 and 33 from `tail`.
         let tail = V::permute2(
@@ -263,9 +257,9 @@ simd_fn! {
                 _ => l as i32 + 1,
             }))
         };
-        d[4] = V::permute2(d[0], shifted(0), tail);
-        d[5] = V::permute2(d[1], shifted(1), tail);
-        d
+        let d4 = V::permute2(d0, shifted(0), tail);
+        let d5 = V::permute2(d1, shifted(1), tail);
+        [d0, d1, d2, d3, d4, d5]
     }
 }
 
