@@ -1,0 +1,185 @@
+/**
+ * L2 attacks on the smoothed soft classifier, as SmoothAdv (Salman et al., NeurIPS
+ * 2019, `attacks.py`'s PGD_L2 with several noise vectors) and SmoothMix (Jeong et
+ * al., NeurIPS 2021, their `SmoothMix_PGD`) train with: each step ascends
+ * -log(mean_j softmax(f(x' + delta_j))[y]) over the m fixed noise vectors delta_j of
+ * each image, along the gradient's direction (the gradient over its per-image L2
+ * norm), then projects.
+ *
+ * The model is put in evaluation mode for the attack (as both scripts do) and its
+ * parameters' gradients are discarded after each step: only the input's gradient is
+ * used. Everything runs on the op table, so on any device.
+ *
+ * @module
+ */
+import { backward, Var } from "../../compute/autograd.ts";
+import * as F from "../../compute/functional.ts";
+import * as ops from "../../compute/ops.ts";
+import { type Tensor, tidy } from "../../compute/tensor.ts";
+import type { Module } from "../nn/module.ts";
+import { repeatLabels, safeLog } from "./consistency_loss.ts";
+
+/** Per-image L2 norms [n] of x [n, ...]. */
+export function rowNorms(x: Tensor): Tensor {
+  const flat = ops.reshape(x, [x.shape[0], -1]);
+  return ops.sqrt(ops.sumDim(ops.mul(flat, flat), 1));
+}
+
+/** x [n, ...] with each image multiplied by its entry of s [n]. */
+export function scaleRows(x: Tensor, s: Tensor): Tensor {
+  const d = x.size / x.shape[0];
+  return ops.reshape(ops.mul(ops.reshape(x, [x.shape[0], d]), ops.expandDim(s, 1, d)), x.shape);
+}
+
+/** x over its per-image norm plus `eps` (`x / (||x|| + eps)`). */
+export function normalizeRows(x: Tensor, eps: number): Tensor {
+  return scaleRows(x, ops.recip(ops.affine(rowNorms(x), 1, eps)));
+}
+
+/**
+ * torch's `renorm(p=2, dim=0, maxnorm)`: each image whose norm exceeds `maxnorm`
+ * scaled to `maxnorm / (norm + 1e-7)`, as min(1, maxnorm / (norm + 1e-7)).
+ */
+export function renormRows(x: Tensor, maxnorm: number): Tensor {
+  const ratio = ops.affine(ops.recip(ops.affine(rowNorms(x), 1, 1e-7)), -maxnorm, 1);
+  return scaleRows(x, ops.affine(ops.relu(ratio), -1, 1)); // 1 - relu(1 - ratio)
+}
+
+/** Elementwise clamp to [0, 1]: relu(x) - relu(x - 1). */
+export function clamp01(x: Tensor): Tensor {
+  return ops.sub(ops.relu(x), ops.relu(ops.affine(x, 1, -1)));
+}
+
+/**
+ * The gradient with respect to x' [n, ...] of the smoothed soft classifier's negative
+ * log-likelihood, `reduce(-log(max(mean_j softmax(f(x'_i + noise_ij))[y_i], 1e-20)))`
+ * with reduce = mean over images (SmoothAdv) or sum (SmoothMix); the direction is the
+ * same either way.
+ *
+ * @param noise [n*m, ...] noise already scaled by sigma, row i*m + j for image i
+ */
+export function smoothedNllGradient(
+  model: Module,
+  adv: Tensor,
+  labels: Int32Array,
+  noise: Tensor,
+  m: number,
+  reduction: "mean" | "sum",
+): Tensor {
+  const n = labels.length;
+  const d = adv.size / n;
+  const x = new Var(adv, true);
+  const grad = tidy(() => {
+    const tiled = F.reshape(F.expandDim(F.reshape(x, [n, d]), 1, m), noise.shape);
+    const logits = model.forward(F.add(tiled, Var.constant(noise)));
+    const classes = logits.shape[1];
+    const p = F.meanDim(F.softmax(F.reshape(logits, [n, m, classes]), 2), 1);
+    const loss = F.nllLoss(safeLog(p), repeatLabels(labels, 1), reduction);
+    backward(loss);
+    model.zeroGrad();
+    return x.grad!;
+  });
+  return grad;
+}
+
+/** Settings of SmoothAdv's PGD. */
+export interface SmoothAdvPgdOptions {
+  /** Noisy copies per image, `num_noise_vec`. */
+  m: number;
+  /** Steps, `num_steps`. */
+  steps: number;
+  /** L2 radius of the perturbation, `epsilon` after its warm-up. */
+  maxNorm: number;
+  /** Called with the perturbation after each step (for tests). */
+  onStep?: (step: number, delta: Tensor) => void;
+}
+
+/**
+ * SmoothAdv's PGD: delta starts at 0; each step adds `2 * maxNorm / steps` times the
+ * normalised gradient, clamps x + delta to [0, 1] and renorms delta to `maxNorm`.
+ * A zero gradient leaves delta where it is (the authors draw a random direction).
+ *
+ * @param x clean images [n, C, H, W] in [0, 1]
+ * @param noise [n*m, C, H, W], sigma already applied
+ * @returns the adversarial images x + delta [n, C, H, W]
+ */
+export function smoothAdvPgd(
+  model: Module,
+  x: Tensor,
+  labels: Int32Array,
+  noise: Tensor,
+  o: SmoothAdvPgdOptions,
+): Tensor {
+  const lr = (o.maxNorm / o.steps) * 2;
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    let delta = ops.zeros(x.shape);
+    for (let step = 0; step < o.steps; step++) {
+      delta = tidy(() => {
+        const g = smoothedNllGradient(model, ops.add(x, delta), labels, noise, o.m, "mean");
+        const moved = ops.add(delta, ops.affine(normalizeRows(g, 1e-30), lr));
+        const inside = ops.sub(clamp01(ops.add(x, moved)), x);
+        return renormRows(inside, o.maxNorm);
+      });
+      o.onStep?.(step, delta);
+    }
+    return ops.add(x, delta);
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** Settings of SmoothMix's attack. */
+export interface SmoothMixPgdOptions {
+  m: number;
+  steps: number;
+  /** Step size. */
+  alpha: number;
+  /** The step whose starting point becomes the mixup's start. */
+  mixStep: number;
+  /** Bound on the adversarial point's distance from x (undefined: none). */
+  maxnorm?: number;
+  /** Bound on the start point's distance from x, after its warm-up. */
+  maxnormS: number;
+  /** Called with the adversarial point after each step (for tests). */
+  onStep?: (step: number, adv: Tensor) => void;
+}
+
+/** Renorm of `adv - x` to `maxnorm` if given, then a clamp to [0, 1]. */
+function project(adv: Tensor, x: Tensor, maxnorm: number | undefined): Tensor {
+  const bounded = maxnorm === undefined ? adv : ops.add(x, renormRows(ops.sub(adv, x), maxnorm));
+  return clamp01(bounded);
+}
+
+/**
+ * SmoothMix's attack: `steps` steps of size alpha along the normalised gradient (over
+ * norm + 1e-8), each projected; the point reached before step `mixStep` is the
+ * mixup's start, projected into the `maxnormS` ball.
+ *
+ * @returns [start, adversarial] points [n, C, H, W]
+ */
+export function smoothMixPgd(
+  model: Module,
+  x: Tensor,
+  labels: Int32Array,
+  noise: Tensor,
+  o: SmoothMixPgdOptions,
+): [Tensor, Tensor] {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    let adv = x, start = x;
+    for (let step = 0; step < o.steps; step++) {
+      if (step === o.mixStep) start = adv;
+      adv = tidy(() => {
+        const g = smoothedNllGradient(model, adv, labels, noise, o.m, "sum");
+        return project(ops.add(adv, ops.affine(normalizeRows(g, 1e-8), o.alpha)), x, o.maxnorm);
+      });
+      o.onStep?.(step, adv);
+    }
+    return [project(start, x, o.maxnormS), adv];
+  } finally {
+    model.train(wasTraining);
+  }
+}
