@@ -9,6 +9,9 @@ import { backward, type Var } from "../../compute/autograd.ts";
 import * as ops from "../../compute/ops.ts";
 import { Tensor, tidy } from "../../compute/tensor.ts";
 import { LeNet } from "../../src/nn/lenet.ts";
+import { CIFAR10_MEAN, CIFAR10_STD, Normalized } from "../../src/nn/normalize.ts";
+import { ResNet110 } from "../../src/nn/resnet.ts";
+import { smoothedNllGradient } from "../../src/train/attacks.ts";
 import { consistencyLossFromLogits } from "../../src/train/consistency_loss.ts";
 import { readLossValues } from "../../src/train/loss_values.ts";
 import { noisyCopies } from "../../src/train/macer_loss.ts";
@@ -50,6 +53,7 @@ function close(what: string, got: number, want: number, tol: number, scale = Mat
 }
 
 function checkSummary(what: string, t: Float32Array, want: Summary, tol: number) {
+  const images = want.norms.length;
   let sum = 0, abs = 0;
   for (const v of t) {
     sum += v;
@@ -57,7 +61,7 @@ function checkSummary(what: string, t: Float32Array, want: Summary, tol: number)
   }
   close(`${what} sum |.|`, abs, want.abs_sum, tol);
   close(`${what} sum`, sum, want.sum, tol, want.abs_sum);
-  const d = t.length / n;
+  const d = t.length / images;
   want.norms.forEach((w, i) => {
     let s = 0;
     for (let j = i * d; j < (i + 1) * d; j++) s += t[j] * t[j];
@@ -153,5 +157,22 @@ Deno.test("SmoothMix attack, loss and gradients match PyTorch", () => {
     close("classification", v.classification, c.classification, 1e-5);
     close("mixup term", v.robustness, c.robustness, 1e-4);
     checkGrads(gradients(net, r.loss), c.grads, 1e-4);
+  });
+});
+
+Deno.test("the attacks' input gradient through normalisation and an eval-mode ResNet matches PyTorch", () => {
+  const c = fx.resnet20_eval_input_grad;
+  const net = new Normalized(new ResNet110(0, 10, 3), CIFAR10_MEAN, CIFAR10_STD);
+  loadFormulaWeights(net);
+  tidy(() => {
+    const size = c.n * 3 * 32 * 32;
+    const x = Tensor.fromF32(formulaInput(size), [c.n, 3, 32, 32]);
+    const eps = new Float32Array(size * c.m);
+    for (let i = 0; i < eps.length; i++) eps[i] = Math.fround(Math.sin(0.013 * i * i + 0.5) * 0.8);
+    const noise = ops.affine(Tensor.fromF32(eps, [c.n * c.m, 3, 32, 32]), sigma);
+    net.eval();
+    const g = smoothedNllGradient(net, x, Int32Array.from(c.labels), noise, c.m, "mean");
+    checkSummary("input gradient", g.toF32(), c.grad, 1e-4);
+    for (const p of net.parameters()) assert.equal(p.grad, null, "no parameter keeps a gradient");
   });
 });
