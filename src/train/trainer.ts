@@ -127,9 +127,13 @@ export interface StepResult {
   finite: boolean;
   /** Classification loss summed over the batch. */
   classification: number;
-  /** Robustness loss summed over the kept images (0 for Gaussian augmentation). */
+  /**
+   * Robustness loss summed over the kept images; for Consistency and SmoothMix their
+   * regularizer (the consistency term, the weighted mixup term) summed over the batch; 0
+   * for Gaussian augmentation and SmoothAdv.
+   */
   robustness: number;
-  /** Images that entered the robustness loss (0 for Gaussian augmentation). */
+  /** Images that entered the robustness loss (MACER only; 0 otherwise). */
   kept: number;
   /** Images in the batch. */
   n: number;
