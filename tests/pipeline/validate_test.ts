@@ -323,3 +323,30 @@ Deno.test("a train stage refuses the fields of other methods and gets its own me
   assert.deepEqual([adv.num_steps, adv.warmup, adv.num_noise_vec, adv.epsilon], [4, 1, 1, 0.25]);
   assert.equal(m.lbd, 12);
 });
+
+Deno.test("a baseline composes with a warm-up stage and a matrix sweep of its own fields", async () => {
+  await using tmp = await tempDir();
+  const file = await writeJsonFile(
+    `${tmp.path}/p.json`,
+    withStages(
+      [
+        { kind: "train", name: "warm", method: "gaussian", sigma: 0.25, epochs: 1 },
+        { kind: "train", name: "mix", method: "smoothmix", sigma: 0.25, epochs: 1, init: "warm" },
+        { kind: "certify", n: 100, num_img: 2 },
+      ],
+      { matrix: { "stages[1].eta": [1, 5], "stages[1].mix_step": [0, 1] } },
+    ),
+  );
+  const { runs } = await planRuns(file, []);
+  assert.equal(runs.length, 4);
+  const got = runs.map((r) => {
+    const st = r.pipeline.stages[1] as unknown as Record<string, unknown>;
+    return [st.eta, st.mix_step, st.num_steps, st.init];
+  });
+  assert.deepEqual(got.sort(), [[1, 0, 8, "warm"], [1, 1, 8, "warm"], [5, 0, 8, "warm"], [
+    5,
+    1,
+    8,
+    "warm",
+  ]]);
+});
