@@ -84,6 +84,10 @@ const FLAGS = {
     default: "",
     help: "smoothadv: train on all m noisy copies (true/false) [false]",
   },
+  no_grad_attack: {
+    default: "",
+    help: "smoothadv: attack without backpropagation (true/false) [false]",
+  },
   attack_alpha: { default: "", help: "smoothmix: attack step size (their --alpha) [1]" },
   mix_step: {
     default: "",
@@ -118,6 +122,7 @@ const METHOD_FLAGS: Partial<Record<FlagName, string>> = {
   num_steps: "num_steps",
   warmup: "warmup",
   train_multi_noise: "train_multi_noise",
+  no_grad_attack: "no_grad_attack",
   attack_alpha: "alpha",
   mix_step: "mix_step",
   maxnorm: "maxnorm",
@@ -191,6 +196,7 @@ function methodFlag(name: FlagName, raw: string): number | string | boolean {
       if (raw !== "PGD") bad(`--attack must be PGD (DDN is not offered), got "${raw}"`);
       return raw;
     case "train_multi_noise":
+    case "no_grad_attack":
       if (raw !== "true" && raw !== "false") bad(`--${name} must be true or false, got "${raw}"`);
       return raw === "true";
     case "gauss_num":

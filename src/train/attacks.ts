@@ -82,6 +82,27 @@ export function smoothedNllGradient(
   return grad;
 }
 
+/**
+ * SmoothAdv's `no_grad_attack` direction (their `_attack_mutlinoise_no_grad`): no
+ * backpropagation, the mean over each image's m copies of -softmax(f(x'_i + noise_ij))[y_i]
+ * times noise_ij, a zeroth-order estimate of the same ascent direction.
+ */
+export function noiseWeightedDirection(
+  model: Module,
+  adv: Tensor,
+  labels: Int32Array,
+  noise: Tensor,
+  m: number,
+): Tensor {
+  const n = labels.length;
+  const d = adv.size / n;
+  const tiled = ops.reshape(ops.expandDim(ops.reshape(adv, [n, d]), 1, m), noise.shape);
+  const logits = model.forward(Var.constant(ops.add(tiled, noise))).value;
+  const py = ops.gatherRows(ops.softmax(logits, 1), repeatLabels(labels, m));
+  const weighted = scaleRows(noise, ops.affine(ops.reshape(py, [n * m]), -1));
+  return ops.reshape(ops.sumDim(ops.reshape(weighted, [n, m, d]), 1, 1 / m), adv.shape);
+}
+
 /** Settings of SmoothAdv's PGD. */
 export interface SmoothAdvPgdOptions {
   /** Noisy copies per image, `num_noise_vec`. */
@@ -90,6 +111,11 @@ export interface SmoothAdvPgdOptions {
   steps: number;
   /** L2 radius of the perturbation, `epsilon` after its warm-up. */
   maxNorm: number;
+  /**
+   * `no_grad_attack`: step along {@linkcode noiseWeightedDirection} instead of the
+   * gradient; as in their code, only with more than one noise vector.
+   */
+  noGrad?: boolean;
   /** Called with the perturbation after each step (for tests). */
   onStep?: (step: number, delta: Tensor) => void;
 }
@@ -117,7 +143,10 @@ export function smoothAdvPgd(
     let delta = ops.zeros(x.shape);
     for (let step = 0; step < o.steps; step++) {
       delta = tidy(() => {
-        const g = smoothedNllGradient(model, ops.add(x, delta), labels, noise, o.m, "mean");
+        const at = ops.add(x, delta);
+        const g = o.noGrad && o.m > 1
+          ? noiseWeightedDirection(model, at, labels, noise, o.m)
+          : smoothedNllGradient(model, at, labels, noise, o.m, "mean");
         const moved = ops.add(delta, ops.affine(normalizeRows(g, 1e-30), lr));
         const inside = ops.sub(clamp01(ops.add(x, moved)), x);
         return renormRows(inside, o.maxNorm);

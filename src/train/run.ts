@@ -95,6 +95,7 @@ export function trainerFor(model: Module, s: TrainSettings): Trainer {
       numSteps: s.num_steps,
       warmup: s.warmup,
       trainMultiNoise: s.train_multi_noise,
+      noGradAttack: s.no_grad_attack,
       alpha: s.alpha,
       mixStep: s.mix_step,
       maxnorm: s.maxnorm,

@@ -32,6 +32,7 @@ export interface TrainSettings {
   num_steps: number;
   warmup: number;
   train_multi_noise: boolean;
+  no_grad_attack: boolean;
   alpha: number;
   mix_step: number;
   /** SmoothMix's bound on the adversarial point (absent: none). */
@@ -66,7 +67,15 @@ export const METHOD_FIELDS: Record<TrainMethodName, readonly string[]> = {
   macer: ["gauss_num", "lbd", "gamma", "beta"],
   gaussian: [],
   consistency: ["num_noise_vec", "lbd", "eta"],
-  smoothadv: ["attack", "epsilon", "num_steps", "warmup", "num_noise_vec", "train_multi_noise"],
+  smoothadv: [
+    "attack",
+    "epsilon",
+    "num_steps",
+    "warmup",
+    "num_noise_vec",
+    "train_multi_noise",
+    "no_grad_attack",
+  ],
   smoothmix: [
     "num_noise_vec",
     "num_steps",
@@ -164,6 +173,12 @@ export const TRAIN_FIELDS: ObjectSpec["fields"] = {
     type: "boolean",
     default: false,
     doc: "smoothadv: train on all m noisy copies of each adversarial image (else the first)",
+  },
+  no_grad_attack: {
+    type: "boolean",
+    default: false,
+    doc: "smoothadv: attack along the mean of -p_y(x + noise) * noise over the m copies " +
+      "(no backpropagation; only with num_noise_vec > 1, as their code)",
   },
   alpha: {
     type: "number",

@@ -26,6 +26,8 @@ export interface SmoothAdvOptions {
   epsilon: number;
   /** `train_multi_noise`. */
   multiNoise: boolean;
+  /** `no_grad_attack` (only with m > 1, as their code). */
+  noGrad?: boolean;
   /** Called with the perturbation after each attack step (for tests). */
   onAttackStep?: (step: number, delta: Tensor) => void;
 }
@@ -60,6 +62,7 @@ export function smoothAdvLoss(
     m: o.m,
     steps: o.steps,
     maxNorm: o.epsilon,
+    noGrad: o.noGrad,
     onStep: o.onAttackStep,
   });
   let input: Tensor, rows: number;

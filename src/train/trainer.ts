@@ -51,6 +51,8 @@ export interface BaselineConfig {
   warmup: number;
   /** SmoothAdv: train on all m copies [train_multi_noise]. */
   trainMultiNoise: boolean;
+  /** SmoothAdv: the attack's backprop-free direction [no_grad_attack]. */
+  noGradAttack?: boolean;
   /** SmoothMix: step size [alpha]. */
   alpha: number;
   /** SmoothMix [mix_step]. */
@@ -337,6 +339,7 @@ export class Trainer {
         steps: b.numSteps,
         epsilon: warmedEpsilon(b.epsilon, epoch, b.warmup),
         multiNoise: b.trainMultiNoise,
+        noGrad: b.noGradAttack,
       });
       return [r, draw];
     }

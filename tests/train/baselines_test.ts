@@ -110,7 +110,7 @@ Deno.test("consistency loss and gradients match PyTorch", () => {
 });
 
 for (const c of fx.smoothadv) {
-  Deno.test(`SmoothAdv PGD steps, loss and gradients match PyTorch (train_multi_noise ${c.train_multi_noise})`, () => {
+  Deno.test(`SmoothAdv PGD steps, loss and gradients match PyTorch (train_multi_noise ${c.train_multi_noise}, no_grad_attack ${c.no_grad_attack})`, () => {
     const net = model();
     tidy(() => {
       const deltas: Float32Array[] = [];
@@ -119,6 +119,7 @@ for (const c of fx.smoothadv) {
         steps: c.steps,
         epsilon: c.epsilon,
         multiNoise: c.train_multi_noise,
+        noGrad: c.no_grad_attack,
         onAttackStep: (_, d) => deltas.push(d.toF32()),
       });
       assert.equal(deltas.length, c.steps);
