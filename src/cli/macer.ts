@@ -73,7 +73,8 @@ const FLAGS = {
     help: "m, noisy copies per image (consistency, smoothadv, smoothmix)",
   },
   eta: { default: "", help: "entropy weight (consistency) or mixup weight (smoothmix)" },
-  attack: { default: "", help: "smoothadv: the attack (PGD)" },
+  attack: { default: "", help: "smoothadv: the attack, PGD or DDN [PGD]" },
+  gamma_ddn: { default: "", help: "smoothadv with DDN: the norm's change per step [0.05]" },
   epsilon: { default: "", help: "smoothadv: L2 radius of the attack, pixel units [0.25]" },
   num_steps: { default: "", help: "attack steps (smoothadv [10], smoothmix [8])" },
   warmup: {
@@ -123,6 +124,7 @@ const METHOD_FLAGS: Partial<Record<FlagName, string>> = {
   warmup: "warmup",
   train_multi_noise: "train_multi_noise",
   no_grad_attack: "no_grad_attack",
+  gamma_ddn: "gamma_ddn",
   attack_alpha: "alpha",
   mix_step: "mix_step",
   maxnorm: "maxnorm",
@@ -193,7 +195,7 @@ function float(name: string, raw: string, check: (v: number) => boolean, what: s
 function methodFlag(name: FlagName, raw: string): number | string | boolean {
   switch (name) {
     case "attack":
-      if (raw !== "PGD") bad(`--attack must be PGD (DDN is not offered), got "${raw}"`);
+      if (raw !== "PGD" && raw !== "DDN") bad(`--attack must be PGD or DDN, got "${raw}"`);
       return raw;
     case "train_multi_noise":
     case "no_grad_attack":
@@ -208,6 +210,8 @@ function methodFlag(name: FlagName, raw: string): number | string | boolean {
       return int(name, raw, 0);
     case "maxnorm":
       return float(name, raw, (v) => v > 0, "a number > 0");
+    case "gamma_ddn":
+      return float(name, raw, (v) => v > 0 && v < 1, "in (0, 1)");
     default:
       return float(name, raw, (v) => v >= 0, "a number >= 0");
   }

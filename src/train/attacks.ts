@@ -15,7 +15,7 @@
 import { backward, Var } from "../../compute/autograd.ts";
 import * as F from "../../compute/functional.ts";
 import * as ops from "../../compute/ops.ts";
-import { type Tensor, tidy } from "../../compute/tensor.ts";
+import { Tensor, tidy } from "../../compute/tensor.ts";
 import type { Module } from "../nn/module.ts";
 import { repeatLabels, safeLog } from "./consistency_loss.ts";
 
@@ -65,6 +65,7 @@ export function smoothedNllGradient(
   noise: Tensor,
   m: number,
   reduction: "mean" | "sum",
+  onLogits?: (logits: Tensor) => void,
 ): Tensor {
   const n = labels.length;
   const d = adv.size / n;
@@ -72,6 +73,7 @@ export function smoothedNllGradient(
   const grad = tidy(() => {
     const tiled = F.reshape(F.expandDim(F.reshape(x, [n, d]), 1, m), noise.shape);
     const logits = model.forward(F.add(tiled, Var.constant(noise)));
+    onLogits?.(logits.value);
     const classes = logits.shape[1];
     const p = F.meanDim(F.softmax(F.reshape(logits, [n, m, classes]), 2), 1);
     const loss = F.nllLoss(safeLog(p), repeatLabels(labels, 1), reduction);
@@ -154,6 +156,113 @@ export function smoothAdvPgd(
       o.onStep?.(step, delta);
     }
     return ops.add(x, delta);
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** Settings of SmoothAdv's DDN. */
+export interface SmoothAdvDdnOptions {
+  m: number;
+  steps: number;
+  /** The norm bound, and the starting norm (`epsilon` after its warm-up, as train_pgd.py sets both). */
+  maxNorm: number;
+  /** Factor of the norm's change per step, their `--gamma-DDN` [0.05]. */
+  gamma: number;
+  /** Called with the running perturbation after each step (for tests). */
+  onStep?: (step: number, delta: Tensor) => void;
+}
+
+/** torch.round: to the nearest integer, ties to even. */
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** `round(t * 255) / 255` elementwise in float32, as their 8-bit quantisation (on the host). */
+function quantize(t: Tensor): Tensor {
+  const v = t.toF32();
+  for (let i = 0; i < v.length; i++) v[i] = Math.fround(roundEven(Math.fround(v[i] * 255)) / 255);
+  return Tensor.fromF32(v, t.shape);
+}
+
+/** The most frequent of each image's m predictions (the smallest on a tie), as torch.mode. */
+function modes(top: Int32Array, n: number, m: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, b) => {
+    const counts = new Map<number, number>();
+    for (let j = 0; j < m; j++) {
+      const c = top[2 * (b * m + j)];
+      counts.set(c, (counts.get(c) ?? 0) + 1);
+    }
+    let best = -1, most = 0;
+    for (const [c, k] of counts) if (k > most || (k === most && c < best)) [best, most] = [c, k];
+    return best;
+  });
+}
+
+/**
+ * SmoothAdv's DDN (Rony et al.'s decoupled direction and norm, as their `attacks.py` runs it
+ * with several noise vectors): each step takes a step of cosine-annealed size (1 down to 0.01)
+ * along the normalised gradient of the smoothed classifier's loss, then rescales the
+ * perturbation to a norm that shrinks by `gamma` where the image's majority prediction under
+ * noise is already wrong and grows by `gamma` where not (capped at the norm of the farthest
+ * image in [0, 1]), quantises x + delta to 8 bits and clamps it to [0, 1]. The result is the
+ * smallest adversarial perturbation found (none: the clean image), renormed to `maxNorm` and
+ * quantised. The decisions and the 8-bit rounding are taken on the host.
+ *
+ * @returns the adversarial images [n, C, H, W]
+ */
+export function smoothAdvDdn(
+  model: Module,
+  x: Tensor,
+  labels: Int32Array,
+  noise: Tensor,
+  o: SmoothAdvDdnOptions,
+): Tensor {
+  const n = labels.length;
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    const half = ops.affine(x, 1, -0.5);
+    const far = ops.affine(ops.add(ops.relu(half), ops.relu(ops.affine(half, -1))), 1, 0.5);
+    const worst = rowNorms(far).toF32();
+    const bestL2 = Float32Array.from(worst);
+    const norm = new Float32Array(n).fill(o.maxNorm);
+    let delta = ops.zeros(x.shape), best = ops.zeros(x.shape);
+    for (let step = 0; step < o.steps; step++) {
+      const lr = 0.01 + ((1 - 0.01) * (1 + Math.cos((Math.PI * (step + 1)) / o.steps))) / 2;
+      [delta, best] = tidy(() => {
+        const l2 = rowNorms(delta).toF32();
+        let top: Int32Array = new Int32Array(0);
+        const g = smoothedNllGradient(
+          model,
+          ops.add(x, delta),
+          labels,
+          noise,
+          o.m,
+          "mean",
+          (logits) => void (top = ops.topk2(logits)[1].toI32()),
+        );
+        const pred = modes(top, n, o.m);
+        const adv = Array.from(pred, (p, b) => p !== labels[b]);
+        const both = Float32Array.from(adv, (a, b) => (a && l2[b] < bestL2[b] ? 1 : 0));
+        both.forEach((v, b) => v === 1 && (bestL2[b] = l2[b]));
+        const nextBest = ops.add(best, scaleRows(ops.sub(delta, best), Tensor.fromF32(both, [n])));
+        const moved = ops.add(delta, ops.affine(normalizeRows(g, 1e-30), lr));
+        adv.forEach((a, b) => {
+          norm[b] = Math.min(
+            Math.fround(norm[b] * Math.fround(1 - (a ? 1 : -1) * o.gamma)),
+            worst[b],
+          );
+        });
+        const length = rowNorms(moved).toF32();
+        const factor = Float32Array.from(norm, (v, b) => v / length[b]);
+        const scaled = ops.add(scaleRows(moved, Tensor.fromF32(factor, [n])), x);
+        return [ops.sub(clamp01(quantize(scaled)), x), nextBest];
+      });
+      o.onStep?.(step, delta);
+    }
+    return ops.add(x, quantize(renormRows(best, o.maxNorm)));
   } finally {
     model.train(wasTraining);
   }

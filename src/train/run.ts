@@ -96,6 +96,8 @@ export function trainerFor(model: Module, s: TrainSettings): Trainer {
       warmup: s.warmup,
       trainMultiNoise: s.train_multi_noise,
       noGradAttack: s.no_grad_attack,
+      attack: s.attack,
+      gammaDdn: s.gamma_ddn,
       alpha: s.alpha,
       mixStep: s.mix_step,
       maxnorm: s.maxnorm,

@@ -27,7 +27,8 @@ export interface TrainSettings {
   /** m, noisy copies of each image (SmoothAdv, Consistency, SmoothMix). */
   num_noise_vec: number;
   eta: number;
-  attack: "PGD";
+  attack: "PGD" | "DDN";
+  gamma_ddn: number;
   epsilon: number;
   num_steps: number;
   warmup: number;
@@ -75,6 +76,7 @@ export const METHOD_FIELDS: Record<TrainMethodName, readonly string[]> = {
     "num_noise_vec",
     "train_multi_noise",
     "no_grad_attack",
+    "gamma_ddn",
   ],
   smoothmix: [
     "num_noise_vec",
@@ -101,7 +103,7 @@ const UNUSED: Record<string, number> = {
   lbd: 0,
   eta: 0,
   num_noise_vec: 1,
-  num_steps: 0,
+  num_steps: 1,
   warmup: 1,
 };
 
@@ -146,9 +148,16 @@ export const TRAIN_FIELDS: ObjectSpec["fields"] = {
   },
   attack: {
     type: "string",
-    enum: ["PGD"],
+    enum: ["PGD", "DDN"],
     default: "PGD",
-    doc: "smoothadv: the attack on the smoothed classifier (L2 PGD; DDN is not offered)",
+    doc: "smoothadv: the attack on the smoothed classifier (L2 PGD, or DDN)",
+  },
+  gamma_ddn: {
+    type: "number",
+    above: 0,
+    below: 1,
+    default: 0.05,
+    doc: "smoothadv with DDN: the norm's change per step (their --gamma-DDN)",
   },
   epsilon: {
     type: "number",

@@ -12,7 +12,7 @@ import * as F from "../../compute/functional.ts";
 import * as ops from "../../compute/ops.ts";
 import { Tensor } from "../../compute/tensor.ts";
 import type { Module } from "../nn/module.ts";
-import { smoothAdvPgd } from "./attacks.ts";
+import { smoothAdvDdn, smoothAdvPgd } from "./attacks.ts";
 import { repeatLabels } from "./consistency_loss.ts";
 import { lossParts } from "./loss_values.ts";
 
@@ -28,6 +28,10 @@ export interface SmoothAdvOptions {
   multiNoise: boolean;
   /** `no_grad_attack` (only with m > 1, as their code). */
   noGrad?: boolean;
+  /** `attack` [PGD]. */
+  attack?: "PGD" | "DDN";
+  /** DDN's norm factor, `gamma_ddn` [0.05]. */
+  gammaDdn?: number;
   /** Called with the perturbation after each attack step (for tests). */
   onAttackStep?: (step: number, delta: Tensor) => void;
 }
@@ -58,13 +62,21 @@ export function smoothAdvLoss(
   o: SmoothAdvOptions,
 ): { loss: Var; parts: Tensor; n: number } {
   const n = labels.length;
-  const adv = smoothAdvPgd(model, x, labels, noise, {
-    m: o.m,
-    steps: o.steps,
-    maxNorm: o.epsilon,
-    noGrad: o.noGrad,
-    onStep: o.onAttackStep,
-  });
+  const adv = o.attack === "DDN"
+    ? smoothAdvDdn(model, x, labels, noise, {
+      m: o.m,
+      steps: o.steps,
+      maxNorm: o.epsilon,
+      gamma: o.gammaDdn ?? 0.05,
+      onStep: o.onAttackStep,
+    })
+    : smoothAdvPgd(model, x, labels, noise, {
+      m: o.m,
+      steps: o.steps,
+      maxNorm: o.epsilon,
+      noGrad: o.noGrad,
+      onStep: o.onAttackStep,
+    });
   let input: Tensor, rows: number;
   if (o.multiNoise) {
     input = tilePlus(adv, o.m, noise);

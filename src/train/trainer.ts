@@ -53,6 +53,10 @@ export interface BaselineConfig {
   trainMultiNoise: boolean;
   /** SmoothAdv: the attack's backprop-free direction [no_grad_attack]. */
   noGradAttack?: boolean;
+  /** SmoothAdv: PGD or DDN [attack]. */
+  attack?: "PGD" | "DDN";
+  /** SmoothAdv with DDN [gamma_ddn]. */
+  gammaDdn?: number;
   /** SmoothMix: step size [alpha]. */
   alpha: number;
   /** SmoothMix [mix_step]. */
@@ -193,6 +197,18 @@ export class Trainer {
     const c = this.config;
     if (!Number.isInteger(c.gaussNum) || c.gaussNum < 1) {
       throw new RangeError(`gaussNum must be an integer >= 1, got ${c.gaussNum}`);
+    }
+    const b = c.baseline as BaselineConfig;
+    for (
+      const [name, v, min] of [["numNoiseVec", b.numNoiseVec, 1], ["numSteps", b.numSteps, 1], [
+        "warmup",
+        b.warmup,
+        1,
+      ], ["mixStep", b.mixStep, 0]] as const
+    ) {
+      if (!Number.isInteger(v) || v < min) {
+        throw new RangeError(`baseline.${name} must be an integer >= ${min}, got ${v}`);
+      }
     }
     this.optimizer = new SGD(model.parameters(), {
       lr: c.lr,
@@ -340,6 +356,8 @@ export class Trainer {
         epsilon: warmedEpsilon(b.epsilon, epoch, b.warmup),
         multiNoise: b.trainMultiNoise,
         noGrad: b.noGradAttack,
+        attack: b.attack,
+        gammaDdn: b.gammaDdn,
       });
       return [r, draw];
     }

@@ -165,7 +165,7 @@ Deno.test("macer main() trains each baseline method with its own flags", async (
       "--certify_from",
       "5",
       "--ckptdir",
-      `${dir}/${method}`,
+      `${dir}/${method}-${flags.join("")}`,
       "--threads",
       "2",
     ]);
@@ -174,7 +174,7 @@ Deno.test("macer main() trains each baseline method with its own flags", async (
       r.out.some((l) => /^Classification Loss: [\d.e-]+ {2}Robustness Loss: [\d.e-]+$/.test(l)),
     );
     const config = JSON.parse(
-      (await readSafetensors(`${dir}/${method}/1.safetensors`)).metadata.config,
+      (await readSafetensors(`${dir}/${method}-${flags.join("")}/1.safetensors`)).metadata.config,
     );
     assert.equal(config.method, method);
     assert.equal(config.num_noise_vec, 2);
@@ -230,7 +230,8 @@ Deno.test("macer main() refuses bad flags and bad combinations before any work",
       ["--method", "consistency", "--epsilon", "0.5"],
       /--epsilon only applies to --method smoothadv/,
     ],
-    [["--method", "smoothadv", "--attack", "DDN"], /--attack must be PGD/],
+    [["--method", "smoothadv", "--attack", "CW"], /--attack must be PGD or DDN/],
+    [["--method", "smoothadv", "--gamma_ddn", "1"], /--gamma_ddn must be in \(0, 1\)/],
     [["--method", "smoothadv", "--train_multi_noise", "yes"], /must be true or false/],
     [["--method", "smoothmix", "--num_steps", "0"], /--num_steps must be a whole number >= 1/],
     [["--device", "tpu"], /--device must be cpu, gpu or auto, got "tpu"/],

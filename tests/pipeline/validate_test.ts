@@ -59,7 +59,7 @@ Deno.test("validation reports every type, range and key problem at once, each at
       'seeds: unknown key (did you mean "seed"?); expected one of name, description, extends, ' +
       "seed, device, threads, dataset, model, matrix, stages, expect",
       'stages[0].epoch: unknown key (did you mean "epochs"?); expected one of kind, name, method, ' +
-      "sigma, gauss_num, lbd, gamma, beta, num_noise_vec, eta, attack, epsilon, num_steps, warmup, train_multi_noise, no_grad_attack, alpha, mix_step, maxnorm, maxnorm_s, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
+      "sigma, gauss_num, lbd, gamma, beta, num_noise_vec, eta, attack, gamma_ddn, epsilon, num_steps, warmup, train_multi_noise, no_grad_attack, alpha, mix_step, maxnorm, maxnorm_s, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
       "weight_decay, augment, num_train, certify_every, checkpoint_every, init",
       "stages[0].lr: expected a number > 0, got -1",
       'stages[0].method: expected one of "macer", "gaussian", "consistency", "smoothadv", "smoothmix", got "macr" (did you mean "macer"?)',
@@ -213,7 +213,7 @@ Deno.test("validation reports problems of the format and of the stages' referenc
   ], { model: "resnet110" });
   assert.deepEqual(await problemsOf(doc), [
     'stages[0].epoch: unknown key (did you mean "epochs"?); expected one of kind, name, method, ' +
-    "sigma, gauss_num, lbd, gamma, beta, num_noise_vec, eta, attack, epsilon, num_steps, warmup, train_multi_noise, no_grad_attack, alpha, mix_step, maxnorm, maxnorm_s, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
+    "sigma, gauss_num, lbd, gamma, beta, num_noise_vec, eta, attack, gamma_ddn, epsilon, num_steps, warmup, train_multi_noise, no_grad_attack, alpha, mix_step, maxnorm, maxnorm_s, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
     "weight_decay, augment, num_train, certify_every, checkpoint_every, init",
     'stages[1].sigma: expected a number > 0, got "0.25"',
     'stages[1].model: expected an earlier train stage (train), got "later"',

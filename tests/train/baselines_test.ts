@@ -11,7 +11,7 @@ import { Tensor, tidy } from "../../compute/tensor.ts";
 import { LeNet } from "../../src/nn/lenet.ts";
 import { CIFAR10_MEAN, CIFAR10_STD, Normalized } from "../../src/nn/normalize.ts";
 import { ResNet110 } from "../../src/nn/resnet.ts";
-import { smoothedNllGradient } from "../../src/train/attacks.ts";
+import { smoothAdvDdn, smoothedNllGradient } from "../../src/train/attacks.ts";
 import { consistencyLossFromLogits } from "../../src/train/consistency_loss.ts";
 import { readLossValues } from "../../src/train/loss_values.ts";
 import { noisyCopies } from "../../src/train/macer_loss.ts";
@@ -175,5 +175,33 @@ Deno.test("the attacks' input gradient through normalisation and an eval-mode Re
     const g = smoothedNllGradient(net, x, Int32Array.from(c.labels), noise, c.m, "mean");
     checkSummary("input gradient", g.toF32(), c.grad, 1e-4);
     for (const p of net.parameters()) assert.equal(p.grad, null, "no parameter keeps a gradient");
+  });
+});
+
+Deno.test("SmoothAdv DDN steps, the perturbation kept, loss and gradients match PyTorch", () => {
+  const c = fx.smoothadv_ddn;
+  const net = model();
+  tidy(() => {
+    const x = images();
+    const deltas: Float32Array[] = [];
+    const adv = smoothAdvDdn(net, x, labels, noise(), {
+      m,
+      steps: c.steps,
+      maxNorm: c.epsilon,
+      gamma: c.gamma,
+      onStep: (_, d) => deltas.push(d.toF32()),
+    });
+    deltas.forEach((d, i) => checkSummary(`delta after step ${i + 1}`, d, c.deltas[i], 1e-4));
+    checkSummary("the perturbation kept", ops.sub(adv, x).toF32(), c.adv, 1e-4);
+    const r = smoothAdvLoss(net, x, labels, noise(), {
+      m,
+      steps: c.steps,
+      epsilon: c.epsilon,
+      multiNoise: true,
+      attack: "DDN",
+      gammaDdn: c.gamma,
+    });
+    close("loss", readLossValues(r.loss, r.parts).loss, c.loss, 1e-5);
+    checkGrads(gradients(net, r.loss), c.grads, 1e-4);
   });
 });
