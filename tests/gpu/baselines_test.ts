@@ -20,13 +20,26 @@ const baseline = {
   trainMultiNoise: true,
 };
 
-for (const method of ["consistency", "smoothadv", "smoothmix"] as const) {
+const cases = [
+  ["consistency", {}],
+  ["smoothadv", {}],
+  ["smoothadv", { attack: "DDN" }],
+  ["smoothmix", {}],
+] as const;
+
+for (const [method, extra] of cases) {
   Deno.test({
-    name: `a LeNet ${method} step on the gpu gives the cpu's losses and weights`,
+    name: `a LeNet ${method} ${
+      JSON.stringify(extra)
+    } step on the gpu gives the cpu's losses and weights`,
     ignore: ignoreGpu,
     fn: async () => {
       const step = () => {
-        const trainer = new Trainer(new LeNet(0), { ...macer, method, baseline });
+        const trainer = new Trainer(new LeNet(0), {
+          ...macer,
+          method,
+          baseline: { ...baseline, ...extra },
+        });
         const result = trainer.step(batchOf(4, 784), [1, 28, 28]);
         const weights = state(trainer.model);
         const offset = trainer.noiseOffset;
