@@ -1,5 +1,5 @@
 /**
- * The four benchmark cases, the same as `CASES` in `bench/torch_bench.py` (the
+ * The benchmark cases, the same as `CASES` in `bench/torch_bench.py` (the
  * PyTorch reference):
  *
  * - train-step-lenet: MACER step on 64 images 1x28x28, k = 16 (1,024 forward + backward), SGD
@@ -7,8 +7,13 @@
  * - certify-lenet: 1,000 noisy copies of one 1x28x28 image, forward, argmax counts, softmax sums
  * - certify-resnet110: the same with 200 copies of one 3x32x32 image, ResNet-110 in eval mode
  *
- * `deno task bench [--json] [--case NAME]... [--device cpu|gpu|auto] [--reps N] [--threads N]
- *   [--simd avx512|avx2|portable] [--torch]`
+ * and, only with `--methods` (or by name with `--case`), one training step of each
+ * baseline at its paper's CIFAR-10 settings, `train-step-<method>-lenet` and
+ * `train-step-<method>-resnet110` (see `METHOD_CASES`), for the time-per-epoch
+ * comparison of the README.
+ *
+ * `deno task bench [--json] [--case NAME]... [--methods] [--device cpu|gpu|auto] [--reps N]
+ *   [--threads N] [--simd avx512|avx2|portable] [--torch]`
  * Times are taken after a device sync, so a gpu's queued work counts.
  * `--torch` runs the PyTorch reference (`bench/torch_bench.py`, or the script
  * `MACER_TORCH_BENCH` names) for each case right after ours (same machine, same
@@ -35,7 +40,7 @@ import { LeNet } from "../src/nn/lenet.ts";
 import type { Module } from "../src/nn/module.ts";
 import { ResNet110 } from "../src/nn/resnet.ts";
 import { EngineSampler } from "../src/smoothing/sampler.ts";
-import { Trainer } from "../src/train/trainer.ts";
+import { type BaselineConfig, Trainer, type TrainMethod } from "../src/train/trainer.ts";
 
 interface Case {
   model: () => Module;
@@ -45,6 +50,63 @@ interface Case {
   kind: "train" | "certify";
   /** Forward+backward FLOPs per item, for the GFLOP/s column (multiply-adds x 2). */
   flopsPerItem: number;
+  /** The training method (MACER when absent). */
+  method?: TrainMethod;
+  baseline?: Partial<BaselineConfig>;
+  /** Only with `--methods` or `--case`. */
+  extra?: boolean;
+}
+
+/**
+ * Each baseline's training step at its paper's CIFAR-10 settings: Cohen's Gaussian
+ * augmentation (one copy); Consistency (m = 2, lbd 20, eta 0.5); SmoothAdv (PGD, 10
+ * steps, m = 2, multi-noise training, epsilon 64/256 as their README); SmoothMix (m = 2,
+ * 4 steps, alpha 0.5, mix_step 1, eta 5). Images per step are chosen so that each
+ * step sees as many noisy copies as the MACER case of its model (1,024 and 128), so
+ * the time per image converts to a time per epoch.
+ */
+const BASELINES: Record<string, [TrainMethod, Partial<BaselineConfig>, number]> = {
+  gaussian: ["gaussian", {}, 1],
+  consistency: ["consistency", { numNoiseVec: 2, eta: 0.5 }, 2],
+  smoothadv: [
+    "smoothadv",
+    { numNoiseVec: 2, numSteps: 10, epsilon: 0.25, warmup: 1, trainMultiNoise: true },
+    2,
+  ],
+  smoothmix: [
+    "smoothmix",
+    { numNoiseVec: 2, numSteps: 4, alpha: 0.5, mixStep: 1, eta: 5, warmup: 1 },
+    2,
+  ],
+};
+
+function methodCases(): Record<string, Case> {
+  const out: Record<string, Case> = {};
+  for (const [name, [method, baseline, m]] of Object.entries(BASELINES)) {
+    out[`train-step-${name}-lenet`] = {
+      model: () => new LeNet(0),
+      shape: [1, 28, 28],
+      batch: 1024 / m,
+      k: m,
+      kind: "train",
+      flopsPerItem: 3 * 2 * 2.29e6,
+      method,
+      baseline,
+      extra: true,
+    };
+    out[`train-step-${name}-resnet110`] = {
+      model: () => new ResNet110(0),
+      shape: [3, 32, 32],
+      batch: 128 / m,
+      k: m,
+      kind: "train",
+      flopsPerItem: 3 * 2 * 253e6,
+      method,
+      baseline,
+      extra: true,
+    };
+  }
+  return out;
 }
 
 // Multiply-adds per image: LeNet 2.29 M, ResNet-110 253 M (forward); backward ~2x.
@@ -81,6 +143,7 @@ const CASES: Record<string, Case> = {
     kind: "certify",
     flopsPerItem: 2 * 253e6,
   },
+  ...methodCases(),
 };
 
 function seeded(n: number, seed: number): Float32Array {
@@ -106,10 +169,11 @@ function prepare(c: Case): () => void {
   }
   // The training step the trainer runs: noise, MACER loss, backward, SGD.
   const trainer = new Trainer(model, {
-    method: "macer",
+    method: c.method ?? "macer",
+    baseline: c.baseline,
     sigma: 0.25,
     gaussNum: c.k,
-    lbd: 12,
+    lbd: c.method === "consistency" ? 20 : 12,
     gamma: 8,
     beta: 16,
     lr: 0.01,
@@ -233,6 +297,7 @@ async function main(args: string[]): Promise<number> {
         threads: { type: "string", default: "0" },
         simd: { type: "string" },
         torch: { type: "boolean", default: false },
+        methods: { type: "boolean", default: false },
       },
     });
   } catch (err) {
@@ -267,7 +332,8 @@ async function main(args: string[]): Promise<number> {
   }
   const cpu = listDevices()[0];
   const lowered = cpu.simd !== cpu.simd_cpu;
-  const names = values.case ?? Object.keys(CASES);
+  const names = values.case ??
+    Object.keys(CASES).filter((name) => values.methods || !CASES[name].extra);
   for (const name of names) {
     if (!(name in CASES)) {
       console.error(`error: unknown case '${name}'; cases: ${Object.keys(CASES).join(", ")}`);
@@ -289,6 +355,7 @@ async function main(args: string[]): Promise<number> {
         "--target-dir compute/target/no-avx512` and set MACER_COMPUTE_LIB to its library",
     );
   }
+  const width = Math.max(22, ...names.map((n) => n.length));
   for (const name of names) {
     const row: Row & { torch_ms?: number; speedup?: number } = time(name, CASES[name], reps, on);
     if (values.torch) {
@@ -308,7 +375,7 @@ async function main(args: string[]): Promise<number> {
     else {
       const vs = row.speedup === undefined ? "" : `  PyTorch ${row.torch_ms} ms -> ${row.speedup}x`;
       console.log(
-        `${name.padEnd(22)} ${row.ms.toFixed(1).padStart(9)} ms ${
+        `${name.padEnd(width)} ${row.ms.toFixed(1).padStart(9)} ms ${
           row.items_per_s.toFixed(0).padStart(8)
         } items/s ${row.gflop_per_s.toFixed(1).padStart(7)} GFLOP/s${vs}`,
       );

@@ -22,6 +22,12 @@ The cases (the same as `CASES` in `bench/main.ts`):
 - certify-lenet: 1,000 noisy copies of one 1x28x28 image through LeNet in eval
   mode, argmax counts and summed softmax(beta * z) (one certification batch)
 - certify-resnet110: the same with 200 copies of one 3x32x32 image, ResNet-110
+- train-step-<method>-lenet, train-step-<method>-resnet110 (only by name, or with
+  --methods): one step of a baseline at its paper's CIFAR-10 settings, with as many
+  noisy copies per step as the MACER case of the model: gaussian (Cohen et al.,
+  one copy), consistency (Jeong and Shin: m 2, lbd 20, eta 0.5), smoothadv (Salman
+  et al.: L2 PGD, 10 steps, m 2, epsilon 64/256, training on all copies), smoothmix
+  (Jeong et al.: m 2, 4 steps, alpha 0.5, mix_step 1, eta 5)
 
 Items per second count forward passes (images x copies). One untimed iteration
 runs first. Needs PyTorch (Debian: `apt-get install python3-torch`). With
@@ -123,6 +129,102 @@ def macer_step(model, opt, x, y, k, sigma=0.25, lbd=12.0, gamma=8.0, beta=16.0):
     opt.step()
 
 
+def gaussian_step(model, opt, x, y, sigma=0.25):
+    """Cohen et al.: cross-entropy on one noisy copy of each image."""
+    loss = F.cross_entropy(model(x + torch.randn_like(x) * sigma), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def consistency_step(model, opt, x, y, m=2, sigma=0.25, lbd=20.0, eta=0.5):
+    """Jeong and Shin: cross-entropy of m copies + lbd KL to their mean + eta entropy."""
+    n = x.shape[0]
+    copies = x.repeat_interleave(m, dim=0)
+    z = model(copies + torch.randn_like(copies) * sigma)
+    xent = F.cross_entropy(z, y.repeat_interleave(m))
+    logq = F.log_softmax(z, 1).reshape(n, m, -1)
+    pbar = logq.exp().mean(1)
+    ent = -(pbar * torch.log(pbar.clamp(min=1e-20))).sum(1)
+    kl = (pbar.unsqueeze(1) * (torch.log(pbar.clamp(min=1e-20)).unsqueeze(1) - logq)).sum(2).mean(1)
+    loss = xent + (lbd * kl + eta * ent).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def smoothed_grad(model, adv, y, noise, m):
+    """Gradient of -log mean_j softmax(f(adv + noise_j))[y] with respect to adv."""
+    adv = adv.detach().requires_grad_()
+    p = F.softmax(model(adv.repeat_interleave(m, dim=0) + noise), 1)
+    p = p.reshape(adv.shape[0], m, -1).mean(1)
+    loss = F.nll_loss(torch.log(p.clamp(min=1e-20)), y)
+    return torch.autograd.grad(loss, [adv])[0]
+
+
+def unit(g):
+    return g / g.reshape(g.shape[0], -1).norm(dim=1).clamp_min(1e-30).view(-1, 1, 1, 1)
+
+
+def frozen(model):
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.eval()
+
+
+def thawed(model):
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.train()
+
+
+def smoothadv_step(model, opt, x, y, m=2, sigma=0.25, steps=10, eps=0.25):
+    """Salman et al.: L2 PGD on the smoothed classifier, then cross-entropy on all copies."""
+    noise = torch.randn_like(x.repeat_interleave(m, dim=0)) * sigma
+    frozen(model)
+    delta = torch.zeros_like(x)
+    for _ in range(steps):
+        delta = delta + (2 * eps / steps) * unit(smoothed_grad(model, x + delta, y, noise, m))
+        delta = ((x + delta).clamp(0, 1) - x).renorm(p=2, dim=0, maxnorm=eps)
+    thawed(model)
+    adv = (x + delta).detach()
+    loss = F.cross_entropy(model(adv.repeat_interleave(m, dim=0) + noise), y.repeat_interleave(m))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def smoothmix_step(model, opt, x, y, m=2, sigma=0.25, steps=4, alpha=0.5, mix_step=1, eta=5.0):
+    """Jeong et al.: SmoothMix_PGD, then cross-entropy + eta * masked KL to the mixed target."""
+    n = x.shape[0]
+    noise = torch.randn_like(x.repeat_interleave(m, dim=0)) * sigma
+    frozen(model)
+    adv, start = x, x
+    for i in range(steps):
+        if i == mix_step:
+            start = adv
+        adv = (adv + alpha * unit(smoothed_grad(model, adv, y, noise, m))).clamp(0, 1).detach()
+    start = (x + (start - x).renorm(p=2, dim=0, maxnorm=alpha * mix_step)).clamp(0, 1)
+    thawed(model)
+    z = model(start.repeat_interleave(m, dim=0) + noise)
+    xent = F.cross_entropy(z, y.repeat_interleave(m))
+    pbar = F.softmax(z, 1).reshape(n, m, -1).mean(1)
+    lam = torch.rand(n, device=x.device) / 2
+    mixed = (1 - lam).view(-1, 1, 1, 1) * start + lam.view(-1, 1, 1, 1) * adv
+    target = (1 - lam).view(-1, 1) * pbar + lam.view(-1, 1) / pbar.shape[1]
+    logq = F.log_softmax(model(mixed.repeat_interleave(m, dim=0) + noise), 1)
+    kl = F.kl_div(logq, target.repeat_interleave(m, dim=0), reduction="none").sum(1)
+    right = (pbar.argmax(1) == y).float().repeat_interleave(m)
+    loss = xent + eta * (right * kl).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+STEPS = {"gaussian": (gaussian_step, 1), "consistency": (consistency_step, 2),
+         "smoothadv": (smoothadv_step, 2), "smoothmix": (smoothmix_step, 2)}
+
+
 def certify_batch(model, x, copies, sigma=0.25, beta=16.0, classes=10):
     """One certification batch: argmax counts and summed softmax(beta * z) of noisy copies."""
     with torch.no_grad():
@@ -140,18 +242,24 @@ CASES = {
     "certify-lenet": (LeNet, (1, 28, 28), 1000, 1, "certify"),
     "certify-resnet110": (ResNet110, (3, 32, 32), 200, 1, "certify"),
 }
+for _method, (_, _m) in STEPS.items():
+    CASES[f"train-step-{_method}-lenet"] = (LeNet, (1, 28, 28), 1024 // _m, _m, _method)
+    CASES[f"train-step-{_method}-resnet110"] = (ResNet110, (3, 32, 32), 128 // _m, _m, _method)
 
 
 def prepare(name, device):
     """A function running one iteration of the case, and the items it processes."""
     make, shape, batch, k, kind = CASES[name]
     model = make().to(device)
-    if kind == "train":
+    if kind != "certify":
         model.train()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         x = torch.rand((batch,) + shape, device=device)
         y = torch.randint(0, 10, (batch,), device=device)
-        return (lambda: macer_step(model, opt, x, y, k)), batch * k
+        if kind == "train":
+            return (lambda: macer_step(model, opt, x, y, k)), batch * k
+        step = STEPS[kind][0]
+        return (lambda: step(model, opt, x, y)), batch * k
     model.eval()
     x = torch.rand(shape, device=device)
     return (lambda: certify_batch(model, x, batch)), batch
@@ -160,7 +268,8 @@ def prepare(name, device):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--case", action="append", choices=sorted(CASES),
-                    help="a case to time (repeatable; default: all four)")
+                    help="a case to time (repeatable; default: the four MACER cases)")
+    ap.add_argument("--methods", action="store_true", help="also every baseline's cases")
     ap.add_argument("--reps", type=int, default=3, help="timed iterations per case")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: one per core)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -182,7 +291,8 @@ def main():
             pass
     torch.set_num_threads(a.threads or os.cpu_count() or 1)
     torch.manual_seed(0)
-    for name in a.case or CASES:
+    default = [c for c in CASES if a.methods or CASES[c][4] in ("train", "certify")]
+    for name in a.case or default:
         run, items = prepare(name, device)
         run()  # warm-up: allocations, oneDNN / cuDNN kernel selection
         sync()

@@ -48,6 +48,23 @@ export function log(x: Var): Var {
   return record(ops.log(x.value), [x], (dy) => [ops.logBackward(x.value, dy)]);
 }
 
+/** Square root; d/dx = 1 / (2 sqrt(x)). */
+export function sqrt(x: Var): Var {
+  const y = ops.sqrt(x.value);
+  return record(y, [x], (dy) => [ops.mul(dy, ops.affine(ops.recip(y), 0.5))]);
+}
+
+/** `1 / x`; d/dx = -1 / x^2. */
+export function recip(x: Var): Var {
+  const y = ops.recip(x.value);
+  return record(y, [x], (dy) => [ops.mul(dy, ops.affine(ops.mul(y, y), -1))]);
+}
+
+/** `min(max(x, lo), hi)` as `lo + relu(x - lo) - relu(x - hi)` (gradient 1 strictly inside). */
+export function clamp(x: Var, lo: number, hi: number): Var {
+  return affine(sub(relu(affine(x, 1, -lo)), relu(affine(x, 1, -hi))), 1, lo);
+}
+
 /** The standard normal quantile Phi^-1 with d/dp = 1 / phi(Phi^-1(p)). */
 export function ndtri(p: Var): Var {
   const y = ops.ndtri(p.value);
@@ -78,6 +95,15 @@ export function sumDim(x: Var, dim: number, scale = 1): Var {
     ops.sumDim(x.value, dim, scale),
     [x],
     (dy) => [ops.expandDim(dy, dim, x.shape[dim], scale)],
+  );
+}
+
+/** x repeated `size` times along a new dim `dim` (`scale` times); backward sums over it. */
+export function expandDim(x: Var, dim: number, size: number, scale = 1): Var {
+  return record(
+    ops.expandDim(x.value, dim, size, scale),
+    [x],
+    (dy) => [ops.sumDim(dy, dim, scale)],
   );
 }
 
@@ -399,7 +425,11 @@ export function batchNormAddReluTrain(
   );
 }
 
-/** Batch norm with running statistics, then a ReLU if `relu` (evaluation mode; no gradient kept). */
+/**
+ * Batch norm with running statistics, then a ReLU if `relu` (evaluation mode). Only
+ * the input's gradient is kept, and only when x needs one (an attack on a frozen
+ * model): `dy * gamma / sqrt(var + eps)`, masked by the ReLU.
+ */
 export function batchNormEval(
   x: Var,
   gamma: Var,
@@ -407,13 +437,20 @@ export function batchNormEval(
   stats: ops.RunningStats,
   relu = false,
 ): Var {
-  return Var.constant(ops.batchNormEval(x.value, gamma.value, beta.value, stats, relu));
+  const y = ops.batchNormEval(x.value, gamma.value, beta.value, stats, relu);
+  if (!x.requiresGrad) return Var.constant(y);
+  return new Var(y, true, [x], (dy) => {
+    const g = relu ? ops.reluBackward(y, dy) : dy;
+    const zeros = ops.zeros(stats.mean.shape);
+    return [ops.batchNormEval(g, gamma.value, zeros, { ...stats, mean: zeros })];
+  });
 }
 
 /**
  * A bias-free convolution, then evaluation-mode batch norm folded into it, then `residual`
  * added if given and a ReLU if `relu`, in one op (see {@linkcode ops.conv2dBnEval}); no
- * gradient kept, like {@linkcode batchNormEval}.
+ * gradient kept, unless x (or the residual) needs one: then the separate ops, with the
+ * input gradient of {@linkcode batchNormEval}.
  */
 export function conv2dBnEval(
   x: Var,
@@ -423,6 +460,13 @@ export function conv2dBnEval(
   stats: ops.RunningStats,
   o: ops.Conv2dOptions & { relu?: boolean; residual?: Var },
 ): Var {
+  if (x.requiresGrad || o.residual?.requiresGrad) {
+    // An input gradient is wanted: the unfused ops, which keep it.
+    const c = conv2d(x, w, undefined, { stride: o.stride, padding: o.padding });
+    const bn = batchNormEval(c, gamma, beta, stats, o.relu === true && !o.residual);
+    if (!o.residual) return bn;
+    return o.relu ? addRelu(bn, o.residual) : add(bn, o.residual);
+  }
   return Var.constant(
     ops.conv2dBnEval(x.value, w.value, gamma.value, beta.value, stats, {
       stride: o.stride,

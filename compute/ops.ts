@@ -97,6 +97,10 @@ export const reluBackward = (y: Tensor, dy: Tensor): Tensor => one("relu_backwar
 export const addRelu = (a: Tensor, b: Tensor): Tensor => one("add_relu", [a, b]);
 export const log = (x: Tensor): Tensor => one("log", [x]);
 export const logBackward = (x: Tensor, dy: Tensor): Tensor => one("log_backward", [x, dy]);
+/** Elementwise square root. */
+export const sqrt = (x: Tensor): Tensor => one("sqrt", [x]);
+/** Elementwise `1 / x`. */
+export const recip = (x: Tensor): Tensor => one("recip", [x]);
 /** The standard normal quantile Phi^-1, elementwise. */
 export const ndtri = (p: Tensor): Tensor => one("ndtri", [p]);
 export const ndtriBackward = (y: Tensor, dy: Tensor): Tensor => one("ndtri_backward", [y, dy]);

@@ -32,7 +32,13 @@ import { certifyImages, type CertifyRunMode, type ImageProgress } from "../train
 import { predictImages } from "../train/predict.ts";
 import { buildModel, defaultModelFor, MODELS } from "../train/models.ts";
 import { runTraining, TrainingStoppedError } from "../train/run.ts";
-import { trainSettings } from "../train/settings.ts";
+import {
+  METHOD_FIELDS,
+  TRAIN_METHODS,
+  type TrainMethodName,
+  type TrainSettings,
+  trainSettings,
+} from "../train/settings.ts";
 import type { StepProgress } from "../train/trainer.ts";
 import { progressBar, progressLine, throttle } from "./progress.ts";
 import { UsageError } from "./usage_error.ts";
@@ -72,7 +78,41 @@ const FLAGS = {
     help: "certify.py's selection: images 0, skip, 2 skip, ... below MAX (-1: all)",
   },
   mode: { default: "", help: "hard, soft or both (default: both for test, hard during training)" },
-  method: { default: "macer", help: "macer, or gaussian (Cohen et al.'s noise augmentation)" },
+  method: {
+    default: "macer",
+    help: "macer, gaussian (Cohen et al.), consistency, smoothadv or smoothmix",
+  },
+  num_noise_vec: {
+    default: "",
+    help: "m, noisy copies per image (consistency, smoothadv, smoothmix)",
+  },
+  eta: { default: "", help: "entropy weight (consistency) or mixup weight (smoothmix)" },
+  attack: { default: "", help: "smoothadv: the attack, PGD or DDN [PGD]" },
+  gamma_ddn: { default: "", help: "smoothadv with DDN: the norm's change per step [0.05]" },
+  epsilon: { default: "", help: "smoothadv: L2 radius of the attack, pixel units [0.25]" },
+  num_steps: { default: "", help: "attack steps (smoothadv [10], smoothmix [8])" },
+  warmup: {
+    default: "",
+    help: "warm-up epochs (smoothadv: epsilon [1]; smoothmix: eta, maxnorm_s [10])",
+  },
+  train_multi_noise: {
+    default: "",
+    help: "smoothadv: train on all m noisy copies (true/false) [false]",
+  },
+  no_grad_attack: {
+    default: "",
+    help: "smoothadv: attack without backpropagation (true/false) [false]",
+  },
+  attack_alpha: { default: "", help: "smoothmix: attack step size (their --alpha) [1]" },
+  mix_step: {
+    default: "",
+    help: "smoothmix: step that starts the mixup (1: one-step adversary) [0]",
+  },
+  maxnorm: { default: "", help: "smoothmix: L2 bound on the adversarial point [none]" },
+  maxnorm_s: {
+    default: "",
+    help: "smoothmix: L2 bound on the mixup start [attack_alpha * mix_step]",
+  },
   seed: { default: "0", help: "seed of initialisation, data order and noise" },
   device: {
     default: "auto",
@@ -85,6 +125,26 @@ const FLAGS = {
 } as const;
 type FlagName = keyof typeof FLAGS;
 
+/** Flags of one or a few methods, and the training field each sets. */
+const METHOD_FLAGS: Partial<Record<FlagName, string>> = {
+  gauss_num: "gauss_num",
+  lbd: "lbd",
+  gamma: "gamma",
+  num_noise_vec: "num_noise_vec",
+  eta: "eta",
+  attack: "attack",
+  epsilon: "epsilon",
+  num_steps: "num_steps",
+  warmup: "warmup",
+  train_multi_noise: "train_multi_noise",
+  no_grad_attack: "no_grad_attack",
+  gamma_ddn: "gamma_ddn",
+  attack_alpha: "alpha",
+  mix_step: "mix_step",
+  maxnorm: "maxnorm",
+  maxnorm_s: "maxnorm_s",
+};
+
 const TRAIN_ONLY: FlagName[] = [
   "ckptdir",
   "epochs",
@@ -95,11 +155,11 @@ const TRAIN_ONLY: FlagName[] = [
   "lbd",
   "gamma",
   "method",
+  ...(Object.keys(METHOD_FLAGS) as FlagName[]),
   "certify_every",
   "certify_from",
   "num_train",
 ];
-const MACER_ONLY: FlagName[] = ["gauss_num", "lbd", "gamma"];
 
 function usage(): string {
   const lines = Object.entries(FLAGS).map(([name, f]) => {
@@ -145,6 +205,32 @@ function float(name: string, raw: string, check: (v: number) => boolean, what: s
   return v;
 }
 
+/** The value of a method flag, as its training field takes it. */
+function methodFlag(name: FlagName, raw: string): number | string | boolean {
+  switch (name) {
+    case "attack":
+      if (raw !== "PGD" && raw !== "DDN") bad(`--attack must be PGD or DDN, got "${raw}"`);
+      return raw;
+    case "train_multi_noise":
+    case "no_grad_attack":
+      if (raw !== "true" && raw !== "false") bad(`--${name} must be true or false, got "${raw}"`);
+      return raw === "true";
+    case "gauss_num":
+    case "num_noise_vec":
+    case "num_steps":
+    case "warmup":
+      return int(name, raw, 1);
+    case "mix_step":
+      return int(name, raw, 0);
+    case "maxnorm":
+      return float(name, raw, (v) => v > 0, "a number > 0");
+    case "gamma_ddn":
+      return float(name, raw, (v) => v > 0 && v < 1, "in (0, 1)");
+    default:
+      return float(name, raw, (v) => v >= 0, "a number >= 0");
+  }
+}
+
 /** Parsed, checked settings. */
 interface Settings {
   task: "train" | "test" | "predict";
@@ -172,7 +258,9 @@ interface Settings {
   /** certify.py's `--max` (-1: to the end), or null when not given. */
   max: number | null;
   mode: CertifyRunMode;
-  method: "macer" | "gaussian";
+  method: TrainMethodName;
+  /** The method-specific training fields given by flags. */
+  methodFields: Partial<TrainSettings>;
   seed: number;
   threads: number;
   device: DeviceChoice;
@@ -254,8 +342,8 @@ export function parseFlags(args: string[]): Settings | null {
     );
   }
   const method = get("method");
-  if (method !== "macer" && method !== "gaussian") {
-    bad(`--method must be macer or gaussian, got "${method}"`);
+  if (!(TRAIN_METHODS as readonly string[]).includes(method)) {
+    bad(`--method must be one of ${TRAIN_METHODS.join(", ")}; got "${method}"`);
   }
   if (task === "predict") {
     for (const k of ["n0", "N0", "mode"] as const) {
@@ -296,7 +384,8 @@ export function parseFlags(args: string[]): Settings | null {
     certBatch: int(pick("batch", "cert_batch"), get(pick("batch", "cert_batch")), 1),
     max: explicit.has("max") ? int("max", get("max"), -1) : null,
     mode: modeRaw,
-    method,
+    method: method as TrainMethodName,
+    methodFields: {},
     seed: int("seed", get("seed"), 0),
     threads: int("threads", get("threads"), 0),
     device,
@@ -334,11 +423,13 @@ export function parseFlags(args: string[]): Settings | null {
       );
     }
   }
-  if (s.method === "gaussian") {
-    const macerOnly = MACER_ONLY.filter((k) => explicit.has(k));
-    if (macerOnly.length > 0) {
-      bad(`${macerOnly.map((k) => `--${k}`).join(", ")} only apply to --method macer`);
+  for (const [flag, field] of Object.entries(METHOD_FLAGS) as [FlagName, string][]) {
+    if (!explicit.has(flag)) continue;
+    if (!METHOD_FIELDS[s.method].includes(field)) {
+      const users = TRAIN_METHODS.filter((m) => METHOD_FIELDS[m].includes(field));
+      bad(`--${flag} only applies to --method ${users.join(" or ")}`);
     }
+    (s.methodFields as Record<string, unknown>)[field] = methodFlag(flag, get(flag));
   }
   if (s.task === "train" && s.mode === "both") {
     bad("--mode both is for --task test; certification during training is hard or soft");
@@ -431,13 +522,14 @@ async function train(s: Settings): Promise<number> {
   let testSet: ImageDataset | undefined;
   const modelName = defaultModelFor(s.dataset);
   const model = buildModel(modelName, s.seed, trainSet.classes);
+  const macer = s.method === "macer"
+    ? { gauss_num: s.gaussNum, lbd: s.lbd, gamma: s.gamma, beta: s.beta }
+    : {};
   const settings = trainSettings({
     method: s.method,
     sigma: s.sigma,
-    gauss_num: s.gaussNum,
-    lbd: s.lbd,
-    gamma: s.gamma,
-    beta: s.beta,
+    ...macer,
+    ...s.methodFields,
     epochs: s.epochs,
     batch_size: s.batchSize,
     lr: s.lr,
@@ -466,10 +558,9 @@ async function train(s: Settings): Promise<number> {
         dataset: s.dataset,
         model: modelName,
         sigma: s.sigma,
-        gauss_num: s.gaussNum,
-        lbd: s.lbd,
-        gamma: s.gamma,
-        beta: s.beta,
+        ...Object.fromEntries(
+          METHOD_FIELDS[s.method].map((k) => [k, settings[k as keyof TrainSettings]]),
+        ),
         batch_size: s.batchSize,
         num_train: s.numTrain > 0 ? Math.min(s.numTrain, trainSet.count) : trainSet.count,
       },

@@ -8,7 +8,8 @@
  * @module
  */
 import { Var } from "../../compute/autograd.ts";
-import { batchNormEval, full } from "../../compute/ops.ts";
+import * as F from "../../compute/functional.ts";
+import { full } from "../../compute/ops.ts";
 import { Tensor } from "../../compute/tensor.ts";
 import { Module, type Parameter, type StateEntry } from "./module.ts";
 
@@ -58,8 +59,8 @@ export class Normalized extends Module {
   forward(x: Var): Var {
     // (x - mean) / sqrt(std^2): evaluation-mode batch norm with eps 0, weight 1, bias 0.
     const stats = { mean: this.#mean, variance: this.#variance, momentum: 0, eps: 0 };
-    // No gradient flows to the input (it is data), none is needed by the layers after it.
-    const h = Var.constant(batchNormEval(x.value, this.#ones, this.#zeros, stats));
+    // A gradient flows to the input only when it needs one (an attack on the input).
+    const h = F.batchNormEval(x, Var.constant(this.#ones), Var.constant(this.#zeros), stats);
     return this.net.forward(h);
   }
 

@@ -42,7 +42,7 @@ const { seed: _seed, ...trainFields } = TRAIN_FIELDS;
 
 const trainStage: ObjectSpec = {
   type: "object",
-  doc: "trains the model with MACER or Gaussian augmentation",
+  doc: "trains the model with MACER, Gaussian augmentation, Consistency, SmoothAdv or SmoothMix",
   fields: {
     kind: { type: "string", doc: "train" },
     name: stageName,

@@ -12,7 +12,7 @@ import { DATASET_NAMES, type DatasetName } from "../data/types.ts";
 import { InputError } from "../errors.ts";
 import { check, formatProblem, isPlainObject, type Problem } from "../spec/spec.ts";
 import { defaultModelFor, MODELS } from "../train/models.ts";
-import type { TrainSettings } from "../train/settings.ts";
+import { completeMethodFields, TRAIN_METHODS, type TrainSettings } from "../train/settings.ts";
 import { isFileRef, type Json } from "./compose.ts";
 import { PIPELINE_SPEC } from "./schema.ts";
 
@@ -140,6 +140,14 @@ export async function validatePipeline(
   // that every problem is reported at once; the parts the format refused are skipped.
   if (!isPlainObject(p) || !Array.isArray(p.stages)) throw new PipelineError(source, problems);
   const all = p.stages as unknown[];
+  const raw = isPlainObject(doc) && Array.isArray(doc.stages) ? doc.stages as unknown[] : [];
+  all.forEach((st, i) => {
+    if (!isPlainObject(st) || st.kind !== "train" || !TRAIN_METHODS.includes(st.method as never)) {
+      return;
+    }
+    const given = isPlainObject(raw[i]) ? raw[i] as Json : {};
+    completeMethodFields(given, st, `stages[${i}]`, problems);
+  });
   const usable = (st: unknown): st is Json => isPlainObject(st) && STAGE_KINDS.includes(st.kind);
   const stages = all.filter(usable);
   nameStages(stages);

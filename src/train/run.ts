@@ -88,6 +88,21 @@ export function trainerFor(model: Module, s: TrainSettings): Trainer {
     lrGamma: s.lr_gamma,
     noiseSeed: 2 * s.seed,
     dataSeed: s.seed,
+    baseline: {
+      numNoiseVec: s.num_noise_vec,
+      eta: s.eta,
+      epsilon: s.epsilon,
+      numSteps: s.num_steps,
+      warmup: s.warmup,
+      trainMultiNoise: s.train_multi_noise,
+      noGradAttack: s.no_grad_attack,
+      attack: s.attack,
+      gammaDdn: s.gamma_ddn,
+      alpha: s.alpha,
+      mixStep: s.mix_step,
+      maxnorm: s.maxnorm,
+      maxnormS: s.maxnorm_s,
+    },
   });
 }
 

@@ -1,8 +1,10 @@
 /**
  * The training loop of the MACER authors' `main.py` and `macer.py`: for each
  * epoch, set the learning rate of the multi-step schedule, then one SGD step
- * per mini-batch on the MACER loss (n images x k noisy copies) or on Cohen's
- * Gaussian-augmentation loss (one noisy copy per image).
+ * per mini-batch on the MACER loss (n images x k noisy copies), on Cohen's
+ * Gaussian-augmentation loss (one noisy copy per image), or on one of the
+ * baselines: Consistency, SmoothAdv, SmoothMix (n images x m noisy copies; the
+ * attacks reuse the step's noise).
  *
  * Epoch e (1-based) uses the data order of `BatchLoader.epoch(e)` and noise from
  * the Philox stream `noiseSeed` at the trainer's running offset; with the
@@ -25,9 +27,56 @@ import { gaussianLoss } from "./gaussian_loss.ts";
 import { macerLossFromLogits, noisyCopies, roundUp4 } from "./macer_loss.ts";
 import { readLossValues } from "./loss_values.ts";
 import { MultiStepLR, SGD } from "./sgd.ts";
+import { consistencyLossFromLogits } from "./consistency_loss.ts";
+import { smoothAdvLoss, warmedEpsilon } from "./smoothadv_loss.ts";
+import { smoothMixLoss, warmupFactor } from "./smoothmix_loss.ts";
+import type { TrainMethodName } from "./settings.ts";
+import * as ops from "../../compute/ops.ts";
+import { Phi } from "../smoothing/normal.ts";
 
 /** Which objective to train. */
-export type TrainMethod = "macer" | "gaussian";
+export type TrainMethod = TrainMethodName;
+
+/** Settings of the baselines (names of their authors' scripts in brackets). */
+export interface BaselineConfig {
+  /** Noisy copies per image [num_noise_vec]. */
+  numNoiseVec: number;
+  /** Consistency: entropy weight; SmoothMix: mixup weight [eta]. */
+  eta: number;
+  /** SmoothAdv: attack radius, pixel units [epsilon / 256]. */
+  epsilon: number;
+  /** Attack steps [num_steps]. */
+  numSteps: number;
+  /** Warm-up epochs of epsilon (SmoothAdv) or of the mixup weight and maxnorm_s (SmoothMix). */
+  warmup: number;
+  /** SmoothAdv: train on all m copies [train_multi_noise]. */
+  trainMultiNoise: boolean;
+  /** SmoothAdv: the attack's backprop-free direction [no_grad_attack]. */
+  noGradAttack?: boolean;
+  /** SmoothAdv: PGD or DDN [attack]. */
+  attack?: "PGD" | "DDN";
+  /** SmoothAdv with DDN [gamma_ddn]. */
+  gammaDdn?: number;
+  /** SmoothMix: step size [alpha]. */
+  alpha: number;
+  /** SmoothMix [mix_step]. */
+  mixStep: number;
+  /** SmoothMix [maxnorm] (undefined: none). */
+  maxnorm?: number;
+  /** SmoothMix [maxnorm_s] (undefined: alpha * mix_step). */
+  maxnormS?: number;
+}
+
+const BASELINE_DEFAULTS: BaselineConfig = {
+  numNoiseVec: 1,
+  eta: 0,
+  epsilon: 0.25,
+  numSteps: 1,
+  warmup: 1,
+  trainMultiNoise: false,
+  alpha: 1,
+  mixStep: 0,
+};
 
 /** Settings of a training run (reference defaults in brackets). */
 export interface TrainerConfig {
@@ -57,6 +106,8 @@ export interface TrainerConfig {
   noiseSeed: number;
   /** Seed of the data order (kept in checkpoints; the loader must use it). */
   dataSeed: number;
+  /** Settings of Consistency, SmoothAdv and SmoothMix. */
+  baseline?: Partial<BaselineConfig>;
 }
 
 /** Progress within an epoch, reported after every step. */
@@ -82,9 +133,13 @@ export interface StepResult {
   finite: boolean;
   /** Classification loss summed over the batch. */
   classification: number;
-  /** Robustness loss summed over the kept images (0 for Gaussian augmentation). */
+  /**
+   * Robustness loss summed over the kept images; for Consistency and SmoothMix their
+   * regularizer (the consistency term, the weighted mixup term) summed over the batch; 0
+   * for Gaussian augmentation and SmoothAdv.
+   */
   robustness: number;
-  /** Images that entered the robustness loss (0 for Gaussian augmentation). */
+  /** Images that entered the robustness loss (MACER only; 0 otherwise). */
   kept: number;
   /** Images in the batch. */
   n: number;
@@ -137,10 +192,23 @@ export class Trainer {
       milestones: [200, 400],
       lrGamma: 0.1,
       ...config,
+      baseline: { ...BASELINE_DEFAULTS, ...config.baseline },
     };
     const c = this.config;
     if (!Number.isInteger(c.gaussNum) || c.gaussNum < 1) {
       throw new RangeError(`gaussNum must be an integer >= 1, got ${c.gaussNum}`);
+    }
+    const b = c.baseline as BaselineConfig;
+    for (
+      const [name, v, min] of [["numNoiseVec", b.numNoiseVec, 1], ["numSteps", b.numSteps, 1], [
+        "warmup",
+        b.warmup,
+        1,
+      ], ["mixStep", b.mixStep, 0]] as const
+    ) {
+      if (!Number.isInteger(v) || v < min) {
+        throw new RangeError(`baseline.${name} must be an integer >= ${min}, got ${v}`);
+      }
     }
     this.optimizer = new SGD(model.parameters(), {
       lr: c.lr,
@@ -224,39 +292,91 @@ export class Trainer {
   ): StepResult {
     const c = this.config;
     const n = batch.size;
-    const k = c.method === "macer" ? c.gaussNum : 1;
     const noise = { seed: c.noiseSeed, offset: this.noiseOffset };
+    let drawn = 0;
     this.model.train();
     const out = tidy((): StepResult => {
       const x = Tensor.fromF32(batch.x, [n, ...shape]);
-      let loss: Var, parts: Tensor;
-      if (c.method === "macer") {
-        const logits = this.model.forward(Var.constant(noisyCopies(x, k, c.sigma, noise)));
-        const r = macerLossFromLogits(logits, batch.y, {
-          sigma: c.sigma,
-          k,
-          lbd: c.lbd,
-          gamma: c.gamma,
-          beta: c.beta,
-        });
-        ({ loss, parts } = r);
-      } else {
-        ({ loss, parts } = gaussianLoss(this.model, x, batch.y, c.sigma, noise));
-      }
+      let r: { loss: Var; parts: Tensor };
+      [r, drawn] = this.#loss(x, batch.y, noise);
       // The step's one read from the device.
-      const { loss: total, classification, robustness, kept } = readLossValues(loss, parts);
+      const { loss: total, classification, robustness, kept } = readLossValues(r.loss, r.parts);
       const finite = Number.isFinite(total) && Number.isFinite(classification) &&
         Number.isFinite(robustness);
       if (finite) {
-        backward(loss);
+        backward(r.loss);
         onGradients?.(this.model);
         this.optimizer.step();
         this.model.zeroGrad();
       }
       return { finite, classification, robustness, kept, n };
     });
-    if (out.finite) this.noiseOffset += roundUp4(batch.x.length * k);
+    if (out.finite) this.noiseOffset += drawn;
     return out;
+  }
+
+  /** The step's loss and how many numbers of the noise stream it drew. */
+  #loss(
+    x: Tensor,
+    y: Int32Array,
+    noise: { seed: number; offset: number },
+  ): [{ loss: Var; parts: Tensor }, number] {
+    const c = this.config;
+    const b = c.baseline as BaselineConfig;
+    const epoch = this.epoch + 1;
+    if (c.method === "macer") {
+      const k = c.gaussNum;
+      const logits = this.model.forward(Var.constant(noisyCopies(x, k, c.sigma, noise)));
+      const r = macerLossFromLogits(logits, y, {
+        sigma: c.sigma,
+        k,
+        lbd: c.lbd,
+        gamma: c.gamma,
+        beta: c.beta,
+      });
+      return [r, roundUp4(x.size * k)];
+    }
+    if (c.method === "gaussian") {
+      return [gaussianLoss(this.model, x, y, c.sigma, noise), roundUp4(x.size)];
+    }
+    const m = b.numNoiseVec;
+    const draw = roundUp4(x.size * m);
+    if (c.method === "consistency") {
+      const logits = this.model.forward(Var.constant(noisyCopies(x, m, c.sigma, noise)));
+      return [consistencyLossFromLogits(logits, y, { m, lbd: c.lbd, eta: b.eta }), draw];
+    }
+    const eps = ops.affine(
+      ops.randn([x.shape[0] * m, ...x.shape.slice(1)], noise.seed, noise.offset),
+      c.sigma,
+    );
+    if (c.method === "smoothadv") {
+      const r = smoothAdvLoss(this.model, x, y, eps, {
+        m,
+        steps: b.numSteps,
+        epsilon: warmedEpsilon(b.epsilon, epoch, b.warmup),
+        multiNoise: b.trainMultiNoise,
+        noGrad: b.noGradAttack,
+        attack: b.attack,
+        gammaDdn: b.gammaDdn,
+      });
+      return [r, draw];
+    }
+    // SmoothMix: lam = U(0, 1) / 2 per image, from the normals after the noise.
+    const n = x.shape[0];
+    const z = ops.randn([n], noise.seed, noise.offset + draw).toF32();
+    const lam = Float32Array.from(z, (v) => Phi(v) / 2);
+    const w = warmupFactor(epoch, b.warmup);
+    const r = smoothMixLoss(this.model, x, y, eps, lam, {
+      m,
+      steps: b.numSteps,
+      alpha: b.alpha,
+      mixStep: b.mixStep,
+      maxnorm: b.maxnorm,
+      maxnormS: w * (b.maxnormS ?? b.alpha * b.mixStep),
+      eta: b.eta,
+      warmupFactor: w,
+    });
+    return [r, draw + roundUp4(n)];
   }
 
   /** The state a checkpoint stores beside the weights. */

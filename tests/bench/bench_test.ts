@@ -102,3 +102,32 @@ Deno.test("bench --torch says on stderr why the reference did not run", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "the baselines' bench cases run on both sides under the same names (needs python3-torch)",
+  ignore: !hasTorch() && Deno.env.get("CI") !== "true",
+  fn: async () => {
+    const py = new Deno.Command("/usr/bin/python3", {
+      args: [
+        "-c",
+        "import sys; sys.path.insert(0, 'bench'); import torch_bench as t; print(' '.join(t.CASES))",
+      ],
+      cwd: new URL("../..", import.meta.url).pathname,
+      stdout: "piped",
+    }).outputSync();
+    const torchCases = new TextDecoder().decode(py.stdout).trim().split(" ").sort();
+    const methods = ["gaussian", "consistency", "smoothadv", "smoothmix"];
+    for (const m of methods) {
+      assert.ok(torchCases.includes(`train-step-${m}-lenet`), m);
+      assert.ok(torchCases.includes(`train-step-${m}-resnet110`), m);
+    }
+    const r = await bench(
+      ...["--json", "--case", "train-step-consistency-lenet", "--reps", "1", "--device", "cpu"],
+      "--torch",
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const row = JSON.parse(r.stdout);
+    assert.equal(row.case, "train-step-consistency-lenet");
+    assert.ok(row.ms > 0 && row.torch_ms > 0, r.stdout);
+  },
+});

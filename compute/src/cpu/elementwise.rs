@@ -103,6 +103,14 @@ pub fn log(a: &mut Args) -> Result<Vec<Tensor>> {
     unary(a, f32::ln)
 }
 
+pub fn sqrt(a: &mut Args) -> Result<Vec<Tensor>> {
+    unary(a, f32::sqrt)
+}
+
+pub fn recip(a: &mut Args) -> Result<Vec<Tensor>> {
+    unary(a, f32::recip)
+}
+
 pub fn log_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     binary(a, |x, d| d / x)
 }

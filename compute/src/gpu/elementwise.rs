@@ -82,6 +82,14 @@ pub fn log(a: &mut Args) -> Result<Vec<Tensor>> {
     unary(a, "log_", "unary.log", 0.0, 0.0)
 }
 
+pub fn sqrt(a: &mut Args) -> Result<Vec<Tensor>> {
+    unary(a, "sqrt_", "unary.sqrt", 0.0, 0.0)
+}
+
+pub fn recip(a: &mut Args) -> Result<Vec<Tensor>> {
+    unary(a, "recip", "unary.recip", 0.0, 0.0)
+}
+
 pub fn ndtri(a: &mut Args) -> Result<Vec<Tensor>> {
     unary(a, "ndtri_", "unary.ndtri", 0.0, 0.0)
 }
@@ -163,6 +171,20 @@ mod tests {
             "log_backward {}",
             max_rel_diff(&c, &g)
         );
+    }
+
+    #[test]
+    fn sqrt_and_recip_match_cpu_within_rounding() {
+        let p = input(5, |v| v.abs() * 4.0 + 1e-3);
+        // WGSL allows sqrt and 1 / x a couple of ulp from the rounded result.
+        for op in ["sqrt", "recip"] {
+            let (c, g) = both(op, &[p], &[]);
+            assert!(
+                max_rel_diff(&c, &g) <= 1e-6,
+                "{op} {}",
+                max_rel_diff(&c, &g)
+            );
+        }
     }
 
     /// Probabilities from the far tails (subnormal ones down to 1e-45) to

@@ -64,6 +64,18 @@ pub fn log(a: &mut Args) -> Result<Vec<Tensor>> {
     a.dispatch(cpu::log, gpu::log)
 }
 
+/// The square root (an L2 norm from a sum of squares).
+pub fn sqrt(a: &mut Args) -> Result<Vec<Tensor>> {
+    all_f32(a)?;
+    a.dispatch(cpu::sqrt, gpu::sqrt)
+}
+
+/// `1 / x` (a per-row scale from a norm).
+pub fn recip(a: &mut Args) -> Result<Vec<Tensor>> {
+    all_f32(a)?;
+    a.dispatch(cpu::recip, gpu::recip)
+}
+
 /// Inputs: x, dy.
 pub fn log_backward(a: &mut Args) -> Result<Vec<Tensor>> {
     check_binary(a)?;

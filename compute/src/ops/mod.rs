@@ -243,6 +243,8 @@ pub static OPS: &[OpDef] = &[
     op("add_relu", 2, 2, elementwise::add_relu),
     op("log", 1, 1, elementwise::log),
     op("log_backward", 2, 2, elementwise::log_backward),
+    op("sqrt", 1, 1, elementwise::sqrt),
+    op("recip", 1, 1, elementwise::recip),
     op("ndtri", 1, 1, elementwise::ndtri),
     op("ndtri_backward", 2, 2, elementwise::ndtri_backward),
     op("reshape", 1, 1, elementwise::reshape),

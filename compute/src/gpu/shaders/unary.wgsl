@@ -27,6 +27,18 @@ fn log_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i < p.n) { out[i] = log(x[i]); }
 }
 
+@compute @workgroup_size(256)
+fn sqrt_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i < p.n) { out[i] = sqrt(x[i]); }
+}
+
+@compute @workgroup_size(256)
+fn recip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i < p.n) { out[i] = 1.0 / x[i]; }
+}
+
 // The standard normal quantile in f32: Wichura's AS 241 PPND7, the variant
 // made for single precision (about 1e-7 relative). Special values are
 // decided on the bits, since a shader compiler may assume no NaN or inf:
