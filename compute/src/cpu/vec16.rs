@@ -71,6 +71,9 @@ pub(crate) trait F32x16: Copy {
     /// .., j + 28` of the 32 lanes of `a[0]` then `a[1]`, lanes `8..16` the
     /// same lanes of `b`.
     unsafe fn every_fourth(a: [Self; 2], b: [Self; 2]) -> [Self; 4];
+    /// Each 8-lane half of `d` moved down one lane, its top lane taken from
+    /// `t`: lane `2 k` of `t` for the lower half, `2 k + 1` for the upper.
+    unsafe fn shift_in_halves<const K: i32>(d: Self, t: Self) -> Self;
     /// Output lane `l` is lane `p[l] % 16` of `v` in the lanes of `mask`,
     /// zero in the others (`p` from [`F32x16::index`], lanes below 16).
     unsafe fn maskz_permute(mask: u16, p: Self::Perm, v: Self) -> Self;
@@ -254,6 +257,15 @@ impl F32x16 for __m512 {
                 Self::permute2(b[0], idx, b[1]),
             )
         })
+    }
+    #[inline(always)]
+    unsafe fn shift_in_halves<const K: i32>(d: Self, t: Self) -> Self {
+        let idx = std::array::from_fn(|l| match l {
+            7 => 16 + 2 * K,
+            15 => 17 + 2 * K,
+            _ => l as i32 + 1,
+        });
+        Self::permute2(d, Self::index(idx), t)
     }
     #[inline(always)]
     unsafe fn maskz_permute(mask: u16, p: Self::Perm, v: Self) -> Self {
@@ -517,6 +529,19 @@ impl F32x16 for F32x8x2 {
         std::array::from_fn(|j| F32x8x2(pa[j], pb[j]))
     }
     #[inline(always)]
+    unsafe fn shift_in_halves<const K: i32>(d: Self, t: Self) -> Self {
+        assert!(
+            (0..4).contains(&K),
+            "the top lanes come from the lower half of t"
+        );
+        let down = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+        let half = |v: __m256, lane: i32| {
+            let top = _mm256_permutevar8x32_ps(t.0, _mm256_set1_epi32(lane));
+            _mm256_blend_ps::<0x80>(_mm256_permutevar8x32_ps(v, down), top)
+        };
+        F32x8x2(half(d.0, 2 * K), half(d.1, 2 * K + 1))
+    }
+    #[inline(always)]
     unsafe fn maskz_permute(mask: u16, p: Self::Perm, v: Self) -> Self {
         let (lo, hi) = vector_masks(mask);
         let w = Self::permute2(v, p, v);
@@ -734,6 +759,21 @@ mod tests {
                 .collect();
             assert_eq!(o.to_vec(), want, "every_fourth {j}");
         }
+        // shift_in_halves, K = 1: lanes 1..8 then t's lane 2; 9..16 then t's lane 3.
+        let mut out = [0f32; 16];
+        // SAFETY: as in `transposes`.
+        unsafe {
+            let v = V::shift_in_halves::<1>(V::load(a.as_ptr()), V::load(b.as_ptr()));
+            V::store(out.as_mut_ptr(), v);
+        }
+        let want: Vec<f32> = (0..16)
+            .map(|l| match l {
+                7 => b[2],
+                15 => b[3],
+                _ => a[l + 1],
+            })
+            .collect();
+        assert_eq!(out.to_vec(), want, "shift_in_halves");
         for (k, (f, lanes)) in cases.into_iter().enumerate() {
             let mut out = [0f32; 16];
             // SAFETY: as in `transposes`.

@@ -245,20 +245,9 @@ simd_fn! {
         let [d0, d1, d2, d3] = V::every_fourth([a[0], a[1]], [b[0], b[1]]);
         // Columns 4 and 5 of tile tx are columns 0 and 1 of tile tx + 1; the
         // last tile of each row takes padded columns 32 and 33 from `tail`.
-        let tail = V::permute2(
-            a[2],
-            V::index(std::array::from_fn(|l| (l / 2 + 16 * (l % 2)) as i32)),
-            b[2],
-        );
-        let shifted = |k: i32| {
-            V::index(std::array::from_fn(|l| match l {
-                7 => 16 + 2 * k,
-                15 => 17 + 2 * k,
-                _ => l as i32 + 1,
-            }))
-        };
-        let d4 = V::permute2(d0, shifted(0), tail);
-        let d5 = V::permute2(d1, shifted(1), tail);
+        let tail = V::zip_lo(a[2], b[2]);
+        let d4 = V::shift_in_halves::<0>(d0, tail);
+        let d5 = V::shift_in_halves::<1>(d1, tail);
         [d0, d1, d2, d3, d4, d5]
     }
 }
