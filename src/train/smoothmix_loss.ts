@@ -19,20 +19,13 @@ import * as F from "../../compute/functional.ts";
 import * as ops from "../../compute/ops.ts";
 import { Tensor } from "../../compute/tensor.ts";
 import type { Module } from "../nn/module.ts";
-import { scaleRows, smoothMixPgd } from "./attacks.ts";
+import { scaleRows, smoothMixPgd, type SmoothMixPgdOptions } from "./attacks.ts";
 import { repeatLabels, safeLog } from "./consistency_loss.ts";
 import { lossParts } from "./loss_values.ts";
 import { tilePlus } from "./smoothadv_loss.ts";
 
-/** Settings of one SmoothMix step. */
-export interface SmoothMixOptions {
-  m: number;
-  steps: number;
-  alpha: number;
-  mixStep: number;
-  maxnorm?: number;
-  /** maxnorm_s after its warm-up. */
-  maxnormS: number;
+/** Settings of one SmoothMix step: its attack's, then the loss's own. */
+export interface SmoothMixOptions extends Omit<SmoothMixPgdOptions, "onStep"> {
   eta: number;
   /** The warm-up factor of this epoch, min(1, epoch / warmup). */
   warmupFactor: number;
