@@ -79,7 +79,7 @@ pub fn matmul_nn_acc(
             return true;
         }
     }
-    let _ = (m, n, k, a, b, c);
+    let _ = (m, n, k, a, b, c, accumulate);
     false
 }
 

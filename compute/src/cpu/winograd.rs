@@ -185,7 +185,6 @@ pub(crate) fn input_transform(
     v: &mut [f32],
     (ts, blk): (usize, usize),
 ) {
-    let tw = grid(g).1;
     check_input(g, (x.len(), nb), v.len(), (ts, blk));
     assert!(nb * g.c * g.h * g.w <= i32::MAX as usize);
     assert!(pro.is_none_or(|p| p.scale.len() >= g.c && p.shift.len() >= g.c));
@@ -197,6 +196,7 @@ pub(crate) fn input_transform(
     #[cfg(target_arch = "x86_64")]
     unsafe {
         let (x, v) = (x.as_ptr(), v.as_mut_ptr());
+        let tw = grid(g).1;
         if (g.h, g.w, g.pad) == (32, 32, 1) {
             at_level!(level, input_transform_32x32(g, x, pro, nb, v, ts, blk))
         } else if tw >= 8 {
@@ -222,10 +222,10 @@ fn output_transform(
 ) {
     check_output(g, m.len(), (ts, blk), (nb, &ep, res), y.len());
     check_level(level);
-    let res = res.map(|r| r.as_ptr());
     // SAFETY: as in `input_transform`.
     #[cfg(target_arch = "x86_64")]
     unsafe {
+        let res = res.map(|r| r.as_ptr());
         let (th, tw) = grid(g);
         let whole = g.ho == 4 * th && g.wo == 4 * tw;
         let (m, y) = (m.as_ptr(), y.as_mut_ptr());
