@@ -430,8 +430,7 @@ mod tests {
 
     #[test]
     fn avx2_gemm_matches_reference_on_ragged_shapes() {
-        if super::super::simd::detected_level() < super::super::simd::AVX2 {
-            eprintln!("skipped: this CPU lacks AVX2 and FMA");
+        if !super::super::testing::cpu_has_avx2() {
             return;
         }
         for (m, n, k) in [
@@ -519,8 +518,7 @@ mod tests {
 
     #[test]
     fn avx2_gemm_nt_matches_reference() {
-        if super::super::simd::detected_level() < super::super::simd::AVX2 {
-            eprintln!("skipped: this CPU lacks AVX2 and FMA");
+        if !super::super::testing::cpu_has_avx2() {
             return;
         }
         for (m, n, k) in [

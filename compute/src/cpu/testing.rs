@@ -54,6 +54,16 @@ pub fn require_avx512() {
     );
 }
 
+/// Whether the CPU has AVX2 and FMA, for the tests of the AVX2 kernels
+/// (which run whatever level `MACER_SIMD` sets); says so where it lacks them.
+pub fn cpu_has_avx2() -> bool {
+    let has = super::simd::detected_level() >= super::simd::AVX2;
+    if !has {
+        eprintln!("skipped: this CPU lacks AVX2 and FMA");
+    }
+    has
+}
+
 /// `f` run on a pool of one thread.
 pub fn on_one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::ThreadPoolBuilder::new()

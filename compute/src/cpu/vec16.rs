@@ -800,8 +800,7 @@ mod tests {
 
     #[test]
     fn avx2_zips_and_unzips() {
-        if super::super::simd::detected_level() < super::super::simd::AVX2 {
-            eprintln!("skipped: this CPU lacks AVX2 and FMA");
+        if !super::super::testing::cpu_has_avx2() {
             return;
         }
         permutes::<F32x8x2>();
@@ -809,8 +808,7 @@ mod tests {
 
     #[test]
     fn avx2_transpose16_transposes() {
-        if super::super::simd::detected_level() < super::super::simd::AVX2 {
-            eprintln!("skipped: this CPU lacks AVX2 and FMA");
+        if !super::super::testing::cpu_has_avx2() {
             return;
         }
         transposes::<F32x8x2>();

@@ -451,8 +451,7 @@ mod tests {
     /// the other kernels dispatch to).
     #[test]
     fn avx2_kernels_match_direct_convolution() {
-        if super::super::simd::detected_level() < AVX2 {
-            eprintln!("skipped: this CPU lacks AVX2 and FMA");
+        if !super::super::testing::cpu_has_avx2() {
             return;
         }
         matches_direct_convolution(AVX2);
