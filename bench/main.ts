@@ -9,7 +9,7 @@
  *
  * and, only with `--methods` (or by name with `--case`), one training step of each
  * baseline at its paper's CIFAR-10 settings, `train-step-<method>-lenet` and
- * `train-step-<method>-resnet110` (see `METHOD_CASES`), for the time-per-epoch
+ * `train-step-<method>-resnet110` (see `BASELINES`), for the time-per-epoch
  * comparison of the README.
  *
  * `deno task bench [--json] [--case NAME]... [--methods] [--device cpu|gpu|auto] [--reps N]
@@ -80,35 +80,6 @@ const BASELINES: Record<string, [TrainMethod, Partial<BaselineConfig>, number]> 
   ],
 };
 
-function methodCases(): Record<string, Case> {
-  const out: Record<string, Case> = {};
-  for (const [name, [method, baseline, m]] of Object.entries(BASELINES)) {
-    out[`train-step-${name}-lenet`] = {
-      model: () => new LeNet(0),
-      shape: [1, 28, 28],
-      batch: 1024 / m,
-      k: m,
-      kind: "train",
-      flopsPerItem: 3 * 2 * 2.29e6,
-      method,
-      baseline,
-      extra: true,
-    };
-    out[`train-step-${name}-resnet110`] = {
-      model: () => new ResNet110(0),
-      shape: [3, 32, 32],
-      batch: 128 / m,
-      k: m,
-      kind: "train",
-      flopsPerItem: 3 * 2 * 253e6,
-      method,
-      baseline,
-      extra: true,
-    };
-  }
-  return out;
-}
-
 // Multiply-adds per image: LeNet 2.29 M, ResNet-110 253 M (forward); backward ~2x.
 const CASES: Record<string, Case> = {
   "train-step-lenet": {
@@ -143,8 +114,30 @@ const CASES: Record<string, Case> = {
     kind: "certify",
     flopsPerItem: 2 * 253e6,
   },
-  ...methodCases(),
 };
+
+/**
+ * The baselines' cases, each a copy of the MACER training case of its model with the
+ * same noisy copies per step (1,024 for LeNet, 128 for ResNet-110) split as `m` per image.
+ */
+function methodCases(): Record<string, Case> {
+  const out: Record<string, Case> = {};
+  for (const [name, [method, baseline, m]] of Object.entries(BASELINES)) {
+    for (const model of ["lenet", "resnet110"]) {
+      const macer = CASES[`train-step-${model}`];
+      out[`train-step-${name}-${model}`] = {
+        ...macer,
+        batch: macer.batch * macer.k / m,
+        k: m,
+        method,
+        baseline,
+        extra: true,
+      };
+    }
+  }
+  return out;
+}
+Object.assign(CASES, methodCases());
 
 function seeded(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
